@@ -1,0 +1,1 @@
+//! Private MariaDB instances (see crate docs).

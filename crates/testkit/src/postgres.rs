@@ -1,0 +1,1 @@
+//! Private PostgreSQL 15 instances (see crate docs).

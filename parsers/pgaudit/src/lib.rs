@@ -1,0 +1,1 @@
+//! pgaudit parser (work in progress)
