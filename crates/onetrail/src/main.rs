@@ -1,1 +1,218 @@
-fn main() {}
+//! `onetrail`: the database audit agent's command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use onetrail_agent::config::Config;
+
+/// Exit codes (also in `onetrail --help`).
+mod exit {
+    /// Everything worked.
+    pub const OK: u8 = 0;
+    /// The agent failed at run time (cannot write checkpoints, a sink cannot start...).
+    pub const RUNTIME: u8 = 1;
+    /// Bad usage or a bad configuration file (the message names file, line and key).
+    pub const CONFIG: u8 = 2;
+    /// `check` found problems; `parse` found records it could not parse.
+    pub const PROBLEMS: u8 = 3;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  runtime failure (checkpoints not writable, a sink cannot start, ...)
+  2  usage or configuration error (the message names the file, line and key)
+  3  `check` found problems, or `parse` met records it could not parse
+     (they are still printed, flagged `category: unparsed` with their raw text)
+
+Examples:
+  onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d ' /var/log/postgresql/postgresql-15-main.log
+  onetrail check --config /etc/onetrail/onetrail.yaml
+  onetrail run --config deploy/examples/quickstart.yaml
+
+Docs: README.md (setup per engine), docs/schema.md (event fields), docs/config.md (every key and default).";
+
+/// Database audit agent: tails or polls every engine's audit trail, normalizes
+/// each record into one event schema, enriches it and streams it to SIEMs.
+#[derive(Parser)]
+#[command(name = "onetrail", version, about, long_about = None, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse audit log files offline and print normalized events as JSON lines.
+    ///
+    /// Use it to import old logs, or to see what onetrail makes of your
+    /// server's log before running the agent. Credentials in statements are
+    /// redacted exactly as the agent does.
+    Parse(ParseArgs),
+    /// Run the agent: tail every configured source and deliver to every sink
+    /// until SIGTERM (then deliver in-flight events, save positions, exit 0).
+    Run(ConfigArgs),
+    /// Validate a configuration: syntax, file access, sink readiness.
+    Check(ConfigArgs),
+    /// List the formats `parse --format` and `log_format`/`format` accept.
+    Formats,
+}
+
+#[derive(Args)]
+struct ParseArgs {
+    /// The log format (see `onetrail formats`), e.g. pgaudit-stderr,
+    /// pgaudit-csvlog, pgaudit-jsonlog, pgauditlogtofile.
+    #[arg(long, short = 'f')]
+    format: String,
+    /// For pgaudit-stderr: the server's log_line_prefix (`SHOW log_line_prefix;`).
+    /// Default: PostgreSQL's default '%m [%p] '.
+    #[arg(long)]
+    log_line_prefix: Option<String>,
+    /// Value for every event's `instance` field.
+    #[arg(long)]
+    instance: Option<String>,
+    /// Skip server lines that are not audit records instead of printing them
+    /// as `category: other`.
+    #[arg(long)]
+    audit_only: bool,
+    /// Files to parse, in order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// The YAML configuration file.
+    #[arg(long, short = 'c', default_value = "/etc/onetrail/onetrail.yaml")]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Command::Parse(a) => cmd_parse(a),
+        Command::Run(a) => cmd_run(a),
+        Command::Check(a) => cmd_check(a),
+        Command::Formats => {
+            for (name, engine) in onetrail_agent::formats::all_formats() {
+                println!("{name:28} {engine}");
+            }
+            ExitCode::from(exit::OK)
+        }
+    }
+}
+
+fn init_logging(cfg: Option<&Config>) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let level = cfg
+        .and_then(|c| c.log.level.clone())
+        .unwrap_or_else(|| "info".into());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let json = cfg.and_then(|c| c.log.format.as_deref()) == Some("json");
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(exit::CONFIG)
+    })
+}
+
+fn cmd_parse(a: ParseArgs) -> ExitCode {
+    let opts = onetrail_agent::ParseOptions {
+        format: a.format.clone(),
+        log_line_prefix: a.log_line_prefix,
+        instance: a.instance,
+        forward_other: !a.audit_only,
+    };
+    if let Err(e) = onetrail_agent::formats::by_name(
+        &opts.format,
+        &onetrail_agent::formats::FormatOptions {
+            log_line_prefix: opts.log_line_prefix.clone(),
+            forward_other: opts.forward_other,
+        },
+    ) {
+        eprintln!("error: {e}");
+        return ExitCode::from(exit::CONFIG);
+    }
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let mut unparsed = 0;
+    for f in &a.files {
+        match onetrail_agent::parse_file(f, &opts, &mut out) {
+            Ok(s) => unparsed += s.unparsed,
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!("error: {e}");
+                return ExitCode::from(exit::RUNTIME);
+            }
+        }
+    }
+    if let Err(e) = out.flush() {
+        eprintln!("error: writing output: {e}");
+        return ExitCode::from(exit::RUNTIME);
+    }
+    if unparsed > 0 {
+        eprintln!("warning: {unparsed} record(s) could not be parsed (printed with category \"unparsed\")");
+        return ExitCode::from(exit::PROBLEMS);
+    }
+    ExitCode::from(exit::OK)
+}
+
+fn cmd_run(a: ConfigArgs) -> ExitCode {
+    let cfg = match load_config(&a.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    init_logging(Some(&cfg));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    match rt.block_on(onetrail_agent::run(cfg)) {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(exit::RUNTIME)
+        }
+    }
+}
+
+fn cmd_check(a: ConfigArgs) -> ExitCode {
+    let cfg = match load_config(&a.config) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let findings = onetrail_agent::check(&cfg);
+    let mut bad = 0;
+    for f in &findings {
+        let mark = if f.ok { "ok  " } else { "FAIL" };
+        if !f.ok {
+            bad += 1;
+        }
+        println!("{mark} {}: {}", f.subject, f.message);
+    }
+    if bad > 0 {
+        println!("{bad} problem(s) found in {}", a.config.display());
+        ExitCode::from(exit::PROBLEMS)
+    } else {
+        println!("configuration {} looks good", a.config.display());
+        ExitCode::from(exit::OK)
+    }
+}

@@ -2,6 +2,7 @@
 //! started in temp dirs on free ports, and helpers to find them.
 
 pub mod mariadb;
+pub mod pg_workload;
 pub mod postgres;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -1,0 +1,617 @@
+//! The agent's one YAML configuration file.
+//!
+//! Every default lives in this file, next to the key it belongs to; `docs/config.md`
+//! is written from it. Unknown keys are rejected with file, line and column
+//! (serde-saphyr reports them); `${ENV}` references are expanded before parsing,
+//! and secrets can come from `*_file` keys instead.
+//!
+//! Sources and sinks are flat structs with a `type` discriminator rather than
+//! internally tagged enums: serde buffers tagged enums and would lose the
+//! line/column of errors inside them. Type-specific rules are checked after
+//! parsing, against the span of the offending source or sink.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+/// A configuration error, always naming the file and, when known, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the config file: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {msg}")]
+    At {
+        path: PathBuf,
+        line: u64,
+        msg: String,
+    },
+    #[error("{path}: {msg}")]
+    Syntax { path: PathBuf, msg: String },
+}
+
+/// A secret (token, API key): never printed, not even in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret's value, for the one place that needs it (an HTTP header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/onetrail")
+}
+fn default_shutdown_timeout() -> u64 {
+    10
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints live. Default `/var/lib/onetrail`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Sources by name. The name is part of the checkpoint key: renaming a
+    /// source makes it start over.
+    #[serde(default)]
+    pub sources: BTreeMap<String, Spanned<SourceConfig>>,
+    /// Sinks by name. Every event goes to every sink.
+    #[serde(default)]
+    pub sinks: BTreeMap<String, Spanned<SinkConfig>>,
+    /// Credential redaction (always on).
+    #[serde(default)]
+    pub redaction: RedactionConfig,
+    /// Seconds allowed, after SIGTERM, to deliver in-flight batches. Default 10.
+    /// systemd's `TimeoutStopSec` should be a little larger.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout_secs: u64,
+    /// Agent log settings.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionConfig {
+    /// Replace every literal in statements with `?` (privacy). Default false.
+    #[serde(default)]
+    pub mask_literals: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `error|warn|info|debug|trace`. Default `info` (or `RUST_LOG`).
+    pub level: Option<String>,
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceType {
+    /// PostgreSQL server logs with pgaudit records.
+    Pgaudit,
+    /// MySQL-family audit plugin files.
+    MysqlAudit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// Files without a checkpoint are read from their first byte (default:
+    /// an audit trail should not start with a hole).
+    #[default]
+    Beginning,
+    /// Files present at the first start are read from their end; files that
+    /// appear later are still read from their beginning.
+    End,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_poll_ms() -> u64 {
+    250
+}
+fn default_quiet_ms() -> u64 {
+    500
+}
+
+/// One source. Which keys apply depends on `type`; keys of another type are
+/// rejected by [`Config::validate`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(rename = "type")]
+    pub kind: SourceType,
+    /// Glob patterns of the files to tail (`*`, `?`, `[...]`; no `**`).
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Glob patterns of files to ignore even though `paths` matches them
+    /// (e.g. compressed rotations `*.gz`, which are skipped anyway).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// pgaudit: `stderr` (default) | `csvlog` | `jsonlog` | `pgauditlogtofile`.
+    pub log_format: Option<Spanned<String>>,
+    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`).
+    /// Default `%m [%p] ` (PostgreSQL's default).
+    pub log_line_prefix: Option<Spanned<String>>,
+    /// mysql_audit: the file format (see `onetrail parse --help`).
+    pub format: Option<Spanned<String>>,
+    /// Name of the database instance, copied to every event's `instance`.
+    pub instance: Option<String>,
+    /// Static context copied to every event's `context` (environment, owner, ...).
+    #[serde(default)]
+    pub context: Map<String, Value>,
+    /// Where to start in files that have no checkpoint. Default `beginning`.
+    #[serde(default)]
+    pub read_from: ReadFrom,
+    /// Forward server lines that are not audit records as `other` events
+    /// (default true). With false they are skipped on purpose.
+    #[serde(default = "default_true")]
+    pub forward_other: bool,
+    /// How often files are checked for new data when idle. Default 250 ms.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// After this long without new bytes, the last complete record of a file is
+    /// emitted even though a continuation line could still follow. Default 500 ms.
+    #[serde(default = "default_quiet_ms")]
+    pub quiet_flush_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkType {
+    /// Newline-delimited JSON appended to a local file.
+    File,
+    /// Newline-delimited JSON on standard output.
+    Stdout,
+    /// Splunk HTTP Event Collector.
+    SplunkHec,
+    /// Datadog Logs intake v2.
+    Datadog,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// onetrail event v1, as documented in docs/schema.md.
+    #[default]
+    Native,
+    /// OCSF 1.x classes.
+    Ocsf,
+    /// Splunk CIM field names.
+    SplunkCim,
+    /// Datadog standard attributes.
+    Datadog,
+}
+
+fn default_batch_events() -> usize {
+    500
+}
+fn default_batch_bytes() -> usize {
+    1024 * 1024
+}
+fn default_batch_timeout_ms() -> u64 {
+    1000
+}
+
+/// TLS settings of an HTTP sink. Verification is on unless `verify: false`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub verify: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+/// One sink. Which keys apply depends on `type`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    #[serde(rename = "type")]
+    pub kind: SinkType,
+    /// file: the file to append to.
+    pub path: Option<PathBuf>,
+    /// How events are encoded. Default `native`.
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Most events per batch. Default 500.
+    #[serde(default = "default_batch_events")]
+    pub batch_max_events: usize,
+    /// Most encoded bytes per batch (before compression). Default 1 MiB.
+    #[serde(default = "default_batch_bytes")]
+    pub batch_max_bytes: usize,
+    /// Longest a partial batch waits before it is sent. Default 1000 ms.
+    #[serde(default = "default_batch_timeout_ms")]
+    pub batch_timeout_ms: u64,
+    /// HTTP sinks: base URL (`https://splunk:8088`, `http://127.0.0.1:8080`).
+    pub endpoint: Option<String>,
+    /// splunk_hec: the HEC token (use `${ENV}`), or `token_file`.
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    pub index: Option<String>,
+    pub sourcetype: Option<String>,
+    pub source: Option<String>,
+    pub host: Option<String>,
+    /// splunk_hec: wait for indexer acknowledgement before a batch counts as delivered.
+    #[serde(default)]
+    pub acknowledgements: bool,
+    /// datadog: the site (`datadoghq.com`, `datadoghq.eu`, `us3.datadoghq.com`, ...).
+    pub site: Option<String>,
+    /// datadog: the API key (use `${ENV}`), or `api_key_file`.
+    pub api_key: Option<Secret>,
+    pub api_key_file: Option<PathBuf>,
+    pub service: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Use gzip request bodies. Default true for HTTP sinks.
+    pub compression: Option<bool>,
+    /// Where events a receiver rejects as invalid are written, with the reason.
+    pub dead_letter_path: Option<PathBuf>,
+    #[serde(default)]
+    pub tls: TlsConfig,
+}
+
+impl Config {
+    /// Read, expand `${ENV}`, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_str_at(&text, path)
+    }
+
+    /// Parse config text; `path` is used in error messages and to resolve
+    /// relative paths (relative to the config file's directory).
+    pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let expanded = expand_env(text, |k| std::env::var(k).ok()).map_err(|(line, msg)| {
+            ConfigError::At {
+                path: path.to_path_buf(),
+                line,
+                msg,
+            }
+        })?;
+        let mut cfg: Config =
+            serde_saphyr::from_str(&expanded).map_err(|e| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cfg.resolve_relative(base);
+        cfg.validate(path)?;
+        Ok(cfg)
+    }
+
+    fn resolve_relative(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        for src in self.sources.values_mut() {
+            for p in src.value.paths.iter_mut().chain(src.value.exclude.iter_mut()) {
+                if Path::new(p.as_str()).is_relative() {
+                    *p = base.join(&*p).to_string_lossy().into_owned();
+                }
+            }
+        }
+        for sink in self.sinks.values_mut() {
+            let s = &mut sink.value;
+            for p in [
+                &mut s.path,
+                &mut s.token_file,
+                &mut s.api_key_file,
+                &mut s.dead_letter_path,
+                &mut s.tls.ca_file,
+                &mut s.tls.client_cert,
+                &mut s.tls.client_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                fix(p);
+            }
+        }
+    }
+
+    /// Type-specific rules serde cannot express.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let err = |line: u64, msg: String| ConfigError::At {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        };
+        if self.sources.is_empty() {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                msg: "no `sources:` configured; add at least one (see deploy/examples/)".into(),
+            });
+        }
+        if self.sinks.is_empty() {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                msg: "no `sinks:` configured; add at least one, e.g. `console: { type: stdout }`"
+                    .into(),
+            });
+        }
+        for (name, src) in &self.sources {
+            let line = src.referenced.line();
+            let s = &src.value;
+            if s.paths.is_empty() {
+                return Err(err(
+                    line,
+                    format!("sources.{name}: `paths` is required (glob patterns of the log files)"),
+                ));
+            }
+            match s.kind {
+                SourceType::Pgaudit => {
+                    if let Some(f) = &s.format {
+                        return Err(err(
+                            f.referenced.line(),
+                            format!(
+                                "sources.{name}.format: not a key of `type: pgaudit`; did you mean `log_format`?"
+                            ),
+                        ));
+                    }
+                    let fmt = self.pg_format_name(name).unwrap_or("");
+                    if !crate::onetrail_pgaudit::FORMATS.contains(&fmt) {
+                        let at = s.log_format.as_ref().map_or(line, |f| f.referenced.line());
+                        return Err(err(
+                            at,
+                            format!(
+                                "sources.{name}.log_format: unknown value `{}`; expected one of stderr, csvlog, jsonlog, pgauditlogtofile",
+                                s.log_format.as_ref().map_or("", |f| f.value.as_str())
+                            ),
+                        ));
+                    }
+                    if let (Some(p), false) = (&s.log_line_prefix, fmt == "pgaudit-stderr") {
+                        return Err(err(
+                            p.referenced.line(),
+                            format!(
+                                "sources.{name}.log_line_prefix: only used with `log_format: stderr`"
+                            ),
+                        ));
+                    }
+                }
+                SourceType::MysqlAudit => {
+                    if let Some(f) = &s.log_format {
+                        return Err(err(
+                            f.referenced.line(),
+                            format!(
+                                "sources.{name}.log_format: not a key of `type: mysql_audit`; did you mean `format`?"
+                            ),
+                        ));
+                    }
+                    if s.format.is_none() {
+                        return Err(err(
+                            line,
+                            format!("sources.{name}: `format` is required for `type: mysql_audit`"),
+                        ));
+                    }
+                }
+            }
+            if let Err(e) = crate::formats::build(self, name) {
+                return Err(err(line, format!("sources.{name}: {e}")));
+            }
+        }
+        for (name, sink) in &self.sinks {
+            let line = sink.referenced.line();
+            let s = &sink.value;
+            match s.kind {
+                SinkType::File if s.path.is_none() => {
+                    return Err(err(
+                        line,
+                        format!("sinks.{name}: `path` is required for `type: file`"),
+                    ));
+                }
+                SinkType::SplunkHec => {
+                    if s.endpoint.is_none() {
+                        return Err(err(
+                            line,
+                            format!("sinks.{name}: `endpoint` is required for `type: splunk_hec`"),
+                        ));
+                    }
+                    if s.token.is_none() && s.token_file.is_none() {
+                        return Err(err(
+                            line,
+                            format!(
+                                "sinks.{name}: set `token: ${{SPLUNK_HEC_TOKEN}}` or `token_file:`"
+                            ),
+                        ));
+                    }
+                }
+                SinkType::Datadog => {
+                    if s.api_key.is_none() && s.api_key_file.is_none() {
+                        return Err(err(
+                            line,
+                            format!("sinks.{name}: set `api_key: ${{DD_API_KEY}}` or `api_key_file:`"),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+            if s.batch_max_events == 0 {
+                return Err(err(line, format!("sinks.{name}.batch_max_events must be > 0")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parser format name of a pgaudit source (`pgaudit-stderr`, ...).
+    pub fn pg_format_name(&self, source: &str) -> Option<&'static str> {
+        let s = &self.sources.get(source)?.value;
+        let v = s.log_format.as_ref().map_or("stderr", |f| f.value.as_str());
+        Some(match v {
+            "stderr" => "pgaudit-stderr",
+            "csvlog" => "pgaudit-csvlog",
+            "jsonlog" => "pgaudit-jsonlog",
+            "pgauditlogtofile" => "pgauditlogtofile",
+            _ => return None,
+        })
+    }
+}
+
+/// Expand `${NAME}` and `${NAME:-default}`; `$$` is a literal `$`. Errors
+/// carry the 1-based line of the reference.
+pub fn expand_env(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, (u64, String)> {
+    let mut out = String::with_capacity(text.len());
+    let mut line = 1u64;
+    let mut rest = text;
+    while let Some(i) = rest.find('$') {
+        let (head, tail) = rest.split_at(i);
+        line += head.matches('\n').count() as u64;
+        out.push_str(head);
+        if let Some(t) = tail.strip_prefix("$$") {
+            out.push('$');
+            rest = t;
+        } else if let Some(t) = tail.strip_prefix("${") {
+            let end = t.find('}').ok_or_else(|| {
+                (line, "unterminated `${` (write `$$` for a literal `$`)".to_string())
+            })?;
+            let expr = &t[..end];
+            let (name, default) = match expr.split_once(":-") {
+                Some((n, d)) => (n, Some(d)),
+                None => (expr, None),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err((line, format!("invalid environment variable name in `${{{expr}}}`")));
+            }
+            match lookup(name).or_else(|| default.map(str::to_string)) {
+                Some(v) => out.push_str(&v),
+                None => {
+                    return Err((
+                        line,
+                        format!(
+                            "environment variable `{name}` is not set (referenced as `${{{name}}}`; use `${{{name}:-default}}` for a default)"
+                        ),
+                    ));
+                }
+            }
+            rest = &t[end + 1..];
+        } else {
+            out.push('$');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Read a secret from a `*_file` key: the file's content without the trailing newline.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+    let s = s.trim_end_matches(['\n', '\r']);
+    if s.is_empty() {
+        return Err(format!("secret file {} is empty", path.display()));
+    }
+    Ok(Secret::new(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+data_dir: /var/lib/onetrail
+sources:
+  pg_main:
+    type: pgaudit
+    paths: ["/var/log/postgresql/*.log"]
+    log_format: stderr            # stderr | csvlog | jsonlog | pgauditlogtofile
+    log_line_prefix: "%m [%p] %q%u@%d "
+    instance: pg-prod-1
+    context: { environment: prod }
+sinks:
+  archive: { type: file, path: /var/lib/onetrail/events.jsonl }
+  console: { type: stdout }
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_str_at(text, Path::new("/etc/onetrail/onetrail.yaml"))
+    }
+
+    #[test]
+    fn the_documented_shape_parses() {
+        let c = parse(GOOD).unwrap();
+        let s = &c.sources["pg_main"].value;
+        assert_eq!(s.kind, SourceType::Pgaudit);
+        assert_eq!(s.instance.as_deref(), Some("pg-prod-1"));
+        assert_eq!(s.context["environment"], "prod");
+        assert_eq!(c.pg_format_name("pg_main"), Some("pgaudit-stderr"));
+        assert_eq!(c.sinks.len(), 2);
+        assert_eq!(c.shutdown_timeout_secs, 10);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let bad = GOOD.replace("    instance: pg-prod-1", "    instanse: pg-prod-1");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("/etc/onetrail/onetrail.yaml"), "{e}");
+        assert!(e.contains("instanse"), "{e}");
+        assert!(e.contains("line 9"), "{e}");
+    }
+
+    #[test]
+    fn wrong_key_for_type_is_named() {
+        let bad = GOOD.replace("log_format: stderr", "format: stderr");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains(":7:") && e.contains("log_format"), "{e}");
+    }
+
+    #[test]
+    fn bad_log_format_value() {
+        let bad = GOOD.replace("log_format: stderr", "log_format: xml");
+        let e = parse(&bad).unwrap_err().to_string();
+        assert!(e.contains("unknown value `xml`"), "{e}");
+    }
+
+    #[test]
+    fn env_expansion() {
+        let look = |k: &str| (k == "TOK").then(|| "abc".to_string());
+        assert_eq!(expand_env("a ${TOK} $$ ${X:-d}", look).unwrap(), "a abc $ d");
+        let e = expand_env("a\nb ${NOPE}", look).unwrap_err();
+        assert_eq!(e.0, 2);
+        assert!(e.1.contains("NOPE"));
+        assert!(expand_env("${unterminated", look).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_debug_print() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

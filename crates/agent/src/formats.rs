@@ -1,0 +1,78 @@
+//! Which parser reads which source: format names → [`RecordFormat`]s.
+
+use onetrail_event::{Engine, RecordFormat};
+
+use crate::config::{Config, SourceType};
+
+/// Every format name `onetrail parse --format` accepts, with its engine.
+pub fn all_formats() -> Vec<(&'static str, Engine)> {
+    let mut v: Vec<(&'static str, Engine)> = crate::onetrail_pgaudit::FORMATS
+        .iter()
+        .map(|f| (*f, Engine::Postgresql))
+        .collect();
+    v.sort_by_key(|(n, _)| *n);
+    v
+}
+
+/// Options a format may need, whatever the engine.
+#[derive(Debug, Clone, Default)]
+pub struct FormatOptions {
+    pub log_line_prefix: Option<String>,
+    pub forward_other: bool,
+}
+
+/// A parser for `name`; `Err` explains what is wrong (unknown name, bad prefix).
+pub fn by_name(name: &str, opts: &FormatOptions) -> Result<(Box<dyn RecordFormat>, Engine), String> {
+    if crate::onetrail_pgaudit::FORMATS.contains(&name) {
+        let mut pg = crate::onetrail_pgaudit::PgOptions {
+            forward_other: opts.forward_other,
+            ..Default::default()
+        };
+        if let Some(p) = &opts.log_line_prefix {
+            pg.log_line_prefix = p.clone();
+        }
+        let f = crate::onetrail_pgaudit::format_by_name(name, &pg).map_err(|e| e.to_string())?;
+        return Ok((f, Engine::Postgresql));
+    }
+    let names: Vec<&str> = all_formats().iter().map(|(n, _)| *n).collect();
+    Err(format!(
+        "unknown format `{name}`; expected one of: {}",
+        names.join(", ")
+    ))
+}
+
+/// The canonical (`'static`) spelling of a format name.
+pub fn static_name(name: &str) -> Option<&'static str> {
+    all_formats().into_iter().map(|(n, _)| n).find(|n| *n == name)
+}
+
+/// The format name and options of a configured source.
+pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, FormatOptions), String> {
+    let s = &cfg
+        .sources
+        .get(source)
+        .ok_or_else(|| format!("no source `{source}`"))?
+        .value;
+    let name = match s.kind {
+        SourceType::Pgaudit => cfg
+            .pg_format_name(source)
+            .ok_or_else(|| "unknown log_format".to_string())?,
+        SourceType::MysqlAudit => {
+            let f = s.format.as_ref().map(|f| f.value.as_str()).unwrap_or("");
+            static_name(f).ok_or_else(|| by_name(f, &FormatOptions::default()).err().unwrap_or_default())?
+        }
+    };
+    Ok((
+        name,
+        FormatOptions {
+            log_line_prefix: s.log_line_prefix.as_ref().map(|p| p.value.clone()),
+            forward_other: s.forward_other,
+        },
+    ))
+}
+
+/// Build (and thereby validate) the parser of a configured source.
+pub fn build(cfg: &Config, source: &str) -> Result<(Box<dyn RecordFormat>, Engine), String> {
+    let (name, opts) = source_format(cfg, source)?;
+    by_name(name, &opts)
+}

@@ -1,0 +1,240 @@
+//! The acknowledged pipeline: source → enrichment → every sink → acknowledgement → checkpoint.
+//!
+//! Delivery is **at-least-once, end to end**. A source sends each [`Batch`] to
+//! every sink; a sink acknowledges a batch only once it is durably accepted
+//! (written and synced for the file sink, acknowledged by the receiver for HTTP
+//! sinks). A batch counts as delivered when the *last* sink acknowledged it, and
+//! a source's checkpoint moves only over a contiguous prefix of delivered
+//! batches. The log file itself is the buffer: no second copy of the data is
+//! kept, and memory is bounded by the channel capacity (see [`SINK_QUEUE`]).
+//!
+//! After a crash, everything after the last checkpoint is read again; events
+//! carry deterministic ids, so a receiver recognises the duplicates. The
+//! number of duplicates per crash is bounded by what was in flight: at most
+//! `SINK_QUEUE + 1` source batches per sink (each ≤ `max_chunk_events` events).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use onetrail_event::{Category, Engine, Event, Outcome, RecordPos};
+use tokio::sync::mpsc;
+
+use crate::checkpoint::{CheckpointStore, SourceCheckpoint};
+use crate::enrich::Enricher;
+use crate::tail::{Chunk, FileTailer};
+
+/// Batches queued per sink before a source stops reading (backpressure).
+pub const SINK_QUEUE: usize = 8;
+
+/// Events on their way to the sinks, with the means to say they arrived.
+pub struct Batch {
+    pub source: Arc<str>,
+    pub events: Vec<Event>,
+    ack: Option<AckToken>,
+}
+
+struct AckToken {
+    remaining: AtomicUsize,
+    seq: u64,
+    tx: std_mpsc::Sender<u64>,
+}
+
+impl Batch {
+    /// A batch whose delivery nobody waits for (tests, agent notices).
+    pub fn unacked(source: &str, events: Vec<Event>) -> Batch {
+        Batch {
+            source: source.into(),
+            events,
+            ack: None,
+        }
+    }
+
+    /// Called by each sink once the batch is durably accepted.
+    pub fn ack(&self) {
+        if let Some(a) = &self.ack
+            && a.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            let _ = a.tx.send(a.seq);
+        }
+    }
+}
+
+/// Shared stop signals. `stop_reading` is raised first (SIGTERM); `abort`
+/// when the shutdown deadline has passed.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    pub stop_reading: Arc<AtomicBool>,
+    pub abort: Arc<AtomicBool>,
+}
+
+impl Shutdown {
+    pub fn reading_stopped(&self) -> bool {
+        self.stop_reading.load(Ordering::Acquire)
+    }
+    pub fn aborted(&self) -> bool {
+        self.abort.load(Ordering::Acquire)
+    }
+}
+
+/// An `agent` event of a source: START, STOP.
+pub fn agent_event(source: &str, engine: Engine, action: &str, detail: &str) -> Event {
+    let now = Utc::now();
+    let key = format!("agent:{source}:{}", now.timestamp_nanos_opt().unwrap_or(0));
+    let pos = RecordPos {
+        source_key: &key,
+        path: None,
+        offset: 0,
+        format: "onetrail",
+    };
+    let mut ev = Event::new(engine, now, &pos, 0);
+    ev.category = Category::Agent;
+    ev.action = action.to_string();
+    ev.outcome = Outcome::Success;
+    ev.extra.insert("source_name".into(), source.into());
+    ev.extra.insert("detail".into(), detail.into());
+    ev.extra
+        .insert("agent_version".into(), env!("CARGO_PKG_VERSION").into());
+    ev
+}
+
+/// Runs one file source on the current thread until shutdown.
+pub struct FileSourceRunner {
+    pub name: Arc<str>,
+    pub engine: Engine,
+    pub tailer: FileTailer,
+    pub sinks: Vec<mpsc::Sender<Arc<Batch>>>,
+    pub store: Arc<Mutex<CheckpointStore>>,
+    pub enricher: Enricher,
+    pub poll_interval: Duration,
+    pub shutdown: Shutdown,
+    pub metrics: Arc<crate::metrics::SourceMetrics>,
+}
+
+impl FileSourceRunner {
+    pub fn run(mut self) {
+        let (ack_tx, ack_rx) = std_mpsc::channel::<u64>();
+        // seq → (file id, end offset); committed in order.
+        let mut pending: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        let mut delivered: std::collections::BTreeSet<u64> = Default::default();
+        let mut seq = 0u64;
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut last_save = Instant::now();
+
+        let start = agent_event(&self.name, self.engine, "START", "source started");
+        chunks.push(Chunk {
+            file_id: 0,
+            end_offset: 0,
+            events: vec![start],
+        });
+        loop {
+            let stopping = self.shutdown.reading_stopped();
+            let mut progressed = false;
+            if !stopping {
+                progressed = self.tailer.poll(Instant::now(), &mut chunks);
+                for w in self.tailer.warnings.drain(..) {
+                    tracing::warn!(source = %self.name, "{w}");
+                }
+            }
+            for chunk in chunks.drain(..) {
+                seq += 1;
+                pending.insert(seq, (chunk.file_id, chunk.end_offset));
+                if chunk.events.is_empty() {
+                    delivered.insert(seq);
+                    continue;
+                }
+                let mut events = chunk.events;
+                for ev in &mut events {
+                    self.enricher.apply(ev);
+                }
+                self.metrics.count_events(&events);
+                let batch = Arc::new(Batch {
+                    source: self.name.clone(),
+                    events,
+                    ack: Some(AckToken {
+                        remaining: AtomicUsize::new(self.sinks.len()),
+                        seq,
+                        tx: ack_tx.clone(),
+                    }),
+                });
+                for sink in &self.sinks {
+                    if !send_blocking(sink, batch.clone(), &self.shutdown) {
+                        break;
+                    }
+                }
+            }
+            // Apply acknowledgements; wait on them instead of sleeping when idle.
+            let wait = if progressed {
+                Duration::ZERO
+            } else {
+                self.poll_interval
+            };
+            if let Ok(s) = ack_rx.recv_timeout(wait) {
+                delivered.insert(s);
+            }
+            while let Ok(s) = ack_rx.try_recv() {
+                delivered.insert(s);
+            }
+            while let Some((&first, &(file_id, end))) = pending.first_key_value() {
+                if !delivered.remove(&first) {
+                    break;
+                }
+                pending.pop_first();
+                if file_id != 0 {
+                    self.tailer.ack(file_id, end);
+                }
+            }
+            if last_save.elapsed() >= Duration::from_millis(200) || pending.is_empty() {
+                self.save();
+                last_save = Instant::now();
+            }
+            if stopping && (pending.is_empty() || self.shutdown.aborted()) {
+                break;
+            }
+        }
+        // Say we stopped; best effort, the sinks may already be gone.
+        let stop = agent_event(&self.name, self.engine, "STOP", "source stopped");
+        let mut stop = stop;
+        self.enricher.apply(&mut stop);
+        let batch = Arc::new(Batch::unacked(&self.name, vec![stop]));
+        if !self.shutdown.aborted() {
+            for sink in &self.sinks {
+                let _ = sink.try_send(batch.clone());
+            }
+        }
+        self.save();
+    }
+
+    fn save(&mut self) {
+        let cp = SourceCheckpoint {
+            files: self.tailer.checkpoints(),
+            position: None,
+        };
+        let mut store = self.store.lock().expect("checkpoint store poisoned");
+        store.set_source(&self.name, cp);
+        if let Err(e) = store.persist() {
+            tracing::error!(source = %self.name, "cannot write checkpoints: {e}");
+        }
+    }
+}
+
+/// Send with backpressure from a plain thread; gives up only on abort.
+fn send_blocking(tx: &mpsc::Sender<Arc<Batch>>, batch: Arc<Batch>, sd: &Shutdown) -> bool {
+    let mut b = batch;
+    loop {
+        match tx.try_send(b) {
+            Ok(()) => return true,
+            Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            Err(mpsc::error::TrySendError::Full(back)) => {
+                if sd.aborted() {
+                    return false;
+                }
+                b = back;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `type: file`: newline-delimited JSON appended to a local file.
+//!
+//! A batch is acknowledged only after its lines are written and `fdatasync`ed.
+//! A crash can leave a torn last line (the write was cut short); on open such a
+//! line is cut off, so the next record starts on a line of its own. The torn
+//! record was never acknowledged, so it is written again after the restart.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Aborted, backoff, encode_lines, sleep_unless_aborted};
+use crate::config::Encoding;
+use crate::metrics::SinkMetrics;
+use crate::pipeline::{Batch, Shutdown};
+
+pub struct FileSink {
+    path: PathBuf,
+    file: File,
+    encoding: Encoding,
+    buf: Vec<u8>,
+}
+
+impl FileSink {
+    pub fn open(path: &Path, encoding: Encoding) -> Result<FileSink, String> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open {} for appending: {e}", path.display()))?;
+        repair_torn_tail(&mut file).map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
+        Ok(FileSink {
+            path: path.to_path_buf(),
+            file,
+            encoding,
+            buf: Vec::with_capacity(256 * 1024),
+        })
+    }
+
+    pub async fn deliver(
+        &mut self,
+        batches: &[Arc<Batch>],
+        shutdown: &Shutdown,
+        metrics: &SinkMetrics,
+    ) -> Result<(), Aborted> {
+        self.buf.clear();
+        encode_lines(batches, self.encoding, &mut self.buf);
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .file
+                .write_all(&self.buf)
+                .and_then(|()| self.file.sync_data());
+            match res {
+                Ok(()) => {
+                    metrics.set_ok();
+                    return Ok(());
+                }
+                Err(e) => {
+                    attempt += 1;
+                    metrics.set_error(format!("{}: {e}", self.path.display()));
+                    metrics
+                        .retries
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(path = %self.path.display(), "file sink write failed (will retry): {e}");
+                    // A partial write may have left a torn line: cut it before retrying.
+                    let _ = repair_torn_tail(&mut self.file);
+                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
+                    if !sleep_unless_aborted(wait, shutdown).await {
+                        return Err(Aborted);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// If the file does not end with `\n`, truncate it after its last newline.
+fn repair_torn_tail(file: &mut File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    let mut pos = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = pos.saturating_sub(buf.len() as u64);
+        let n = (pos - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if pos == len && buf[n - 1] == b'\n' {
+            return Ok(());
+        }
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            file.set_len(start + i as u64 + 1)?;
+            break;
+        }
+        if start == 0 {
+            file.set_len(0)?;
+            break;
+        }
+        pos = start;
+    }
+    tracing::warn!("cut a torn last line (left by a crash) from a file sink");
+    file.sync_data()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_tail_is_cut_back_to_last_newline() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("e.jsonl");
+        std::fs::write(&p, b"{\"a\":1}\n{\"b\":2}\n{\"c\":").unwrap();
+        let _s = FileSink::open(&p, Encoding::Native).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+        // A complete file is left alone.
+        let _s = FileSink::open(&p, Encoding::Native).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"{\"a\":1}\n{\"b\":2}\n");
+        // A single torn line leaves an empty file.
+        std::fs::write(&p, b"{\"c\":").unwrap();
+        let _s = FileSink::open(&p, Encoding::Native).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
+    }
+}

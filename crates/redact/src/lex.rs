@@ -1,0 +1,363 @@
+//! A small, forgiving SQL tokenizer shared by the redactor and the literal masker.
+//!
+//! It never fails: every byte of the input belongs to exactly one token or to
+//! whitespace, unterminated strings/comments run to the end of the input, and all
+//! token boundaries fall on ASCII bytes (or the ends of the input), so they are
+//! always valid `str` char boundaries.
+
+/// Quoting flavour of a string-ish token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Quote {
+    /// `'…'`, optionally prefixed (`E'…'`, `N'…'`, `X'…'`, `B'…'`).
+    Single,
+    /// `"…"`: an identifier in PostgreSQL/Oracle/SQL Server, a string in MySQL.
+    Double,
+    /// `` `…` ``: a MySQL identifier.
+    Backtick,
+    /// `$$…$$` / `$tag$…$tag$` (PostgreSQL).
+    Dollar,
+    /// Oracle `q'[…]'` alternative quoting.
+    QQuote,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Word,
+    Number,
+    /// `$1`, `?`, `:name` bind placeholders.
+    Param,
+    Str(Quote),
+    Comment,
+    Punct(u8),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tok {
+    pub kind: Kind,
+    /// Whole token, prefix and delimiters included.
+    pub start: usize,
+    pub end: usize,
+    /// Content range for strings and comments (equal to start..end otherwise).
+    pub cstart: usize,
+    pub cend: usize,
+    /// Backslash escapes were honoured while scanning this string.
+    pub esc: bool,
+    /// The closing delimiter was found.
+    pub closed: bool,
+}
+
+impl Tok {
+    fn simple(kind: Kind, start: usize, end: usize) -> Tok {
+        Tok {
+            kind,
+            start,
+            end,
+            cstart: start,
+            cend: end,
+            esc: false,
+            closed: true,
+        }
+    }
+
+    pub fn is_punct(&self, c: u8) -> bool {
+        self.kind == Kind::Punct(c)
+    }
+
+    pub fn is_str(&self) -> bool {
+        matches!(self.kind, Kind::Str(q) if q != Quote::Backtick)
+    }
+}
+
+#[inline]
+pub(crate) fn is_word_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_' || c == b'@' || c == b'#' || c >= 0x80
+}
+
+#[inline]
+pub(crate) fn is_word_cont(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'#' || c >= 0x80
+}
+
+#[inline]
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
+/// Tokenize `b`. With `backslash` set, `\` escapes the next byte inside `'…'` and
+/// `"…"` (MySQL/MariaDB default mode); `E'…'` always honours backslash escapes.
+pub(crate) fn tokenize(b: &[u8], backslash: bool) -> Vec<Tok> {
+    let mut out = Vec::with_capacity(b.len() / 4 + 4);
+    let mut i = 0;
+    let n = b.len();
+    while i < n {
+        let c = b[i];
+        if is_space(c) {
+            i += 1;
+            continue;
+        }
+        let next = b.get(i + 1).copied();
+        let tok = match c {
+            b'-' if next == Some(b'-') => {
+                let e = memchr::memchr(b'\n', &b[i..]).map_or(n, |p| i + p);
+                Tok {
+                    cstart: i + 2,
+                    cend: e,
+                    ..Tok::simple(Kind::Comment, i, e)
+                }
+            }
+            b'/' if next == Some(b'*') => match memchr::memmem::find(&b[i + 2..], b"*/") {
+                Some(p) => Tok {
+                    cstart: i + 2,
+                    cend: i + 2 + p,
+                    ..Tok::simple(Kind::Comment, i, i + 4 + p)
+                },
+                None => Tok {
+                    cstart: i + 2,
+                    cend: n,
+                    closed: false,
+                    ..Tok::simple(Kind::Comment, i, n)
+                },
+            },
+            b'\'' => scan_quoted(b, i, i, b'\'', backslash, Quote::Single),
+            b'"' => scan_quoted(b, i, i, b'"', backslash, Quote::Double),
+            b'`' => scan_quoted(b, i, i, b'`', false, Quote::Backtick),
+            b'$' => scan_dollar(b, i),
+            b'?' => Tok::simple(Kind::Param, i, i + 1),
+            b':' if next.is_some_and(|d| d.is_ascii_alphabetic() || d == b'_')
+                && (i == 0 || b[i - 1] != b':') =>
+            {
+                let mut e = i + 1;
+                while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
+                    e += 1;
+                }
+                Tok::simple(Kind::Param, i, e)
+            }
+            b'0'..=b'9' => Tok::simple(Kind::Number, i, number_end(b, i)),
+            b'.' if next.is_some_and(|d| d.is_ascii_digit()) => {
+                Tok::simple(Kind::Number, i, number_end(b, i))
+            }
+            c if is_word_start(c) => {
+                let e = word_end(b, i + 1);
+                string_with_prefix(b, i, e, backslash)
+                    .unwrap_or_else(|| Tok::simple(Kind::Word, i, e))
+            }
+            c => Tok::simple(Kind::Punct(c), i, i + 1),
+        };
+        debug_assert!(tok.end > i);
+        i = tok.end;
+        out.push(tok);
+    }
+    out
+}
+
+fn word_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && is_word_cont(b[i]) {
+        i += 1;
+    }
+    i
+}
+
+fn number_end(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' {
+            i += 1;
+        } else if (c == b'+' || c == b'-')
+            && matches!(b[i - 1], b'e' | b'E')
+            && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())
+            && !(b[..i].starts_with(b"0x") || b[..i].starts_with(b"0X"))
+        {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// `E'…'`, `N'…'`, `X'…'`, `B'…'`, `q'[…]'`, `nq'{…}'` where the word `b[s..e]`
+/// is immediately followed by a quote.
+fn string_with_prefix(b: &[u8], s: usize, e: usize, backslash: bool) -> Option<Tok> {
+    if b.get(e) != Some(&b'\'') {
+        return None;
+    }
+    let w = &b[s..e];
+    if w.len() == 1 {
+        match w[0].to_ascii_lowercase() {
+            b'e' => return Some(scan_quoted(b, s, e, b'\'', true, Quote::Single)),
+            b'n' | b'x' | b'b' => {
+                return Some(scan_quoted(b, s, e, b'\'', backslash, Quote::Single));
+            }
+            b'q' => return scan_qquote(b, s, e),
+            _ => {}
+        }
+    }
+    if w.eq_ignore_ascii_case(b"nq") {
+        return scan_qquote(b, s, e);
+    }
+    None
+}
+
+/// Scan a quoted token whose opening quote is at `open`; `start` is the token
+/// start (before any prefix).
+fn scan_quoted(b: &[u8], start: usize, open: usize, q: u8, esc: bool, quote: Quote) -> Tok {
+    let n = b.len();
+    let mut i = open + 1;
+    loop {
+        let found = if esc {
+            memchr::memchr2(q, b'\\', &b[i..])
+        } else {
+            memchr::memchr(q, &b[i..])
+        };
+        let Some(p) = found else {
+            return Tok {
+                kind: Kind::Str(quote),
+                start,
+                end: n,
+                cstart: open + 1,
+                cend: n,
+                esc,
+                closed: false,
+            };
+        };
+        i += p;
+        if b[i] == b'\\' {
+            i = (i + 2).min(n);
+            continue;
+        }
+        if b.get(i + 1) == Some(&q) {
+            i += 2;
+            continue;
+        }
+        return Tok {
+            kind: Kind::Str(quote),
+            start,
+            end: i + 1,
+            cstart: open + 1,
+            cend: i,
+            esc,
+            closed: true,
+        };
+    }
+}
+
+fn scan_qquote(b: &[u8], s: usize, quote_pos: usize) -> Option<Tok> {
+    let open = *b.get(quote_pos + 1)?;
+    if is_space(open) || open == b'\'' {
+        return None;
+    }
+    let close = match open {
+        b'[' => b']',
+        b'{' => b'}',
+        b'(' => b')',
+        b'<' => b'>',
+        c => c,
+    };
+    let body = quote_pos + 2;
+    let mut i = body;
+    while i < b.len() {
+        let p = memchr::memchr(close, &b[i..])?;
+        i += p;
+        if b.get(i + 1) == Some(&b'\'') {
+            return Some(Tok {
+                kind: Kind::Str(Quote::QQuote),
+                start: s,
+                end: i + 2,
+                cstart: body,
+                cend: i,
+                esc: false,
+                closed: true,
+            });
+        }
+        i += 1;
+    }
+    // Unterminated: fall back to ordinary tokenization (the `'` opens a string).
+    None
+}
+
+fn scan_dollar(b: &[u8], i: usize) -> Tok {
+    let n = b.len();
+    let next = b.get(i + 1).copied();
+    if next.is_some_and(|d| d.is_ascii_digit()) {
+        let mut e = i + 1;
+        while e < n && b[e].is_ascii_digit() {
+            e += 1;
+        }
+        return Tok::simple(Kind::Param, i, e);
+    }
+    // `$tag$` opening delimiter.
+    let mut e = i + 1;
+    if e < n && (b[e].is_ascii_alphabetic() || b[e] == b'_' || b[e] >= 0x80) {
+        while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'_' || b[e] >= 0x80) {
+            e += 1;
+        }
+    }
+    if b.get(e) != Some(&b'$') {
+        return Tok::simple(Kind::Punct(b'$'), i, i + 1);
+    }
+    let tag = &b[i..=e];
+    let body = e + 1;
+    match memchr::memmem::find(&b[body..], tag) {
+        Some(p) => Tok {
+            kind: Kind::Str(Quote::Dollar),
+            start: i,
+            end: body + p + tag.len(),
+            cstart: body,
+            cend: body + p,
+            esc: false,
+            closed: true,
+        },
+        None => Tok {
+            kind: Kind::Str(Quote::Dollar),
+            start: i,
+            end: n,
+            cstart: body,
+            cend: n,
+            esc: false,
+            closed: false,
+        },
+    }
+}
+
+/// The quote byte whose doubling escapes it inside this token (None for
+/// dollar/q-quotes and comments, whose bodies need no escaping).
+pub(crate) fn quote_byte(t: &Tok) -> Option<u8> {
+    match t.kind {
+        Kind::Str(Quote::Single) => Some(b'\''),
+        Kind::Str(Quote::Double) => Some(b'"'),
+        Kind::Str(Quote::Backtick) => Some(b'`'),
+        _ => None,
+    }
+}
+
+/// Decode a string token's content for re-scanning: `qq` → `q` and, with
+/// backslash escapes, `\q`, `\\`, `\'`, `\"` → the escaped byte (other `\x`
+/// sequences are kept verbatim). Returns the decoded bytes and, for each decoded
+/// byte, its absolute offset in `b`, plus one trailing sentinel (`cend`).
+pub(crate) fn decode(b: &[u8], t: &Tok) -> (Vec<u8>, Vec<usize>) {
+    let q = quote_byte(t);
+    let (s, e) = (t.cstart, t.cend);
+    let mut out = Vec::with_capacity(e - s);
+    let mut map = Vec::with_capacity(e - s + 1);
+    let mut i = s;
+    while i < e {
+        let c = b[i];
+        if t.esc && c == b'\\' && i + 1 < e && matches!(b[i + 1], b'\\' | b'\'' | b'"' | b'`') {
+            out.push(b[i + 1]);
+            map.push(i);
+            i += 2;
+            continue;
+        }
+        if Some(c) == q && i + 1 < e && b[i + 1] == c {
+            out.push(c);
+            map.push(i);
+            i += 2;
+            continue;
+        }
+        out.push(c);
+        map.push(i);
+        i += 1;
+    }
+    map.push(e);
+    (out, map)
+}

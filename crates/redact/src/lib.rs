@@ -1,0 +1,286 @@
+//! # onetrail-redact — SQL credential redactor
+//!
+//! onetrail promises never to forward a cleartext password that sits in an
+//! audited statement. The pipeline runs [`Redactor::redact`] on every
+//! statement-bearing field of every event (statement, raw line, parameters,
+//! error text), for all engines, before anything leaves the agent.
+//!
+//! Unlike pgaudit (which drops everything after the first `password` token and
+//! prints `<REDACTED>`), only the secret itself is replaced; the rest of the
+//! statement is kept byte for byte.
+//!
+//! ## Replacement text
+//!
+//! The secret is replaced by `<redacted>`, keeping its quoting so the statement
+//! stays recognisable: `'<redacted>'`, `N'<redacted>'`, `E'<redacted>'`,
+//! `"<redacted>"`, `$tag$<redacted>$tag$`, `q'[<redacted>]'`; unquoted secrets
+//! (Oracle `IDENTIFIED BY pw`, conninfo `password=pw`, hex `0x…` hashes, URI
+//! userinfo) become a bare `<redacted>`. Inside a literal the replacement is
+//! escaped for that literal (`''<redacted>''` inside `'…'`). An unterminated
+//! secret literal (truncated record) is redacted to the end of the text and
+//! left unterminated (`PASSWORD '<redacted>`). Already-masked values (`<REDACTED>`, `<redacted>`, `<secret>`, runs
+//! of `*`, empty strings) are left alone and not counted, so redaction is
+//! idempotent.
+//!
+//! ## What is redacted (case-insensitive, comments/newlines allowed between tokens)
+//!
+//! * **Credential keys** — a word that is `password`, `passwd`, `pwd`, `secret`
+//!   or ends in one of them (`MASTER_PASSWORD`, `SOURCE_PASSWORD`,
+//!   `OLD_PASSWORD`, `MEDIAPASSWORD`, `sslpassword`, `@rmtpassword`, …) followed by
+//!   * a literal: `PASSWORD 'x'` (PostgreSQL roles, `OPTIONS (password 'x')`,
+//!     `OPTIONS (ADD|SET password 'x')`, MySQL `CREATE SERVER … OPTIONS (PASSWORD 'x')`),
+//!     `SECRET 'x'`;
+//!   * `=`, `:=` or `=>` and a literal or number: `WITH PASSWORD = N'x' [HASHED]`,
+//!     `PASSWORD = 0x02… HASHED`, `SECRET = 'x'`, `MASTER_PASSWORD = 'x'`,
+//!     `ENCRYPTION|DECRYPTION BY PASSWORD = 'x'`, `SET PASSWORD = 'x'`,
+//!     `START REPLICA … PASSWORD = 'x'`;
+//!   * `(` and a literal: `PASSWORD('x')`, `OLD_PASSWORD('x')` anywhere (also
+//!     `SELECT PASSWORD('x')`), `PWDENCRYPT('x')`, `PWDCOMPARE('x', …)`;
+//!   * an unquoted value written `key=value` (no spaces; conninfo/ODBC/raw log
+//!     style: `password=s3cret`, `Pwd=x;`, `Pwd={a;b}`), or `key = value` inside
+//!     a string literal (libpq conninfo allows spaces). Bind variables (`$1`,
+//!     `?`, `:v`, `@v`), `NULL`/`DEFAULT`/booleans and function calls are not values.
+//! * **`IDENTIFIED BY`** `'x'` | `"x"` | unquoted `x` (Oracle, also when the
+//!   secret is a keyword such as `password`) | `VALUES 'hash'` | `PASSWORD 'hash'`;
+//!   not `RANDOM PASSWORD`, `EXTERNAL STORE`, bind variables. Covers CREATE/ALTER
+//!   USER, GRANT … IDENTIFIED BY, CREATE ROLE (Oracle), CREATE DATABASE LINK …
+//!   CONNECT TO u IDENTIFIED BY pw, ADMINISTER KEY MANAGEMENT … IDENTIFIED BY
+//!   (incl. `FORCE KEYSTORE`, `WITH BACKUP`, `SET KEY`, and the new password in
+//!   `ALTER KEYSTORE PASSWORD IDENTIFIED BY old SET new`, and `WITH SECRET s`).
+//! * **`IDENTIFIED VIA|WITH plugin USING|AS|BY 'x'`** (MySQL/MariaDB, including
+//!   `USING PASSWORD('x')` and `OR plugin …` chains) and a following
+//!   `REPLACE 'current'`.
+//! * **`SET PASSWORD [FOR user] = 'x' | TO 'x'`**, `= PASSWORD('x')`.
+//! * **SQL Server procedures**: `sp_addlogin` (2nd arg / `@passwd`),
+//!   `sp_password` (1st and 2nd / `@old`, `@new`), `sp_addlinkedsrvlogin` (5th /
+//!   `@rmtpassword`), `sp_setapprole` (2nd / `@password`, also
+//!   `{Encrypt N'x'}`), `sp_addapprole`, `sp_approlepassword`,
+//!   `sp_change_users_login` (4th).
+//! * **Nested text** — every string literal, dollar-quoted body and comment that
+//!   contains a trigger word is decoded (doubled quotes, backslash escapes) and
+//!   scanned recursively with all rules (depth ≤ 6): DO blocks and function
+//!   bodies (`EXECUTE 'CREATE ROLE x PASSWORD ''s'''`), `dblink_connect('host=h
+//!   password=s')`, conninfo values quoted as `password='sec ret'`,
+//!   `CREATE SUBSCRIPTION … CONNECTION '…'`, `OPENROWSET('…', 'Server=…;Pwd=…')`,
+//!   statements quoted inside raw log lines (CSV `"…"`, MariaDB `'…\'…'`,
+//!   JSON `"…"`), and `"password": "…"` JSON pairs.
+//! * **URIs** `scheme://user:secret@host` anywhere.
+//!
+//! Literal escaping is ambiguous across engines (`'a\'b'` is one MySQL string
+//! but a complete PostgreSQL string followed by `b'`). When the text contains a
+//! backslash both readings are scanned and the union of secrets is redacted, so a
+//! misread literal can only cause over-redaction, not a leak.
+//!
+//! ## Limits (known gaps)
+//!
+//! * Data, not credentials: `INSERT`/`UPDATE` of `mysql.user`, `crypt('pw', …)`,
+//!   `AES_ENCRYPT(…, 'key')`, `DBMS_*` calls with positional password arguments,
+//!   bind values that are not tied to a credential keyword are not redacted.
+//!   Conversely, application queries such as `WHERE password = 'x'` *are*
+//!   redacted (deliberate over-redaction).
+//! * Text that is encoded beyond SQL quoting (XML entities `&apos;`, URL/percent
+//!   or base64 encoding) is not decoded — parsers must hand over decoded text.
+//! * SQL*Plus `CONNECT user/pw@db` and other client commands are not SQL and
+//!   are not recognised.
+//! * A quoted identifier (`"password"`, `` `password` ``) is not a credential key,
+//!   except as a JSON key.
+//! * [`mask_literals`] does not mask double-quoted tokens (identifiers in
+//!   PostgreSQL/Oracle/SQL Server) nor text inside comments.
+//!
+//! ## Performance
+//!
+//! The common case — no trigger word (`passw`, `pwd`, `identified`, `secret`,
+//! `sp_addlogin`/`sp_addlinkedsrvlogin`/`sp_setapprole`/`sp_addapprole`/
+//! `sp_change_users_login`, `://`) — is a case-insensitive SIMD `memmem` scan of
+//! a lowercased stack window: no allocation, `None` returned. Only when a
+//! trigger is present is the text tokenized and the rules run.
+
+mod lex;
+mod rules;
+mod scan;
+
+use rules::{Engine, Span};
+use scan::Triggers;
+
+/// Redactor configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RedactorOptions {
+    /// After credential redaction, also replace every literal by `?`
+    /// (see [`mask_literals`]). Default `false`.
+    pub mask_literals: bool,
+}
+
+/// Credential redactor. Cheap to share (`Send + Sync`); build once, call per field.
+pub struct Redactor {
+    opts: RedactorOptions,
+    triggers: Triggers,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Redactor::new(RedactorOptions::default())
+    }
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor").field("opts", &self.opts).finish()
+    }
+}
+
+impl Redactor {
+    pub fn new(opts: RedactorOptions) -> Redactor {
+        Redactor {
+            opts,
+            triggers: Triggers::new(),
+        }
+    }
+
+    /// Redact the credentials in `text`.
+    ///
+    /// Returns `None` when nothing was changed (fast path: no allocation), or
+    /// `Some((new_text, count))` where `count` is the number of secrets
+    /// replaced (masked literals are not counted; with `mask_literals` the
+    /// result may be `Some((_, 0))`).
+    pub fn redact<'a>(&self, text: &'a str) -> Option<(String, usize)> {
+        let spans = self.secret_spans(text);
+        let count = spans.len();
+        let redacted = if spans.is_empty() {
+            None
+        } else {
+            Some(apply(text, &spans))
+        };
+        if !self.opts.mask_literals {
+            return redacted.map(|s| (s, count));
+        }
+        let base: &str = redacted.as_deref().unwrap_or(text);
+        match mask_spans(base) {
+            Some(masked) => Some((masked, count)),
+            None => redacted.map(|s| (s, count)),
+        }
+    }
+
+    /// True when `text` contains a trigger word (and so may hold a secret).
+    pub fn may_contain_secret(&self, text: &str) -> bool {
+        self.triggers.any(text.as_bytes())
+    }
+
+    fn secret_spans(&self, text: &str) -> Vec<Span> {
+        let b = text.as_bytes();
+        if !self.triggers.any(b) {
+            return Vec::new();
+        }
+        Engine {
+            triggers: &self.triggers,
+        }
+        .collect_top(b)
+    }
+}
+
+/// Replace every literal — strings (`'…'`, `E'…'`, `N'…'`, `q'[…]'`),
+/// numbers, hex/bit literals (`X'…'`, `B'…'`, `0x…`) and dollar-quoted bodies —
+/// with `?`. Identifiers, keywords, comments and bind placeholders are kept.
+pub fn mask_literals(text: &str) -> String {
+    mask_spans(text).unwrap_or_else(|| text.to_string())
+}
+
+fn mask_spans(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut modes = vec![false];
+    if memchr::memchr(b'\\', b).is_some() {
+        modes.push(true);
+    }
+    for bs in modes {
+        for t in lex::tokenize(b, bs) {
+            let lit = match t.kind {
+                lex::Kind::Number => true,
+                lex::Kind::Str(q) => !matches!(q, lex::Quote::Double | lex::Quote::Backtick),
+                _ => false,
+            };
+            if lit {
+                spans.push(Span {
+                    start: t.start,
+                    end: t.end,
+                    repl: "?".to_string(),
+                });
+            }
+        }
+    }
+    if spans.is_empty() {
+        return None;
+    }
+    let spans = rules::merge(spans);
+    let spans: Vec<Span> = spans
+        .into_iter()
+        .map(|mut s| {
+            s.repl = "?".to_string();
+            s
+        })
+        .collect();
+    Some(apply(text, &spans))
+}
+
+/// Build the output from sorted, non-overlapping spans.
+fn apply(text: &str, spans: &[Span]) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * 8);
+    let mut last = 0;
+    for s in spans {
+        let (mut st, mut en) = (s.start, s.end.min(text.len()));
+        // Spans always fall on ASCII boundaries; stay panic-free regardless.
+        while st > last && !text.is_char_boundary(st) {
+            st -= 1;
+        }
+        while en < text.len() && !text.is_char_boundary(en) {
+            en += 1;
+        }
+        if st < last {
+            st = last;
+        }
+        if en < st {
+            continue;
+        }
+        out.push_str(&text[last..st]);
+        out.push_str(&s.repl);
+        last = en;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(s: &str) -> Option<(String, usize)> {
+        Redactor::default().redact(s)
+    }
+
+    #[test]
+    fn fast_path_none() {
+        assert_eq!(r("SELECT * FROM t WHERE id = 1"), None);
+        assert_eq!(r("SELECT password FROM users"), None);
+    }
+
+    #[test]
+    fn basic() {
+        assert_eq!(
+            r("CREATE ROLE x PASSWORD 'abc'"),
+            Some(("CREATE ROLE x PASSWORD '<redacted>'".into(), 1))
+        );
+    }
+
+    #[test]
+    fn mask_option_counts_only_secrets() {
+        let red = Redactor::new(RedactorOptions { mask_literals: true });
+        assert_eq!(
+            red.redact("CREATE ROLE x PASSWORD 'abc' CONNECTION LIMIT 5"),
+            Some(("CREATE ROLE x PASSWORD ? CONNECTION LIMIT ?".into(), 1))
+        );
+        assert_eq!(
+            red.redact("SELECT 1"),
+            Some(("SELECT ?".into(), 0))
+        );
+        assert_eq!(red.redact("SELECT a FROM t"), None);
+    }
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh Debian 12 machine.
+#
+# Installs what the integration tests need when it is missing (PostgreSQL 15
+# with pgaudit and pgauditlogtofile, MariaDB server with its server_audit
+# plugin), then runs every test of the workspace. Integration tests start their
+# own private servers in temp dirs on free ports; nothing system-wide is touched.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+[ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
+[ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need+=(postgresql-15-pgaudit)
+[ -f /usr/lib/postgresql/15/lib/pgauditlogtofile.so ] || need+=(postgresql-15-pgauditlogtofile)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# The peer corpora live beside the checkout (../shared/corpora); tests that
+# need them say so clearly when they are missing.
+export ONETRAIL_CORPORA="${ONETRAIL_CORPORA:-$(cd .. && pwd)/shared/corpora}"
+
+echo "==> cargo test --workspace"
+cargo test --workspace --all-targets -j 2 "$@"
