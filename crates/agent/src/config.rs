@@ -119,6 +119,20 @@ pub enum SourceType {
     Pgaudit,
     /// MySQL-family audit plugin files.
     MysqlAudit,
+    /// Oracle audit files tailed from disk (`format:` oracle-unified-syslog,
+    /// oracle-aud, oracle-audit-xml, oracle-unified-csv).
+    OracleAudit,
+    /// SQL Server Audit, polled through `sys.fn_get_audit_file` (tiberius).
+    Mssql,
+    /// Oracle Unified Auditing, polled from `UNIFIED_AUDIT_TRAIL` (oracle crate).
+    Oracle,
+}
+
+impl SourceType {
+    /// Sources that poll a database rather than tail files.
+    pub fn is_poller(self) -> bool {
+        matches!(self, SourceType::Mssql | SourceType::Oracle)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -183,6 +197,40 @@ pub struct SourceConfig {
     /// emitted even though a continuation line could still follow. Default 500 ms.
     #[serde(default = "default_quiet_ms")]
     pub quiet_flush_ms: u64,
+    // ---- Database-polling sources (`mssql`, `oracle`) ----
+    /// mssql: server host name. oracle: see `connect_string`.
+    pub host: Option<String>,
+    /// mssql: TCP port (default 1433).
+    pub port: Option<u16>,
+    /// The login (SQL authentication / Oracle user).
+    pub username: Option<String>,
+    /// The password (use `${ENV}`), or `password_file`.
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// mssql: `sql` (default) or `integrated` where supported.
+    pub auth: Option<String>,
+    /// mssql: database to connect to (default `master`).
+    pub database: Option<String>,
+    /// mssql: the audit files, as `sys.fn_get_audit_file`'s first argument
+    /// (e.g. `/var/opt/mssql/audit/*.sqlaudit`, `D:\Audit\*.sqlaudit`).
+    pub file_pattern: Option<String>,
+    /// mssql: `required` (default), `off`, `not_supported`.
+    pub encryption: Option<String>,
+    /// mssql: accept any server certificate (only when set explicitly; warned at start).
+    pub trust_server_certificate: Option<bool>,
+    /// mssql/oracle: CA file for the server certificate.
+    pub ca_file: Option<PathBuf>,
+    /// oracle: Easy Connect string (`dbhost:1521/ORCLPDB1`) or TNS alias.
+    pub connect_string: Option<String>,
+    /// oracle: records may arrive this late (queued writes, spill-over files);
+    /// each poll re-reads this window and de-duplicates. Default 300.
+    pub lookback_secs: Option<u64>,
+    /// oracle: call `DBMS_AUDIT_MGMT.FLUSH_UNIFIED_AUDIT_TRAIL` before each poll (12.1 queued mode).
+    pub flush_before_poll: Option<bool>,
+    /// oracle: after delivery, `DBMS_AUDIT_MGMT.SET_LAST_ARCHIVE_TIMESTAMP` (needs AUDIT_ADMIN). Default false.
+    pub set_archive_timestamp: Option<bool>,
+    /// Rows fetched per poll at most (default 5000).
+    pub batch_rows: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -274,10 +322,70 @@ pub struct SinkConfig {
     pub tags: Vec<String>,
     /// Use gzip request bodies. Default true for HTTP sinks.
     pub compression: Option<bool>,
-    /// Where events a receiver rejects as invalid are written, with the reason.
+    /// HTTP sinks: where events a receiver rejects as invalid (and, for
+    /// datadog, events too old for the intake) are written, one JSON line per
+    /// event with the reason. Default `<data_dir>/dead-letter/<sink>.jsonl`.
     pub dead_letter_path: Option<PathBuf>,
     #[serde(default)]
     pub tls: TlsConfig,
+    /// splunk_hec with `acknowledgements: true`: how long to wait for the
+    /// indexer acknowledgement of a request before sending it again. Default
+    /// 300 s, the Splunk forwarder's convention (`useACK` resends after 300 s).
+    #[serde(default = "default_ack_timeout_secs")]
+    pub ack_timeout_secs: u64,
+    /// splunk_hec with `acknowledgements: true`: the pause between two polls of
+    /// `/services/collector/ack`. Default 1000 ms (Vector polls every 10 s, but
+    /// it pipelines requests; onetrail waits for the ack before the next group).
+    #[serde(default = "default_ack_poll_ms")]
+    pub ack_poll_interval_ms: u64,
+    /// HTTP sinks: timeout of one request (connect + send + response). Default 30 s.
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// HTTP sinks: first retry delay; it doubles per attempt (full jitter) up to
+    /// `retry_max_backoff_ms`. A `Retry-After` from the receiver wins. Default 1000 ms.
+    #[serde(default = "default_retry_initial_ms")]
+    pub retry_initial_backoff_ms: u64,
+    /// HTTP sinks: longest retry delay. Default 60000 ms. Retries never stop:
+    /// the source's log files are the buffer.
+    #[serde(default = "default_retry_max_ms")]
+    pub retry_max_backoff_ms: u64,
+    /// HTTP sinks: while the receiver refuses the credentials (401/403, HEC
+    /// token/index/channel errors) the sink is paused: it tries again every
+    /// `pause_retry_ms` and logs an error each time. Default 30000 ms.
+    #[serde(default = "default_pause_retry_ms")]
+    pub pause_retry_ms: u64,
+    /// datadog: events older than this (at send time) are outside Datadog's
+    /// intake window (18 h); they go to the dead-letter file and a `GAP` agent
+    /// event is sent in their place. Default 64800 s (18 h).
+    #[serde(default = "default_max_event_age_secs")]
+    pub max_event_age_secs: u64,
+    /// splunk_hec: send indexed `fields` with every event (`event_id`, the
+    /// de-duplication key; `db_system`; `category`; `instance` when set).
+    /// Default true. They are searchable without extraction (`event_id::…`).
+    #[serde(default = "default_true")]
+    pub indexed_fields: bool,
+}
+
+fn default_ack_timeout_secs() -> u64 {
+    300
+}
+fn default_ack_poll_ms() -> u64 {
+    1000
+}
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+fn default_retry_initial_ms() -> u64 {
+    1000
+}
+fn default_retry_max_ms() -> u64 {
+    60_000
+}
+fn default_pause_retry_ms() -> u64 {
+    30_000
+}
+fn default_max_event_age_secs() -> u64 {
+    18 * 3600
 }
 
 impl Config {
@@ -367,7 +475,7 @@ impl Config {
         for (name, src) in &self.sources {
             let line = src.referenced.line();
             let s = &src.value;
-            if s.paths.is_empty() {
+            if s.paths.is_empty() && !s.kind.is_poller() {
                 return Err(err(
                     line,
                     format!("sources.{name}: `paths` is required (glob patterns of the log files)"),
@@ -384,7 +492,7 @@ impl Config {
                         ));
                     }
                     let fmt = self.pg_format_name(name).unwrap_or("");
-                    if !crate::onetrail_pgaudit::FORMATS.contains(&fmt) {
+                    if !onetrail_pgaudit::FORMATS.contains(&fmt) {
                         let at = s.log_format.as_ref().map_or(line, |f| f.referenced.line());
                         return Err(err(
                             at,
@@ -403,24 +511,29 @@ impl Config {
                         ));
                     }
                 }
-                SourceType::MysqlAudit => {
+                SourceType::Mssql | SourceType::Oracle => {}
+                SourceType::MysqlAudit | SourceType::OracleAudit => {
                     if let Some(f) = &s.log_format {
                         return Err(err(
                             f.referenced.line(),
                             format!(
-                                "sources.{name}.log_format: not a key of `type: mysql_audit`; did you mean `format`?"
+                                "sources.{name}.log_format: only for `type: pgaudit`; did you mean `format`?"
                             ),
                         ));
                     }
                     if s.format.is_none() {
                         return Err(err(
                             line,
-                            format!("sources.{name}: `format` is required for `type: mysql_audit`"),
+                            format!("sources.{name}: `format` is required for this source type (see `onetrail formats`)"),
                         ));
                     }
                 }
             }
-            if let Err(e) = crate::formats::build(self, name) {
+            if s.kind.is_poller() {
+                if let Err(e) = crate::pollers::validate(self, name) {
+                    return Err(err(line, format!("sources.{name}: {e}")));
+                }
+            } else if let Err(e) = crate::formats::build(self, name) {
                 return Err(err(line, format!("sources.{name}: {e}")));
             }
         }

@@ -6,10 +6,18 @@ use crate::config::{Config, SourceType};
 
 /// Every format name `onetrail parse --format` accepts, with its engine.
 pub fn all_formats() -> Vec<(&'static str, Engine)> {
-    let mut v: Vec<(&'static str, Engine)> = crate::onetrail_pgaudit::FORMATS
+    let mut v: Vec<(&'static str, Engine)> = onetrail_pgaudit::FORMATS
         .iter()
         .map(|f| (*f, Engine::Postgresql))
         .collect();
+    v.extend(onetrail_mysql_audit::FORMATS.iter().map(|f| {
+        let engine = if *f == "mariadb-server-audit" {
+            Engine::Mariadb
+        } else {
+            Engine::Mysql
+        };
+        (*f, engine)
+    }));
     v.sort_by_key(|(n, _)| *n);
     v
 }
@@ -23,16 +31,27 @@ pub struct FormatOptions {
 
 /// A parser for `name`; `Err` explains what is wrong (unknown name, bad prefix).
 pub fn by_name(name: &str, opts: &FormatOptions) -> Result<(Box<dyn RecordFormat>, Engine), String> {
-    if crate::onetrail_pgaudit::FORMATS.contains(&name) {
-        let mut pg = crate::onetrail_pgaudit::PgOptions {
+    if onetrail_pgaudit::FORMATS.contains(&name) {
+        let mut pg = onetrail_pgaudit::PgOptions {
             forward_other: opts.forward_other,
             ..Default::default()
         };
         if let Some(p) = &opts.log_line_prefix {
             pg.log_line_prefix = p.clone();
         }
-        let f = crate::onetrail_pgaudit::format_by_name(name, &pg).map_err(|e| e.to_string())?;
+        let f = onetrail_pgaudit::format_by_name(name, &pg).map_err(|e| e.to_string())?;
         return Ok((f, Engine::Postgresql));
+    }
+    if onetrail_mysql_audit::FORMATS.contains(&name) {
+        let my = onetrail_mysql_audit::MysqlOptions {
+            forward_other: opts.forward_other,
+        };
+        let f = onetrail_mysql_audit::format_by_name(name, &my).map_err(|e| e.to_string())?;
+        let engine = all_formats()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map_or(Engine::Mysql, |(_, e)| e);
+        return Ok((f, engine));
     }
     let names: Vec<&str> = all_formats().iter().map(|(n, _)| *n).collect();
     Err(format!(
@@ -57,7 +76,10 @@ pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, Format
         SourceType::Pgaudit => cfg
             .pg_format_name(source)
             .ok_or_else(|| "unknown log_format".to_string())?,
-        SourceType::MysqlAudit => {
+        SourceType::Mssql | SourceType::Oracle => {
+            return Err(format!("source `{source}` polls a database; it has no file format"));
+        }
+        SourceType::MysqlAudit | SourceType::OracleAudit => {
             let f = s.format.as_ref().map(|f| f.value.as_str()).unwrap_or("");
             static_name(f).ok_or_else(|| by_name(f, &FormatOptions::default()).err().unwrap_or_default())?
         }

@@ -8,14 +8,14 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod encode;
 pub mod enrich;
 pub mod formats;
 pub mod metrics;
 pub mod pipeline;
+pub mod pollers;
 pub mod sinks;
 pub mod tail;
-mod pgshim;
-use pgshim as onetrail_pgaudit;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -45,7 +45,7 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     let mut sink_tasks = Vec::new();
     for (name, sc) in &cfg.sinks {
         let sc = &sc.value;
-        let sink = Sink::build(name, sc).map_err(|e| format!("sink `{name}`: {e}"))?;
+        let sink = Sink::build(name, sc, &cfg.data_dir).map_err(|e| format!("sink `{name}`: {e}"))?;
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let grouping = Grouping {
             max_events: sc.batch_max_events,
@@ -67,8 +67,30 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     }
 
     let mut threads = Vec::new();
+    let mut poll_tasks = Vec::new();
     for (name, sc) in &cfg.sources {
         let s = &sc.value;
+        if s.kind.is_poller() {
+            let (poller, engine) = pollers::build(&cfg, name)?;
+            let runner = pipeline::PollerRunner {
+                name: name.as_str().into(),
+                engine,
+                poller,
+                sinks: sink_txs.clone(),
+                store: store.clone(),
+                enricher: Enricher::new(
+                    s.instance.clone(),
+                    s.context.clone(),
+                    cfg.redaction.mask_literals,
+                ),
+                interval: Duration::from_millis(s.poll_interval_ms.max(100)),
+                shutdown: shutdown.clone(),
+                metrics: Arc::new(metrics::SourceMetrics::default()),
+            };
+            tracing::info!(source = %name, kind = ?s.kind, "polling source started");
+            poll_tasks.push(tokio::spawn(runner.run()));
+            continue;
+        }
         let (fmt_name, fopts) = formats::source_format(&cfg, name)?;
         let (_, engine) = formats::by_name(fmt_name, &fopts)?;
         let mut topts = TailOptions::new(s.paths.clone(), engine, fmt_name);
@@ -88,10 +110,11 @@ pub async fn run(cfg: Config) -> Result<(), String> {
             tailer: FileTailer::new(topts, saved, factory),
             sinks: sink_txs.clone(),
             store: store.clone(),
-            enricher: Enricher {
-                instance: s.instance.clone(),
-                context: s.context.clone(),
-            },
+            enricher: Enricher::new(
+                s.instance.clone(),
+                s.context.clone(),
+                cfg.redaction.mask_literals,
+            ),
             poll_interval: Duration::from_millis(s.poll_interval_ms.max(10)),
             shutdown: shutdown.clone(),
             metrics: Arc::new(metrics::SourceMetrics::default()),
@@ -124,6 +147,9 @@ pub async fn run(cfg: Config) -> Result<(), String> {
         }
     });
     let _ = joined.await;
+    for t in poll_tasks {
+        let _ = t.await;
+    }
     for t in sink_tasks {
         let _ = t.await;
     }
@@ -158,6 +184,7 @@ pub struct ParseOptions {
     pub log_line_prefix: Option<String>,
     pub instance: Option<String>,
     pub forward_other: bool,
+    pub mask_literals: bool,
 }
 
 /// Counts of what `parse_file` emitted.
@@ -181,10 +208,7 @@ pub fn parse_file(path: &Path, opts: &ParseOptions, out: &mut dyn Write) -> Resu
     let key = tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let path_str = path.to_string_lossy();
-    let enricher = Enricher {
-        instance: opts.instance.clone(),
-        context: Default::default(),
-    };
+    let enricher = Enricher::new(opts.instance.clone(), Default::default(), opts.mask_literals);
     let mut stats = ParseStats {
         bytes: data.len() as u64,
         ..Default::default()
@@ -304,10 +328,42 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
     }
     for (name, sc) in &cfg.sinks {
         let subject = format!("sink {name}");
-        match Sink::build(name, &sc.value) {
-            Ok(_) => push(true, subject, "ready".into()),
+        match Sink::build(name, &sc.value, &cfg.data_dir) {
+            Ok(sink) => {
+                let (ok, msg) = probe_sink(sink);
+                push(ok, subject, msg);
+            }
             Err(e) => push(false, subject, e),
         }
     }
     f
+}
+
+/// `check`'s reachability probe of a sink: Splunk HEC's health endpoint,
+/// Datadog's API-key validation (or a plain request to an explicit
+/// `endpoint:`). Sends no event and writes nothing.
+fn probe_sink(sink: Sink) -> (bool, String) {
+    let run = move || {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt,
+            Err(e) => return (false, format!("cannot start a runtime for the probe: {e}")),
+        };
+        rt.block_on(async move {
+            match sink {
+                Sink::SplunkHec(s) => match s.health().await {
+                    Ok(m) => (true, format!("Splunk HEC {m}")),
+                    Err(m) => (false, format!("Splunk HEC: {m}")),
+                },
+                Sink::Datadog(d) => match d.probe().await {
+                    Ok(m) => (true, format!("Datadog: {m}")),
+                    Err(m) => (false, format!("Datadog: {m}")),
+                },
+                Sink::File(_) | Sink::Stdout(_) => (true, "ready".to_string()),
+            }
+        })
+    };
+    // Its own thread: `check` may be called from inside a runtime.
+    std::thread::spawn(run)
+        .join()
+        .unwrap_or_else(|_| (false, "the probe panicked".into()))
 }

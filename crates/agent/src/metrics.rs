@@ -33,11 +33,24 @@ impl SourceMetrics {
 /// Per-sink counters.
 #[derive(Debug, Default)]
 pub struct SinkMetrics {
+    /// Events the receiver accepted (dead-lettered ones are not counted).
     pub sent_events: AtomicU64,
+    /// Groups of batches delivered (acknowledged to the sources).
     pub sent_batches: AtomicU64,
+    /// Attempts that failed and were retried (request or ack poll).
     pub retries: AtomicU64,
+    /// Events the receiver refused as invalid (each then dead-lettered).
     pub rejected: AtomicU64,
+    /// Events written to the dead-letter file (rejected, or too old for the receiver).
     pub dead_lettered: AtomicU64,
+    /// HTTP sinks: requests sent (including retries), and their bytes on the wire.
+    pub requests: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    /// datadog: `GAP` agent events sent in place of events outside the intake window.
+    pub gap_events: AtomicU64,
+    /// HTTP sinks: requests re-sent because their indexer acknowledgement timed out.
+    pub ack_timeouts: AtomicU64,
+    /// False after an error until the next success; false while paused.
     pub up: std::sync::atomic::AtomicBool,
     pub last_error: Mutex<Option<String>>,
 }
@@ -49,5 +62,11 @@ impl SinkMetrics {
     }
     pub fn set_ok(&self) {
         self.up.store(true, Ordering::Relaxed);
+    }
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("poisoned").clone()
     }
 }

@@ -727,7 +727,7 @@ pub fn gap_event(
         to.map_or(serde_json::Value::Null, Into::into),
     );
     ev.extra.insert("reason".into(), why.into());
-    ev.extra.insert("alert".into(), true.into());
+    ev.alert = true;
     ev
 }
 

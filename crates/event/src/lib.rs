@@ -196,6 +196,22 @@ pub struct Event {
     pub extra: Map<String, Value>,
     pub raw: Option<String>,
     pub parse_error: Option<String>,
+    /// True when onetrail replaced credentials in any text field.
+    #[serde(default)]
+    pub redacted: bool,
+    /// How many secrets were replaced.
+    #[serde(default)]
+    pub redacted_count: u32,
+    /// The event deserves attention on its own: auditing was changed or
+    /// switched off, records are missing (`agent` `GAP`).
+    #[serde(default)]
+    pub alert: bool,
+    /// Data classifications of the objects touched (`pci`, `phi`, ...), from config.
+    #[serde(default)]
+    pub sensitivity: Vec<String>,
+    /// Compliance requirements the event is evidence for (`pci-dss:10.2.1.2`, ...).
+    #[serde(default)]
+    pub compliance: Vec<String>,
 }
 
 impl Event {
@@ -227,6 +243,11 @@ impl Event {
             extra: Map::new(),
             raw: None,
             parse_error: None,
+            redacted: false,
+            redacted_count: 0,
+            alert: false,
+            sensitivity: Vec::new(),
+            compliance: Vec::new(),
         }
     }
 
@@ -343,6 +364,11 @@ mod tests {
             "extra",
             "raw",
             "parse_error",
+            "redacted",
+            "redacted_count",
+            "alert",
+            "sensitivity",
+            "compliance",
         ] {
             assert!(obj.contains_key(key), "missing {key}");
         }

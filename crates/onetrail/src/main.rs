@@ -77,6 +77,10 @@ struct ParseArgs {
     /// as `category: other`.
     #[arg(long)]
     audit_only: bool,
+    /// Replace every literal in statements with `?` (privacy). Credentials are
+    /// always redacted, with or without this flag.
+    #[arg(long)]
+    mask_literals: bool,
     /// Files to parse, in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -132,6 +136,7 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
         log_line_prefix: a.log_line_prefix,
         instance: a.instance,
         forward_other: !a.audit_only,
+        mask_literals: a.mask_literals,
     };
     if let Err(e) = onetrail_agent::formats::by_name(
         &opts.format,

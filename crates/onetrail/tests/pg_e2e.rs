@@ -684,7 +684,7 @@ fn check_case(case: Case) {
                     objs.iter().any(|o| {
                         o["name"] == name
                             && o["schema"].as_str() == a.object_schema()
-                            && s(&o["type"]).is_some_and(|t| t.eq_ignore_ascii_case(kind))
+                            && s(&o["type"]).is_some_and(|t| t.replace('_', " ").eq_ignore_ascii_case(kind))
                     })
                 })
             });

@@ -17,7 +17,7 @@ pub(crate) enum Quote {
     /// `$$…$$` / `$tag$…$tag$` (PostgreSQL).
     Dollar,
     /// Oracle `q'[…]'` alternative quoting.
-    QQuote,
+    OracleQ,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -157,16 +157,16 @@ fn word_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-fn number_end(b: &[u8], mut i: usize) -> usize {
+fn number_end(b: &[u8], start: usize) -> usize {
+    let hex = b[start..].len() > 1 && b[start] == b'0' && matches!(b[start + 1], b'x' | b'X');
+    let mut i = start;
     while i < b.len() {
         let c = b[i];
-        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' {
-            i += 1;
-        } else if (c == b'+' || c == b'-')
+        let exp_sign = (c == b'+' || c == b'-')
+            && !hex
             && matches!(b[i - 1], b'e' | b'E')
-            && b.get(i + 1).is_some_and(|d| d.is_ascii_digit())
-            && !(b[..i].starts_with(b"0x") || b[..i].starts_with(b"0X"))
-        {
+            && b.get(i + 1).is_some_and(|d| d.is_ascii_digit());
+        if c.is_ascii_alphanumeric() || c == b'.' || c == b'_' || exp_sign {
             i += 1;
         } else {
             break;
@@ -260,7 +260,7 @@ fn scan_qquote(b: &[u8], s: usize, quote_pos: usize) -> Option<Tok> {
         i += p;
         if b.get(i + 1) == Some(&b'\'') {
             return Some(Tok {
-                kind: Kind::Str(Quote::QQuote),
+                kind: Kind::Str(Quote::OracleQ),
                 start: s,
                 end: i + 2,
                 cstart: body,

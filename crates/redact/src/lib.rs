@@ -124,7 +124,9 @@ impl Default for Redactor {
 
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor").field("opts", &self.opts).finish()
+        f.debug_struct("Redactor")
+            .field("opts", &self.opts)
+            .finish()
     }
 }
 
@@ -142,7 +144,7 @@ impl Redactor {
     /// `Some((new_text, count))` where `count` is the number of secrets
     /// replaced (masked literals are not counted; with `mask_literals` the
     /// result may be `Some((_, 0))`).
-    pub fn redact<'a>(&self, text: &'a str) -> Option<(String, usize)> {
+    pub fn redact(&self, text: &str) -> Option<(String, usize)> {
         let spans = self.secret_spans(text);
         let count = spans.len();
         let redacted = if spans.is_empty() {
@@ -271,16 +273,35 @@ mod tests {
     }
 
     #[test]
+    fn truncated_secret_redacted_to_end() {
+        assert_eq!(
+            r("CREATE ROLE x PASSWORD 'abc-truncat"),
+            Some(("CREATE ROLE x PASSWORD '<redacted>".into(), 1))
+        );
+        assert_eq!(r("CREATE ROLE x PASSWORD '<redacted>"), None);
+    }
+
+    #[test]
+    fn non_sql_text_is_handled() {
+        assert_eq!(
+            r("FATAL: could not connect, conninfo: host=a password=x1 port=5"),
+            Some((
+                "FATAL: could not connect, conninfo: host=a password=<redacted> port=5".into(),
+                1
+            ))
+        );
+    }
+
+    #[test]
     fn mask_option_counts_only_secrets() {
-        let red = Redactor::new(RedactorOptions { mask_literals: true });
+        let red = Redactor::new(RedactorOptions {
+            mask_literals: true,
+        });
         assert_eq!(
             red.redact("CREATE ROLE x PASSWORD 'abc' CONNECTION LIMIT 5"),
             Some(("CREATE ROLE x PASSWORD ? CONNECTION LIMIT ?".into(), 1))
         );
-        assert_eq!(
-            red.redact("SELECT 1"),
-            Some(("SELECT ?".into(), 0))
-        );
+        assert_eq!(red.redact("SELECT 1"), Some(("SELECT ?".into(), 0)));
         assert_eq!(red.redact("SELECT a FROM t"), None);
     }
 }

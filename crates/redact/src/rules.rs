@@ -95,7 +95,7 @@ impl Engine<'_> {
                 continue;
             }
             let inner_ctx = match t.kind {
-                Kind::Str(Quote::Single | Quote::Double | Quote::QQuote) => Ctx::StringBody,
+                Kind::Str(Quote::Single | Quote::Double | Quote::OracleQ) => Ctx::StringBody,
                 _ => Ctx::CodeBody,
             };
             let (dec, map) = lex::decode(b, t);
@@ -209,8 +209,9 @@ impl<'a> Rules<'a, '_> {
     }
 
     fn is_word(&self, k: usize, w: &str) -> bool {
-        self.tok(k)
-            .is_some_and(|t| t.kind == Kind::Word && self.text(k).eq_ignore_ascii_case(w.as_bytes()))
+        self.tok(k).is_some_and(|t| {
+            t.kind == Kind::Word && self.text(k).eq_ignore_ascii_case(w.as_bytes())
+        })
     }
 
     fn is_punct(&self, k: usize, c: u8) -> bool {
@@ -225,7 +226,7 @@ impl<'a> Rules<'a, '_> {
     fn redact_str(&mut self, k: usize) {
         let t = self.t[k];
         let mut content = &self.b[t.cstart..t.cend];
-        if t.kind == Kind::Str(Quote::QQuote) && self.b[t.cstart - 1] == b'<' && t.closed {
+        if t.kind == Kind::Str(Quote::OracleQ) && self.b[t.cstart - 1] == b'<' && t.closed {
             // q'<…>' : the delimiters are part of what a reader sees.
             content = &self.b[t.cstart - 1..t.cend + 1];
         }
@@ -306,9 +307,7 @@ impl<'a> Rules<'a, '_> {
             while e < b.len() {
                 let c = b[e];
                 let stop = match c {
-                    b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b';' | b'\'' | b'"' | b'`' => {
-                        true
-                    }
+                    b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | b';' | b'\'' | b'"' | b'`' => true,
                     b',' | b')' => style == Bare::Oracle,
                     b'&' => style == Bare::Conninfo,
                     b'/' => style == Bare::Oracle && b.get(e + 1) == Some(&b'*'),
@@ -573,9 +572,8 @@ impl<'a> Rules<'a, '_> {
         if self.is_punct(m, b'(') {
             m += 1;
         }
-        let mut pos = 1usize;
         let mut named_seen = false;
-        for _ in 0..32 {
+        for pos in 1..=32usize {
             let (v, named) = match self.tok(m).map(|t| t.kind) {
                 Some(Kind::Word)
                     if self.text(m).starts_with(b"@") && self.is_punct(m + 1, b'=') =>
@@ -614,7 +612,6 @@ impl<'a> Rules<'a, '_> {
                 return;
             }
             m = e + 1;
-            pos += 1;
         }
     }
 }

@@ -29,6 +29,8 @@ pub(crate) const PROCS: [&[u8]; 4] = [
 const LONGEST: &[u8] = b"sp_change_users_login";
 
 const WINDOW: usize = 4096;
+const SMALL: usize = 512;
+const SP_IDX: usize = 4;
 const OVERLAP: usize = LONGEST.len();
 
 pub(crate) struct Triggers {
@@ -44,10 +46,20 @@ impl Triggers {
 
     /// True when `b` contains (ASCII case-insensitively) a trigger.
     pub fn any(&self, b: &[u8]) -> bool {
+        // Most statements are short: avoid initialising a large window for them.
+        if b.len() <= SMALL {
+            let mut buf = [0u8; SMALL];
+            return self.any_in(b, &mut buf);
+        }
         let mut buf = [0u8; WINDOW];
+        self.any_in(b, &mut buf)
+    }
+
+    fn any_in(&self, b: &[u8], buf: &mut [u8]) -> bool {
+        let win = buf.len();
         let mut pos = 0;
         loop {
-            let end = (pos + WINDOW).min(b.len());
+            let end = (pos + win).min(b.len());
             let chunk = &b[pos..end];
             let w = &mut buf[..chunk.len()];
             for (d, s) in w.iter_mut().zip(chunk) {
@@ -55,7 +67,7 @@ impl Triggers {
             }
             let w = &buf[..chunk.len()];
             for (idx, f) in self.finders.iter().enumerate() {
-                if idx == 4 {
+                if idx == SP_IDX {
                     for hit in f.find_iter(w) {
                         if is_proc_at(&b[pos + hit..]) {
                             return true;

@@ -66,11 +66,13 @@ fn corpus() -> Vec<Entry> {
 fn corpus_is_large_and_covers_all_engines() {
     let c = corpus();
     let with_secrets = c.iter().filter(|e| !e.secrets.is_empty()).count();
-    assert!(with_secrets >= 80, "only {with_secrets} secret-bearing entries");
+    assert!(
+        with_secrets >= 80,
+        "only {with_secrets} secret-bearing entries"
+    );
     for engine in ["pg ", "mysql ", "mariadb ", "mssql ", "oracle "] {
         assert!(
-            c.iter().filter(|e| e.name.starts_with(engine)).count() >= 10
-                || engine == "mariadb ",
+            c.iter().filter(|e| e.name.starts_with(engine)).count() >= 10 || engine == "mariadb ",
             "too few {engine} entries"
         );
     }
@@ -129,4 +131,3 @@ fn corpus_with_masking_never_leaks() {
         }
     }
 }
-

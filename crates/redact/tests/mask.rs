@@ -11,7 +11,9 @@ fn masks_strings_numbers_and_keeps_structure() {
 #[test]
 fn masks_prefixed_and_special_literals() {
     assert_eq!(
-        mask_literals("INSERT INTO t VALUES (N'ü', E'a\\'b', X'DEADBEEF', B'1010', 0xFF, .5, 'it''s')"),
+        mask_literals(
+            "INSERT INTO t VALUES (N'ü', E'a\\'b', X'DEADBEEF', B'1010', 0xFF, .5, 'it''s')"
+        ),
         "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)"
     );
 }

@@ -43,27 +43,91 @@ fn allowed(c: char, enc: Enc) -> bool {
 
 /// (template with `{S}` placeholders, encoding, number of secrets)
 const TEMPLATES: &[(&str, Enc, usize)] = &[
-    ("CREATE ROLE r LOGIN PASSWORD '{S}' VALID UNTIL 'infinity'", Enc::Single, 1),
-    ("ALTER USER r WITH ENCRYPTED\n/* c */ PASSWORD '{S}'; SELECT 1", Enc::Single, 1),
+    (
+        "CREATE ROLE r LOGIN PASSWORD '{S}' VALID UNTIL 'infinity'",
+        Enc::Single,
+        1,
+    ),
+    (
+        "ALTER USER r WITH ENCRYPTED\n/* c */ PASSWORD '{S}'; SELECT 1",
+        Enc::Single,
+        1,
+    ),
     ("ALTER ROLE r PASSWORD $${S}$$", Enc::Dollar, 1),
-    ("CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', password '{S}')", Enc::Single, 1),
-    ("SELECT dblink_connect('host=h password={S} user=u')", Enc::Conninfo, 1),
-    ("DO $$BEGIN EXECUTE 'CREATE ROLE x PASSWORD ''{S}'''; END$$", Enc::Nested, 1),
-    ("CREATE USER 'u'@'%' IDENTIFIED BY '{S}' REPLACE '{S}'", Enc::Backslash, 2),
+    (
+        "CREATE USER MAPPING FOR u SERVER s OPTIONS (user 'u', password '{S}')",
+        Enc::Single,
+        1,
+    ),
+    (
+        "SELECT dblink_connect('host=h password={S} user=u')",
+        Enc::Conninfo,
+        1,
+    ),
+    (
+        "DO $$BEGIN EXECUTE 'CREATE ROLE x PASSWORD ''{S}'''; END$$",
+        Enc::Nested,
+        1,
+    ),
+    (
+        "CREATE USER 'u'@'%' IDENTIFIED BY '{S}' REPLACE '{S}'",
+        Enc::Backslash,
+        2,
+    ),
     ("CREATE USER 'u'@'%' IDENTIFIED BY '{S}'", Enc::Single, 1),
-    ("CREATE USER u IDENTIFIED VIA ed25519 USING PASSWORD('{S}')", Enc::Backslash, 1),
+    (
+        "CREATE USER u IDENTIFIED VIA ed25519 USING PASSWORD('{S}')",
+        Enc::Backslash,
+        1,
+    ),
     ("SET PASSWORD FOR 'u'@'%' = '{S}'", Enc::Backslash, 1),
-    ("CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='{S}', MASTER_PORT=1", Enc::Backslash, 1),
-    ("CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD = \"{S}\"", Enc::Double, 1),
-    ("CREATE LOGIN l WITH PASSWORD = N'{S}' MUST_CHANGE, CHECK_POLICY = ON", Enc::Single, 1),
-    ("CREATE CREDENTIAL c WITH IDENTITY = 'i', SECRET = '{S}'", Enc::Single, 1),
+    (
+        "CHANGE MASTER TO MASTER_HOST='h', MASTER_PASSWORD='{S}', MASTER_PORT=1",
+        Enc::Backslash,
+        1,
+    ),
+    (
+        "CHANGE REPLICATION SOURCE TO SOURCE_PASSWORD = \"{S}\"",
+        Enc::Double,
+        1,
+    ),
+    (
+        "CREATE LOGIN l WITH PASSWORD = N'{S}' MUST_CHANGE, CHECK_POLICY = ON",
+        Enc::Single,
+        1,
+    ),
+    (
+        "CREATE CREDENTIAL c WITH IDENTITY = 'i', SECRET = '{S}'",
+        Enc::Single,
+        1,
+    ),
     ("EXEC sp_addlogin 'u', '{S}', 'db'", Enc::Single, 1),
     ("EXEC sp_password '{S}', '{S}', 'u'", Enc::Single, 2),
-    ("EXEC sp_addlinkedsrvlogin 's', 'false', NULL, 'ru', N'{S}'", Enc::Single, 1),
-    ("CREATE USER scott IDENTIFIED BY {S} DEFAULT TABLESPACE users", Enc::Bare, 1),
-    ("ALTER USER scott IDENTIFIED BY \"{S}\" ACCOUNT UNLOCK", Enc::Double, 1),
-    ("CREATE DATABASE LINK l CONNECT TO u IDENTIFIED BY {S} USING 'tns'", Enc::Bare, 1),
-    ("ADMINISTER KEY MANAGEMENT SET KEY FORCE KEYSTORE IDENTIFIED BY \"{S}\" WITH BACKUP", Enc::Double, 1),
+    (
+        "EXEC sp_addlinkedsrvlogin 's', 'false', NULL, 'ru', N'{S}'",
+        Enc::Single,
+        1,
+    ),
+    (
+        "CREATE USER scott IDENTIFIED BY {S} DEFAULT TABLESPACE users",
+        Enc::Bare,
+        1,
+    ),
+    (
+        "ALTER USER scott IDENTIFIED BY \"{S}\" ACCOUNT UNLOCK",
+        Enc::Double,
+        1,
+    ),
+    (
+        "CREATE DATABASE LINK l CONNECT TO u IDENTIFIED BY {S} USING 'tns'",
+        Enc::Bare,
+        1,
+    ),
+    (
+        "ADMINISTER KEY MANAGEMENT SET KEY FORCE KEYSTORE IDENTIFIED BY \"{S}\" WITH BACKUP",
+        Enc::Double,
+        1,
+    ),
 ];
 
 fn secret_for(enc: Enc) -> impl Strategy<Value = String> {

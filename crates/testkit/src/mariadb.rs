@@ -85,7 +85,9 @@ fn current_user() -> String {
     unsafe {
         let pw = libc::getpwuid(libc::geteuid());
         if !pw.is_null() && !(*pw).pw_name.is_null() {
-            return std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
         }
     }
     std::env::var("USER").unwrap_or_else(|_| "root".to_string())
@@ -111,7 +113,9 @@ impl MariaDb {
     }
 
     pub fn start_with(opts: &MariaDbOptions) -> io::Result<MariaDb> {
-        let dir = tempfile::Builder::new().prefix("onetrail-mariadb-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("onetrail-mariadb-")
+            .tempdir()?;
         let data = dir.path().join("data");
         let user = current_user();
         let out = Command::new(bin("mariadb-install-db"))
@@ -136,13 +140,19 @@ impl MariaDb {
             .arg(format!("--port={port}"))
             .arg("--bind-address=127.0.0.1")
             .arg("--skip-name-resolve")
-            .arg(format!("--pid-file={}", dir.path().join("mariadbd.pid").display()))
+            .arg(format!(
+                "--pid-file={}",
+                dir.path().join("mariadbd.pid").display()
+            ))
             .arg(format!("--log-error={}", error_log.display()))
             .arg("--innodb-buffer-pool-size=16M")
             .arg("--plugin-load-add=server_audit")
             .arg("--server-audit-logging=ON")
             .arg(format!("--server-audit-file-path={}", audit_log.display()))
-            .arg(format!("--server-audit-file-rotate-size={}", opts.rotate_size))
+            .arg(format!(
+                "--server-audit-file-rotate-size={}",
+                opts.rotate_size
+            ))
             .arg(format!("--server-audit-events={}", opts.audit_events))
             .args(&opts.extra_args)
             .stdin(Stdio::null())
@@ -173,7 +183,15 @@ impl MariaDb {
                     std::fs::read_to_string(&self.error_log).unwrap_or_default()
                 )));
             }
-            if self.socket.exists() && self.client("root", None).arg("-e").arg("SELECT 1").output()?.status.success() {
+            if self.socket.exists()
+                && self
+                    .client("root", None)
+                    .arg("-e")
+                    .arg("SELECT 1")
+                    .output()?
+                    .status
+                    .success()
+            {
                 return Ok(());
             }
             if t0.elapsed() > timeout {
@@ -194,6 +212,7 @@ impl MariaDb {
             .arg(format!("--user={user}"))
             .arg("--batch")
             .arg("--comments")
+            .arg("--default-character-set=utf8mb4")
             .stdin(Stdio::null());
         if let Some(p) = password {
             c.arg(format!("--password={p}"));
@@ -211,6 +230,7 @@ impl MariaDb {
             .arg(format!("--user={user}"))
             .arg("--batch")
             .arg("--comments")
+            .arg("--default-character-set=utf8mb4")
             .stdin(Stdio::null());
         if let Some(p) = password {
             c.arg(format!("--password={p}"));
@@ -297,7 +317,11 @@ fn workload() -> Vec<Step> {
             None,
             "USE shop; CREATE TABLE orders (\n  id INT PRIMARY KEY,\n  note VARCHAR(200)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
         ),
-        step("root", None, "CREATE USER 'app'@'%' IDENTIFIED BY 'S3cret-pw'"),
+        step(
+            "root",
+            None,
+            "CREATE USER 'app'@'%' IDENTIFIED BY 'S3cret-pw'",
+        ),
         step("root", None, "GRANT SELECT, INSERT ON shop.* TO 'app'@'%'"),
         Step {
             password: Some("wrong-password"),
@@ -316,14 +340,22 @@ fn workload() -> Vec<Step> {
         ),
         Step {
             expect_ok: false,
-            ..step("app", Some("S3cret-pw"), "UPDATE shop.orders SET note = 'x' WHERE id = 1")
+            ..step(
+                "app",
+                Some("S3cret-pw"),
+                "UPDATE shop.orders SET note = 'x' WHERE id = 1",
+            )
         },
         Step {
             tcp: true,
             ..step("app", Some("S3cret-pw"), "SELECT COUNT(*) FROM shop.orders")
         },
         step("root", None, "REVOKE INSERT ON shop.* FROM 'app'@'%'"),
-        step("root", None, "ALTER TABLE shop.orders ADD COLUMN created DATETIME NULL"),
+        step(
+            "root",
+            None,
+            "ALTER TABLE shop.orders ADD COLUMN created DATETIME NULL",
+        ),
         step("root", None, "RENAME TABLE shop.orders TO shop.orders_2024"),
         step("root", None, "TRUNCATE TABLE shop.orders_2024"),
         step("root", None, long),

@@ -165,9 +165,20 @@ fn skip_create_modifiers<'a>(lx: &mut Lexer<'a>) -> Option<&'a str> {
             lx.word();
             continue;
         }
-        if ["TEMPORARY", "UNIQUE", "FULLTEXT", "SPATIAL", "AGGREGATE", "ONLINE", "OFFLINE", "IGNORE", "UNDO", "EXTERNAL"]
-            .iter()
-            .any(|m| eq(u, m))
+        if [
+            "TEMPORARY",
+            "UNIQUE",
+            "FULLTEXT",
+            "SPATIAL",
+            "AGGREGATE",
+            "ONLINE",
+            "OFFLINE",
+            "IGNORE",
+            "UNDO",
+            "EXTERNAL",
+        ]
+        .iter()
+        .any(|m| eq(u, m))
         {
             continue;
         }
@@ -246,9 +257,18 @@ fn classify_inner(sql: &str) -> (Category, String) {
             let mut w = lx.word();
             // ALTER ONLINE/IGNORE TABLE, DROP TEMPORARY TABLE
             while let Some(x) = w {
-                if ["ONLINE", "OFFLINE", "IGNORE", "TEMPORARY", "UNDO", "DEFINER", "ALGORITHM", "SQL"]
-                    .iter()
-                    .any(|m| eq(x, m))
+                if [
+                    "ONLINE",
+                    "OFFLINE",
+                    "IGNORE",
+                    "TEMPORARY",
+                    "UNDO",
+                    "DEFINER",
+                    "ALGORITHM",
+                    "SQL",
+                ]
+                .iter()
+                .any(|m| eq(x, m))
                 {
                     if eq(x, "DEFINER") || eq(x, "ALGORITHM") {
                         lx.skip_assignment();
@@ -374,16 +394,36 @@ pub(crate) fn classify_sql_command(cmd: &str) -> Option<(Category, String)> {
     let action = cmd.replace('_', " ").to_ascii_uppercase();
     let c = cmd.to_ascii_lowercase();
     let cat = match c.as_str() {
-        "grant" | "revoke" | "revoke_all" | "grant_roles" | "revoke_roles" | "create_user"
-        | "drop_user" | "alter_user" | "rename_user" | "set_password" | "create_role"
-        | "drop_role" | "alter_user_default_role" => Category::Dcl,
+        "grant"
+        | "revoke"
+        | "revoke_all"
+        | "grant_roles"
+        | "revoke_roles"
+        | "create_user"
+        | "drop_user"
+        | "alter_user"
+        | "rename_user"
+        | "set_password"
+        | "create_role"
+        | "drop_role"
+        | "alter_user_default_role" => Category::Dcl,
         "select" => Category::Read,
         "insert" | "insert_select" | "update" | "update_multi" | "delete" | "delete_multi"
         | "replace" | "replace_select" | "load" | "truncate" => Category::Dml,
         "call" => Category::Function,
-        "set_option" | "change_db" | "begin" | "commit" | "rollback" | "savepoint"
-        | "release_savepoint" | "rollback_to_savepoint" | "lock_tables" | "unlock_tables"
-        | "prepare" | "execute" | "dealloc_prepare" => Category::Session,
+        "set_option"
+        | "change_db"
+        | "begin"
+        | "commit"
+        | "rollback"
+        | "savepoint"
+        | "release_savepoint"
+        | "rollback_to_savepoint"
+        | "lock_tables"
+        | "unlock_tables"
+        | "prepare"
+        | "execute"
+        | "dealloc_prepare" => Category::Session,
         "kill" | "flush" | "shutdown" | "install_plugin" | "uninstall_plugin" | "purge"
         | "reset" | "change_master" | "slave_start" | "slave_stop" => Category::Admin,
         _ if c.starts_with("show_") => Category::Read,
@@ -428,10 +468,12 @@ pub(crate) fn looks_cut(sql: &[u8]) -> bool {
                     i += 1;
                 }
             }
-            b'/' if sql.get(i + 1) == Some(&b'*') => match memchr::memmem::find(&sql[i + 2..], b"*/") {
-                Some(p) => i += 2 + p + 1,
-                None => return true,
-            },
+            b'/' if sql.get(i + 1) == Some(&b'*') => {
+                match memchr::memmem::find(&sql[i + 2..], b"*/") {
+                    Some(p) => i += 2 + p + 1,
+                    None => return true,
+                }
+            }
             b'#' => match memchr::memchr(b'\n', &sql[i..]) {
                 Some(p) => i += p,
                 None => return false,
@@ -476,13 +518,21 @@ mod tests {
             ("LOAD DATA INFILE 'x' INTO TABLE t", Dml, "LOAD DATA"),
             ("truncate table t", Dml, "TRUNCATE"),
             ("create table t2 (id int)", Ddl, "CREATE TABLE"),
-            ("CREATE OR REPLACE DEFINER=`root`@`%` VIEW v AS select 1", Ddl, "CREATE VIEW"),
+            (
+                "CREATE OR REPLACE DEFINER=`root`@`%` VIEW v AS select 1",
+                Ddl,
+                "CREATE VIEW",
+            ),
             ("create temporary table t (a int)", Ddl, "CREATE TABLE"),
             ("drop table renamed_t1, t2", Ddl, "DROP TABLE"),
             ("alter table t1 rename renamed_t1", Ddl, "ALTER TABLE"),
             ("create database sa_db", Ddl, "CREATE DATABASE"),
             ("CREATE USER u1 IDENTIFIED BY *****", Dcl, "CREATE USER"),
-            ("crEAtE  uSeR  'evil user'@elastic IDENTIFIED BY <secret>", Dcl, "CREATE USER"),
+            (
+                "crEAtE  uSeR  'evil user'@elastic IDENTIFIED BY <secret>",
+                Dcl,
+                "CREATE USER",
+            ),
             ("DrOp usEr IF EXISTS 'evil user'@%", Dcl, "DROP USER"),
             ("ALTER USER u3 IDENTIFIED BY *****", Dcl, "ALTER USER"),
             ("RENAME USER a TO b", Dcl, "RENAME USER"),
@@ -492,14 +542,42 @@ mod tests {
             ("SET PASSWORD FOR u1 = PASSWORD(*****)", Dcl, "SET PASSWORD"),
             ("SET DEFAULT ROLE r FOR u", Dcl, "SET DEFAULT ROLE"),
             ("set global server_audit_logging= off", AuditConfig, "SET"),
-            ("SET @@global.server_audit_events='connect'", AuditConfig, "SET"),
+            (
+                "SET @@global.server_audit_events='connect'",
+                AuditConfig,
+                "SET",
+            ),
             ("SET GLOBAL audit_log_flush=ON", AuditConfig, "SET"),
-            ("install plugin server_audit soname 'server_audit'", AuditConfig, "INSTALL PLUGIN"),
-            ("INSTALL SONAME 'server_audit'", AuditConfig, "INSTALL SONAME"),
-            ("uninstall plugin server_audit", AuditConfig, "UNINSTALL PLUGIN"),
-            ("INSTALL PLUGIN audit_log SONAME 'audit_log.so'", AuditConfig, "INSTALL PLUGIN"),
-            ("uninstall plugin test_plugin_server", Admin, "UNINSTALL PLUGIN"),
-            ("SELECT audit_log_filter_set_filter('f', '{}')", AuditConfig, "SELECT"),
+            (
+                "install plugin server_audit soname 'server_audit'",
+                AuditConfig,
+                "INSTALL PLUGIN",
+            ),
+            (
+                "INSTALL SONAME 'server_audit'",
+                AuditConfig,
+                "INSTALL SONAME",
+            ),
+            (
+                "uninstall plugin server_audit",
+                AuditConfig,
+                "UNINSTALL PLUGIN",
+            ),
+            (
+                "INSTALL PLUGIN audit_log SONAME 'audit_log.so'",
+                AuditConfig,
+                "INSTALL PLUGIN",
+            ),
+            (
+                "uninstall plugin test_plugin_server",
+                Admin,
+                "UNINSTALL PLUGIN",
+            ),
+            (
+                "SELECT audit_log_filter_set_filter('f', '{}')",
+                AuditConfig,
+                "SELECT",
+            ),
             ("set names utf8", Session, "SET"),
             ("set sql_mode=\"\"", Session, "SET"),
             ("set global max_connections=10", Admin, "SET"),

@@ -49,7 +49,11 @@ impl Clock {
 
     /// Resolve a timestamp text. `documented_utc` marks formats whose
     /// zone-less timestamps are specified as UTC (MySQL EA JSON).
-    pub(crate) fn resolve(&mut self, raw: &[u8], documented_utc: bool) -> (DateTime<Utc>, TimeNote) {
+    pub(crate) fn resolve(
+        &mut self,
+        raw: &[u8],
+        documented_utc: bool,
+    ) -> (DateTime<Utc>, TimeNote) {
         match time::parse(raw) {
             Some(p) => {
                 self.last = Some(p.time);
@@ -105,7 +109,11 @@ pub(crate) fn opt(b: &[u8]) -> Option<String> {
 }
 
 pub(crate) fn opt_s(s: &str) -> Option<String> {
-    if s.is_empty() { None } else { Some(s.to_string()) }
+    if s.is_empty() {
+        None
+    } else {
+        Some(s.to_string())
+    }
 }
 
 pub(crate) fn trim_eol(mut b: &[u8]) -> &[u8] {
@@ -191,7 +199,10 @@ mod tests {
             split_composite_user("root[root] @ localhost []"),
             ("root", Some("root"))
         );
-        assert_eq!(split_composite_user("us,er1[us,er1] @ localhost []").0, "us,er1");
+        assert_eq!(
+            split_composite_user("us,er1[us,er1] @ localhost []").0,
+            "us,er1"
+        );
         assert_eq!(split_composite_user("plain"), ("plain", None));
     }
 }

@@ -110,7 +110,9 @@ impl RecordFormat for CsvAudit {
         }
         match flush {
             Flush::Final if !buf.is_empty() => Some(buf.len()),
-            _ if buf.len() > MAX_RECORD => Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1)),
+            _ if buf.len() > MAX_RECORD => {
+                Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1))
+            }
             _ => None,
         }
     }
@@ -121,7 +123,13 @@ impl RecordFormat for CsvAudit {
             return;
         }
         let Some(v) = fields(rec) else {
-            out.push(common::unparsed(ENGINE, &self.clock, pos, record, "unterminated quoted CSV field"));
+            out.push(common::unparsed(
+                ENGINE,
+                &self.clock,
+                pos,
+                record,
+                "unterminated quoted CSV field",
+            ));
             return;
         };
         let name = v[0].as_ref();
@@ -173,7 +181,11 @@ impl RecordFormat for CsvAudit {
                 &self.clock,
                 pos,
                 record,
-                format!("expected {} CSV fields for record {name:?}, found {}", names.len(), v.len()),
+                format!(
+                    "expected {} CSV fields for record {name:?}, found {}",
+                    names.len(),
+                    v.len()
+                ),
             ));
             return;
         }
@@ -191,8 +203,11 @@ mod tests {
 
     #[test]
     fn splits() {
-        let v = fields(br#""Query","1","t","select","2",0,"say ""hi"",
-x","u","h","","","""#).unwrap();
+        let v = fields(
+            br#""Query","1","t","select","2",0,"say ""hi"",
+x","u","h","","","""#,
+        )
+        .unwrap();
         assert_eq!(v.len(), 12);
         assert_eq!(v[6], "say \"hi\",\nx");
         assert!(fields(br#""a","b"#).is_none());

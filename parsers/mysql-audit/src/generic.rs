@@ -90,7 +90,12 @@ fn put(ev: &mut Event, key: &str, f: &Option<Cow<'_, str>>) {
 }
 
 /// Build the event for one record. `engine` is always MySQL here.
-pub(crate) fn build(f: &Fields<'_>, clock: &mut Clock, pos: &RecordPos<'_>, engine: Engine) -> Event {
+pub(crate) fn build(
+    f: &Fields<'_>,
+    clock: &mut Clock,
+    pos: &RecordPos<'_>,
+    engine: Engine,
+) -> Event {
     let ts = s(&f.timestamp);
     let (t, note) = clock.resolve(ts.as_bytes(), false);
     let mut ev = Event::new(engine, t, pos, 0);

@@ -351,7 +351,8 @@ fn build_ea(r: EaRecord<'_>, clock: &mut Clock, pos: &RecordPos<'_>) -> Event {
             if let Some(prog) = attrs.get("program_name").and_then(Value::as_str) {
                 ev.client.application = Some(prog.to_string());
             }
-            ev.extra.insert("connection_attributes".into(), attrs.clone());
+            ev.extra
+                .insert("connection_attributes".into(), attrs.clone());
         }
     } else if let Some(p) = &r.table_access_data {
         ev.category = match event {
@@ -383,7 +384,8 @@ fn build_ea(r: EaRecord<'_>, clock: &mut Clock, pos: &RecordPos<'_>) -> Event {
             put(&mut ev, "server_version", p.mysql_version.as_deref());
             put(&mut ev, "os_version", p.os_version.as_deref());
             if let Some(args) = &p.args {
-                ev.extra.insert("startup_args".into(), Value::Array(args.clone()));
+                ev.extra
+                    .insert("startup_args".into(), Value::Array(args.clone()));
             }
         }
     } else if let Some(p) = r
@@ -486,7 +488,9 @@ pub(crate) fn frame_json(buf: &[u8], flush: Flush) -> Option<usize> {
     }
     match flush {
         Flush::Final => Some(buf.len()),
-        _ if buf.len() > MAX_RECORD => Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1)),
+        _ if buf.len() > MAX_RECORD => {
+            Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1))
+        }
         _ => None,
     }
 }
@@ -533,7 +537,13 @@ impl RecordFormat for JsonAudit {
             return; // `[`, `]` or blank line
         }
         if body[0] != b'{' {
-            out.push(common::unparsed(ENGINE, &self.clock, pos, record, "not a JSON object"));
+            out.push(common::unparsed(
+                ENGINE,
+                &self.clock,
+                pos,
+                record,
+                "not a JSON object",
+            ));
             return;
         }
         match serde_json::from_slice::<EaRecord<'_>>(body) {

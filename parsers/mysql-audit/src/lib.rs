@@ -66,7 +66,10 @@ pub enum MysqlConfigError {
 }
 
 /// Build the [`RecordFormat`] for a format name (see [`FORMATS`]).
-pub fn format_by_name(name: &str, opts: &MysqlOptions) -> Result<Box<dyn RecordFormat>, MysqlConfigError> {
+pub fn format_by_name(
+    name: &str,
+    opts: &MysqlOptions,
+) -> Result<Box<dyn RecordFormat>, MysqlConfigError> {
     Ok(match name {
         "mariadb-server-audit" => Box::new(mariadb::MariadbServerAudit::new(opts)),
         "mysql-enterprise-json" => Box::new(json::JsonAudit::new("mysql-enterprise-json", opts)),
@@ -92,8 +95,13 @@ mod tests {
             let f = format_by_name(name, &MysqlOptions::default()).unwrap();
             assert_eq!(f.name(), *name);
         }
-        let err = format_by_name("mysql", &MysqlOptions::default()).err().unwrap();
+        let err = format_by_name("mysql", &MysqlOptions::default())
+            .err()
+            .unwrap();
         let msg = err.to_string();
-        assert!(msg.contains("\"mysql\"") && msg.contains("percona-audit-csv"), "{msg}");
+        assert!(
+            msg.contains("\"mysql\"") && msg.contains("percona-audit-csv"),
+            "{msg}"
+        );
     }
 }

@@ -171,21 +171,15 @@ fn find_anchor(line: &[u8]) -> Option<Anchor> {
     for _ in 0..64 {
         let c0 = from + memchr::memchr(b',', &line[from..])?;
         from = c0 + 1;
-        let Some(c1) = memchr::memchr(b',', &line[c0 + 1..]).map(|p| c0 + 1 + p) else {
-            return None;
-        };
+        let c1 = memchr::memchr(b',', &line[c0 + 1..]).map(|p| c0 + 1 + p)?;
         let Some(conn) = parse_u64(&line[c0 + 1..c1]) else {
             continue;
         };
-        let Some(c2) = memchr::memchr(b',', &line[c1 + 1..]).map(|p| c1 + 1 + p) else {
-            return None;
-        };
+        let c2 = memchr::memchr(b',', &line[c1 + 1..]).map(|p| c1 + 1 + p)?;
         let Some(qid) = parse_u64(&line[c1 + 1..c2]) else {
             continue;
         };
-        let Some(c3) = memchr::memchr(b',', &line[c2 + 1..]).map(|p| c2 + 1 + p) else {
-            return None;
-        };
+        let c3 = memchr::memchr(b',', &line[c2 + 1..]).map(|p| c2 + 1 + p)?;
         let op = &line[c2 + 1..c3];
         if op.len() >= 2 && op.iter().all(|c| c.is_ascii_uppercase() || *c == b'_') {
             return Some(Anchor {
@@ -205,7 +199,10 @@ enum Object<'a> {
     Plain(&'a [u8]),
     /// Inner text of a `'...'` object (still escaped); `terminated` is false
     /// when no closing quote was found.
-    Quoted { inner: &'a [u8], terminated: bool },
+    Quoted {
+        inner: &'a [u8],
+        terminated: bool,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -406,7 +403,8 @@ fn parse_line(line: &[u8]) -> Result<Line<'_>, &'static str> {
                 ct,
             ),
             None => {
-                let (obj, rc, ct) = plain_tail(after).ok_or("unterminated quoted object without retcode")?;
+                let (obj, rc, ct) =
+                    plain_tail(after).ok_or("unterminated quoted object without retcode")?;
                 (
                     Object::Quoted {
                         inner: &obj[1..],
@@ -651,11 +649,13 @@ impl MariadbServerAudit {
         if l.qid != 0 {
             match self.last_qid.get(&l.conn).copied() {
                 Some(last) if l.qid > last + 1 => {
-                    ev.extra.insert("query_id_gap".into(), Value::from(l.qid - last - 1));
+                    ev.extra
+                        .insert("query_id_gap".into(), Value::from(l.qid - last - 1));
                     self.last_qid.insert(l.conn, l.qid);
                 }
                 Some(last) if l.qid <= last => {
-                    ev.extra.insert("query_id_out_of_order".into(), Value::from(true));
+                    ev.extra
+                        .insert("query_id_out_of_order".into(), Value::from(true));
                 }
                 _ => {
                     if self.last_qid.len() >= MAX_TRACKED_CONNECTIONS {
@@ -694,7 +694,8 @@ impl MariadbServerAudit {
                     None => {}
                 }
                 if !object.is_empty() {
-                    ev.extra.insert("tls_version".into(), Value::from(lossy(object)));
+                    ev.extra
+                        .insert("tls_version".into(), Value::from(lossy(object)));
                 }
             }
             Op::Disconnect | Op::ChangeUser | Op::ProxyConnect => {
@@ -736,7 +737,8 @@ impl MariadbServerAudit {
                 if let Some(r) = rc {
                     common::set_status(&mut ev, r);
                 }
-                ev.extra.insert("audit_setting".into(), Value::from(lossy(object)));
+                ev.extra
+                    .insert("audit_setting".into(), Value::from(lossy(object)));
                 if let Some(v) = object.strip_prefix(b"query_log_limit=")
                     && let Some(n) = parse_u64(v)
                 {
@@ -774,11 +776,20 @@ impl MariadbServerAudit {
     }
 
     fn take_pending(&mut self, conn: u64, qid: u64) -> Option<Pending> {
-        let i = self.pending.iter().position(|p| p.conn == conn && p.qid == qid)?;
+        let i = self
+            .pending
+            .iter()
+            .position(|p| p.conn == conn && p.qid == qid)?;
         self.pending.remove(i)
     }
 
-    fn handle_non_audit(&mut self, line: &[u8], pos: &RecordPos<'_>, why: &str, out: &mut Vec<Event>) {
+    fn handle_non_audit(
+        &mut self,
+        line: &[u8],
+        pos: &RecordPos<'_>,
+        why: &str,
+        out: &mut Vec<Event>,
+    ) {
         if line.trim_ascii().is_empty() {
             return; // blank line: nothing to report
         }
@@ -968,16 +979,25 @@ mod tests {
 
     #[test]
     fn anchors_and_tails() {
-        let l = parse_line(b"20201130 23:08:34,db1,root,localhost,7,12,QUERY,test,'select 1,\\n2',0").unwrap();
+        let l =
+            parse_line(b"20201130 23:08:34,db1,root,localhost,7,12,QUERY,test,'select 1,\\n2',0")
+                .unwrap();
         assert_eq!((l.conn, l.qid, l.op), (7, 12, Op::Query));
         assert_eq!(l.ts, b"20201130 23:08:34");
-        assert!(matches!(l.object, Object::Quoted { inner: b"select 1,\\n2", terminated: true }));
+        assert!(matches!(
+            l.object,
+            Object::Quoted {
+                inner: b"select 1,\\n2",
+                terminated: true
+            }
+        ));
         let l = parse_line(b"TIME,HOSTNAME,root,localhost,7,8,CONNECT,mysql,,0,SOCKET").unwrap();
         assert_eq!(l.conn_type, b"SOCKET");
         assert_eq!(l.ts, b"TIME");
         let l = parse_line(b"TIME,HOSTNAME,root,localhost,7,8,QUERY,,'x',1231,,").unwrap();
         assert_eq!(l.retcode, b"1231");
-        let l = parse_line(b"CUSTOM-DATE 2024,01,01,srv,root,localhost,7,8,WRITE,test,t1,").unwrap();
+        let l =
+            parse_line(b"CUSTOM-DATE 2024,01,01,srv,root,localhost,7,8,WRITE,test,t1,").unwrap();
         assert_eq!(l.ts, b"CUSTOM-DATE 2024,01,01");
         assert_eq!(l.serverhost, b"srv");
         assert!(matches!(l.object, Object::Plain(b"t1")));
@@ -998,8 +1018,14 @@ mod tests {
 
     #[test]
     fn limits() {
-        assert_eq!(learned_limit(b"set global server_audit_query_log_limit= 15"), Some(15));
-        assert_eq!(learned_limit(b"SET GLOBAL server_audit_query_log_limit=DEFAULT"), Some(1024));
+        assert_eq!(
+            learned_limit(b"set global server_audit_query_log_limit= 15"),
+            Some(15)
+        );
+        assert_eq!(
+            learned_limit(b"SET GLOBAL server_audit_query_log_limit=DEFAULT"),
+            Some(1024)
+        );
         assert_eq!(learned_limit(b"set global server_audit_logging=on"), None);
     }
 }

@@ -150,7 +150,10 @@ fn children<'a>(body: &'a [u8], f: &mut Fields<'a>) {
             return;
         };
         let after = &body[content_start + lt..];
-        if after.len() > 2 + name.len() && after.starts_with(b"</") && &after[2..2 + name.len()] == name {
+        if after.len() > 2 + name.len()
+            && after.starts_with(b"</")
+            && &after[2..2 + name.len()] == name
+        {
             f.set(name, decode(&body[content_start..content_start + lt]));
             i = content_start + lt + 2 + name.len();
         } else {
@@ -181,7 +184,11 @@ impl RecordFormat for XmlAudit {
             };
         };
         let rest = &buf[i..];
-        if rest.starts_with(OPEN) && rest.get(OPEN.len()).is_some_and(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/') {
+        if rest.starts_with(OPEN)
+            && rest
+                .get(OPEN.len())
+                .is_some_and(|c| c.is_ascii_whitespace() || *c == b'>' || *c == b'/')
+        {
             let Some((te, self_closing)) = tag_end(rest) else {
                 return wait(buf, flush);
             };
@@ -202,7 +209,11 @@ impl RecordFormat for XmlAudit {
                 (None, None) => wait(buf, flush),
             };
         }
-        if rest.starts_with(b"<?") || rest.starts_with(b"<AUDIT>") || rest.starts_with(b"</AUDIT>") || rest.starts_with(b"<!") {
+        if rest.starts_with(b"<?")
+            || rest.starts_with(b"<AUDIT>")
+            || rest.starts_with(b"</AUDIT>")
+            || rest.starts_with(b"<!")
+        {
             return match memchr::memchr(b'>', rest) {
                 Some(g) => end_of_line_after(buf, i + g + 1, flush),
                 None => wait(buf, flush),
@@ -222,11 +233,23 @@ impl RecordFormat for XmlAudit {
             return;
         }
         if !body.starts_with(OPEN) {
-            out.push(common::unparsed(ENGINE, &self.clock, pos, record, "not an <AUDIT_RECORD> element"));
+            out.push(common::unparsed(
+                ENGINE,
+                &self.clock,
+                pos,
+                record,
+                "not an <AUDIT_RECORD> element",
+            ));
             return;
         }
         let Some((te, self_closing)) = tag_end(body) else {
-            out.push(common::unparsed(ENGINE, &self.clock, pos, record, "unterminated <AUDIT_RECORD> start tag"));
+            out.push(common::unparsed(
+                ENGINE,
+                &self.clock,
+                pos,
+                record,
+                "unterminated <AUDIT_RECORD> start tag",
+            ));
             return;
         };
         let mut f = Fields::default();
@@ -234,17 +257,35 @@ impl RecordFormat for XmlAudit {
         attributes(&body[OPEN.len()..attr_end.max(OPEN.len())], &mut f);
         if !self_closing {
             let Some(c) = memchr::memmem::rfind(body, CLOSE) else {
-                out.push(common::unparsed(ENGINE, &self.clock, pos, record, "missing </AUDIT_RECORD>"));
+                out.push(common::unparsed(
+                    ENGINE,
+                    &self.clock,
+                    pos,
+                    record,
+                    "missing </AUDIT_RECORD>",
+                ));
                 return;
             };
             if c < te {
-                out.push(common::unparsed(ENGINE, &self.clock, pos, record, "missing </AUDIT_RECORD>"));
+                out.push(common::unparsed(
+                    ENGINE,
+                    &self.clock,
+                    pos,
+                    record,
+                    "missing </AUDIT_RECORD>",
+                ));
                 return;
             }
             children(&body[te..c], &mut f);
         }
         if f.name.is_none() {
-            out.push(common::unparsed(ENGINE, &self.clock, pos, record, "<AUDIT_RECORD> without NAME"));
+            out.push(common::unparsed(
+                ENGINE,
+                &self.clock,
+                pos,
+                record,
+                "<AUDIT_RECORD> without NAME",
+            ));
             return;
         }
         out.push(generic::build(&f, &mut self.clock, pos, ENGINE));
@@ -254,7 +295,9 @@ impl RecordFormat for XmlAudit {
 fn wait(buf: &[u8], flush: Flush) -> Option<usize> {
     match flush {
         Flush::Final => Some(buf.len()),
-        _ if buf.len() > MAX_RECORD => Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1)),
+        _ if buf.len() > MAX_RECORD => {
+            Some(memchr::memchr(b'\n', buf).map_or(buf.len(), |p| p + 1))
+        }
         _ => None,
     }
 }
@@ -265,7 +308,10 @@ mod tests {
 
     #[test]
     fn entities() {
-        assert_eq!(decode(b"a &lt;b&gt; &amp; &quot;c&quot; &#10;&#x41;"), "a <b> & \"c\" \nA");
+        assert_eq!(
+            decode(b"a &lt;b&gt; &amp; &quot;c&quot; &#10;&#x41;"),
+            "a <b> & \"c\" \nA"
+        );
         assert_eq!(decode(b"plain"), "plain");
         assert_eq!(decode(b"x & y"), "x & y");
     }

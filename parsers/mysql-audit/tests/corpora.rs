@@ -147,7 +147,10 @@ const MARIADB_CASES: &[MariaCase] = &[
 ];
 
 fn op(e: &Event) -> &str {
-    e.extra.get("audit_operation").and_then(Value::as_str).unwrap_or("")
+    e.extra
+        .get("audit_operation")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 fn parse_mariadb_case(c: &MariaCase) -> (Vec<String>, Vec<Event>) {
@@ -179,7 +182,10 @@ fn mariadb_family_corpora_parse_without_unparsed() {
         assert_eq!(non_table_lines, non_table_events, "{}", c.path);
         for e in &evs {
             assert_eq!(e.engine.as_str(), "mariadb");
-            assert!(!e.action.is_empty() || e.category == Category::Other, "{e:?}");
+            assert!(
+                !e.action.is_empty() || e.category == Category::Other,
+                "{e:?}"
+            );
             assert!(e.session.id.is_some());
         }
     }
@@ -187,7 +193,11 @@ fn mariadb_family_corpora_parse_without_unparsed() {
 
 fn find<'a>(evs: &'a [Event], stmt_prefix: &str) -> &'a Event {
     evs.iter()
-        .find(|e| e.statement.as_deref().is_some_and(|s| s.starts_with(stmt_prefix)))
+        .find(|e| {
+            e.statement
+                .as_deref()
+                .is_some_and(|s| s.starts_with(stmt_prefix))
+        })
         .unwrap_or_else(|| panic!("no event with statement {stmt_prefix:?}"))
 }
 
@@ -197,18 +207,38 @@ fn mariadb_corpus_semantics() {
     // failed login with the masked errno
     let failed: Vec<_> = evs.iter().filter(|e| e.action == "LOGIN FAILED").collect();
     assert!(!failed.is_empty());
-    assert!(failed.iter().all(|e| e.outcome == Outcome::Failure && e.category == Category::Auth));
+    assert!(
+        failed
+            .iter()
+            .all(|e| e.outcome == Outcome::Failure && e.category == Category::Auth)
+    );
     // statements and their table objects
     let ins = find(&evs, "insert into t1 values (1), (2)");
     assert_eq!(ins.category, Category::Dml);
-    let names: Vec<_> = ins.objects.iter().map(|o| o.name.as_deref().unwrap()).collect();
+    let names: Vec<_> = ins
+        .objects
+        .iter()
+        .map(|o| o.name.as_deref().unwrap())
+        .collect();
     assert_eq!(names, ["t1", "table_stats", "column_stats", "index_stats"]);
     let ren = find(&evs, "alter table t1 rename renamed_t1");
     assert!(ren.objects.iter().any(|o| o.schema.as_deref() == Some("test") && o.name.as_deref() == Some("renamed_t1")));
-    assert_eq!(find(&evs, "select 1,\n2,\n# comment\n3").category, Category::Read);
-    assert_eq!(find(&evs, "CREATE USER u1 IDENTIFIED BY *****").category, Category::Dcl);
-    assert_eq!(find(&evs, "set global server_audit_logging= off").category, Category::AuditConfig);
-    assert_eq!(find(&evs, "uninstall plugin server_audit").category, Category::AuditConfig);
+    assert_eq!(
+        find(&evs, "select 1,\n2,\n# comment\n3").category,
+        Category::Read
+    );
+    assert_eq!(
+        find(&evs, "CREATE USER u1 IDENTIFIED BY *****").category,
+        Category::Dcl
+    );
+    assert_eq!(
+        find(&evs, "set global server_audit_logging= off").category,
+        Category::AuditConfig
+    );
+    assert_eq!(
+        find(&evs, "uninstall plugin server_audit").category,
+        Category::AuditConfig
+    );
     let err = find(&evs, "select * from t_doesnt_exist");
     assert_eq!(err.outcome, Outcome::Failure);
     // escaped quotes
@@ -224,7 +254,10 @@ fn mariadb_corpus_semantics() {
     let proxy = evs.iter().find(|e| e.action == "PROXY LOGIN").unwrap();
     assert_eq!(proxy.extra["proxy_user"], "`plug_dest`@`%`");
     // TABLE lines without a QUERY (user1 is not in incl_users) are standalone
-    assert!(evs.iter().any(|e| e.action == "CREATE" && e.db_user.as_deref() == Some("user1")));
+    assert!(
+        evs.iter()
+            .any(|e| e.action == "CREATE" && e.db_user.as_deref() == Some("user1"))
+    );
     // masked timestamps fall back, and say so
     assert_eq!(evs[0].extra["time_fallback"], "epoch");
     assert_eq!(evs[0].extra["timestamp_raw"], "TIME");
@@ -234,27 +267,58 @@ fn mariadb_corpus_semantics() {
 fn mariadb_newer_and_rds_variants() {
     // host:port form
     let (_, evs) = parse_mariadb_case(&MARIADB_CASES[5]);
-    assert!(evs.iter().all(|e| e.client.host.as_deref() == Some("localhost") && e.client.port.is_none()));
+    assert!(
+        evs.iter()
+            .all(|e| e.client.host.as_deref() == Some("localhost") && e.client.port.is_none())
+    );
     // custom timestamp formats: free text, never unparsed
     let (_, evs) = parse_mariadb_case(&MARIADB_CASES[6]);
-    assert!(evs.iter().any(|e| e.extra["timestamp_raw"] == "CUSTOM-TZ TIMESTAMP"));
-    assert_eq!(find(&evs, "set global server_audit_timestamp_format='AAAA").error.as_ref().unwrap().code.as_deref(), Some("1231"));
+    assert!(
+        evs.iter()
+            .any(|e| e.extra["timestamp_raw"] == "CUSTOM-TZ TIMESTAMP")
+    );
+    assert_eq!(
+        find(&evs, "set global server_audit_timestamp_format='AAAA")
+            .error
+            .as_ref()
+            .unwrap()
+            .code
+            .as_deref(),
+        Some("1231")
+    );
     // unmasked query ids: trigger statements are logged out of order
     let (_, evs) = parse_mariadb_case(&MARIADB_CASES[7]);
-    assert!(evs.iter().any(|e| e.extra.get("query_id_out_of_order") == Some(&Value::Bool(true))));
-    assert_eq!(find(&evs, "CALL test_procedure(NULL)").category, Category::Function);
+    assert!(
+        evs.iter()
+            .any(|e| e.extra.get("query_id_out_of_order") == Some(&Value::Bool(true)))
+    );
+    assert_eq!(
+        find(&evs, "CALL test_procedure(NULL)").category,
+        Category::Function
+    );
     // AUDIT_CONFIG records and internal users
     let (_, evs) = parse_mariadb_case(&MARIADB_CASES[3]);
     let cfg: Vec<_> = evs.iter().filter(|e| e.action == "AUDIT_CONFIG").collect();
     assert_eq!(cfg.len(), 10);
     assert!(cfg.iter().all(|e| e.category == Category::AuditConfig));
-    assert!(evs.iter().any(|e| e.db_user.as_deref() == Some("<replication_slave>")));
+    assert!(
+        evs.iter()
+            .any(|e| e.db_user.as_deref() == Some("<replication_slave>"))
+    );
     // RDS/AWS trailing connection type, real errnos
     let (_, evs) = parse_mariadb_case(&MARIADB_CASES[8]);
     let fc = evs.iter().find(|e| e.action == "LOGIN FAILED").unwrap();
     assert_eq!(fc.error.as_ref().unwrap().code.as_deref(), Some("1045"));
     assert_eq!(fc.extra["connection_type"], "SOCKET");
-    assert_eq!(find(&evs, "syntax_error_query").error.as_ref().unwrap().code.as_deref(), Some("1064"));
+    assert_eq!(
+        find(&evs, "syntax_error_query")
+            .error
+            .as_ref()
+            .unwrap()
+            .code
+            .as_deref(),
+        Some("1064")
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -285,15 +349,24 @@ fn extract_percona_csv(text: &str) -> String {
 #[test]
 fn percona_csv_corpora() {
     for (path, records) in [
-        ("percona-server-audit-log/plugin/audit_log/tests/mtr/audit_log_default_db.result", 31),
-        ("percona-server-audit-log/plugin/audit_log/tests/mtr/audit_log_filter_users.result", 48),
+        (
+            "percona-server-audit-log/plugin/audit_log/tests/mtr/audit_log_default_db.result",
+            31,
+        ),
+        (
+            "percona-server-audit-log/plugin/audit_log/tests/mtr/audit_log_filter_users.result",
+            48,
+        ),
     ] {
         let text = String::from_utf8(read_corpus(path)).unwrap();
         let input = extract_percona_csv(&text);
         let evs = run("percona-audit-csv", input.as_bytes());
         assert!(unparsed(&evs).is_empty(), "{path}: {:#?}", unparsed(&evs));
         assert_eq!(evs.len(), records, "{path}");
-        assert_eq!(evs, run_chunked("percona-audit-csv", input.as_bytes(), "test", 5));
+        assert_eq!(
+            evs,
+            run_chunked("percona-audit-csv", input.as_bytes(), "test", 5)
+        );
         for e in &evs {
             assert_eq!(e.time.to_rfc3339(), "2021-06-29T19:33:34+00:00");
             assert_eq!(e.session.id.as_deref(), Some("12"));
@@ -302,21 +375,51 @@ fn percona_csv_corpora() {
         if path.ends_with("default_db.result") {
             let denied: Vec<_> = evs.iter().filter(|e| e.action == "LOGIN FAILED").collect();
             assert_eq!(denied.len(), 3);
-            assert!(denied.iter().any(|e| e.error.as_ref().unwrap().code.as_deref() == Some("1045")));
-            let cu = evs.iter().find(|e| e.action == "CHANGE USER" && e.outcome == Outcome::Failure).unwrap();
+            assert!(
+                denied
+                    .iter()
+                    .any(|e| e.error.as_ref().unwrap().code.as_deref() == Some("1045"))
+            );
+            let cu = evs
+                .iter()
+                .find(|e| e.action == "CHANGE USER" && e.outcome == Outcome::Failure)
+                .unwrap();
             assert_eq!(cu.error.as_ref().unwrap().code.as_deref(), Some("1044"));
-            let tab = evs.iter().find(|e| e.statement.as_deref() == Some("use \t`db1`")).unwrap();
-            assert_eq!((tab.category, tab.action.as_str()), (Category::Session, "USE"));
+            let tab = evs
+                .iter()
+                .find(|e| e.statement.as_deref() == Some("use \t`db1`"))
+                .unwrap();
+            assert_eq!(
+                (tab.category, tab.action.as_str()),
+                (Category::Session, "USE")
+            );
             assert!(evs.iter().any(|e| e.database.as_deref() == Some("ąžąžąžą")));
-            let init = evs.iter().find(|e| e.extra["record_name"] == "Init DB").unwrap();
+            let init = evs
+                .iter()
+                .find(|e| e.extra["record_name"] == "Init DB")
+                .unwrap();
             assert_eq!(init.statement, None);
             let inst = &evs[0];
-            assert_eq!((inst.category, inst.db_user.as_deref()), (Category::AuditConfig, Some("root")));
+            assert_eq!(
+                (inst.category, inst.db_user.as_deref()),
+                (Category::AuditConfig, Some("root"))
+            );
             assert_eq!(inst.extra["priv_user"], "root");
         } else {
-            assert!(evs.iter().any(|e| e.db_user.as_deref() == Some("us,er1") && e.action == "LOGIN"));
-            assert!(evs.iter().any(|e| e.client.ip.as_deref() == Some("127.0.0.1")));
-            assert!(evs.iter().filter(|e| e.category == Category::AuditConfig).count() >= 10);
+            assert!(
+                evs.iter()
+                    .any(|e| e.db_user.as_deref() == Some("us,er1") && e.action == "LOGIN")
+            );
+            assert!(
+                evs.iter()
+                    .any(|e| e.client.ip.as_deref() == Some("127.0.0.1"))
+            );
+            assert!(
+                evs.iter()
+                    .filter(|e| e.category == Category::AuditConfig)
+                    .count()
+                    >= 10
+            );
         }
     }
 }
@@ -330,7 +433,11 @@ fn percona_component_xml_new_corpus() {
     let start = text.find("<?xml").unwrap();
     let end = text.find("</AUDIT>").unwrap() + "</AUDIT>\n".len();
     let xml = text[start..end]
-        .replacen("<TIMESTAMP>[masked]", "<TIMESTAMP>2024-03-01T10:00:00 UTC", 1)
+        .replacen(
+            "<TIMESTAMP>[masked]",
+            "<TIMESTAMP>2024-03-01T10:00:00 UTC",
+            1,
+        )
         .replacen("<RECORD_ID>[masked]", "<RECORD_ID>1_2024-03-01T10:00:00", 1)
         .replacen("<CONNECTION_ID>[masked]", "<CONNECTION_ID>9", 1);
     for format in ["mysql-enterprise-xml", "percona-audit-xml"] {
@@ -356,36 +463,186 @@ fn percona_component_xml_new_corpus() {
 /// (elastic/beats `x-pack/filebeat/module/mysqlenterprise/audit/test/mysql_audit_test.log-expected.json`
 /// @ 1d835f9a100d93708e9063827922579814f382ab; facts restated, file not copied).
 const ELASTIC: &[(&str, Option<&str>, &str, &str)] = &[
-    ("2020-10-19T19:21:33Z", Some("skip-grants user"), "mysql-startup", "unknown"),
-    ("2020-10-19T19:25:51Z", Some("root"), "mysql-connect", "success"),
-    ("2020-10-19T19:25:51Z", Some("root"), "mysql-status", "success"),
-    ("2020-10-19T19:25:52Z", Some("root"), "mysql-disconnect", "unknown"),
-    ("2020-10-19T19:27:45Z", Some("root"), "mysql-connect", "success"),
-    ("2020-10-19T19:27:45Z", Some("root"), "mysql-status", "success"),
-    ("2020-10-19T19:27:50Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:28:04Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:28:27Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:28:54Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:29:36Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:30:00Z", Some("root"), "mysql-status", "success"),
-    ("2020-10-19T19:30:18Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:30:32Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:30:49Z", Some("root"), "mysql-status", "failure"),
-    ("2020-10-19T19:31:01Z", Some("root"), "mysql-status", "success"),
-    ("2020-10-19T19:31:25Z", Some("audit_test_user2"), "mysql-connect", "success"),
-    ("2020-10-19T19:31:25Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:31Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:40Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:40Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:40Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:40Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:47Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:31:57Z", Some("audit_test_user2"), "mysql-insert", "unknown"),
-    ("2020-10-19T19:31:57Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:32:05Z", Some("audit_test_user2"), "mysql-read", "unknown"),
-    ("2020-10-19T19:32:05Z", Some("audit_test_user2"), "mysql-status", "success"),
-    ("2020-10-19T19:32:10Z", Some("audit_test_user2"), "mysql-disconnect", "unknown"),
-    ("2020-10-19T19:32:12Z", Some("root"), "mysql-disconnect", "unknown"),
+    (
+        "2020-10-19T19:21:33Z",
+        Some("skip-grants user"),
+        "mysql-startup",
+        "unknown",
+    ),
+    (
+        "2020-10-19T19:25:51Z",
+        Some("root"),
+        "mysql-connect",
+        "success",
+    ),
+    (
+        "2020-10-19T19:25:51Z",
+        Some("root"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:25:52Z",
+        Some("root"),
+        "mysql-disconnect",
+        "unknown",
+    ),
+    (
+        "2020-10-19T19:27:45Z",
+        Some("root"),
+        "mysql-connect",
+        "success",
+    ),
+    (
+        "2020-10-19T19:27:45Z",
+        Some("root"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:27:50Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:28:04Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:28:27Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:28:54Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:29:36Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:30:00Z",
+        Some("root"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:30:18Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:30:32Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:30:49Z",
+        Some("root"),
+        "mysql-status",
+        "failure",
+    ),
+    (
+        "2020-10-19T19:31:01Z",
+        Some("root"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:25Z",
+        Some("audit_test_user2"),
+        "mysql-connect",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:25Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:31Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:40Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:40Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:40Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:40Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:47Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:31:57Z",
+        Some("audit_test_user2"),
+        "mysql-insert",
+        "unknown",
+    ),
+    (
+        "2020-10-19T19:31:57Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:32:05Z",
+        Some("audit_test_user2"),
+        "mysql-read",
+        "unknown",
+    ),
+    (
+        "2020-10-19T19:32:05Z",
+        Some("audit_test_user2"),
+        "mysql-status",
+        "success",
+    ),
+    (
+        "2020-10-19T19:32:10Z",
+        Some("audit_test_user2"),
+        "mysql-disconnect",
+        "unknown",
+    ),
+    (
+        "2020-10-19T19:32:12Z",
+        Some("root"),
+        "mysql-disconnect",
+        "unknown",
+    ),
     ("2020-10-19T19:32:16Z", None, "mysql-shutdown", "unknown"),
 ];
 
@@ -397,17 +654,28 @@ fn mysql_enterprise_json_agrees_with_elastic() {
     let evs = run("mysql-enterprise-json", &input);
     assert!(unparsed(&evs).is_empty(), "{:#?}", unparsed(&evs));
     assert_eq!(evs.len(), ELASTIC.len());
-    assert_eq!(evs, run_chunked("mysql-enterprise-json", &input, "test", 11));
+    assert_eq!(
+        evs,
+        run_chunked("mysql-enterprise-json", &input, "test", 11)
+    );
     // the same bytes inside the array brackets the server writes
     let mut wrapped = b"[\n".to_vec();
     wrapped.extend_from_slice(&input);
     wrapped.extend_from_slice(b"\n]\n");
     assert_eq!(run("mysql-enterprise-json", &wrapped).len(), ELASTIC.len());
 
-    let lines: Vec<&[u8]> = input.split(|c| *c == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = input
+        .split(|c| *c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     for (i, (e, (ts, user, action, outcome))) in evs.iter().zip(ELASTIC).enumerate() {
-        let raw: Value = serde_json::from_slice(lines[i].strip_suffix(b",").unwrap_or(lines[i])).unwrap();
-        assert_eq!(e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), *ts, "record {i} time");
+        let raw: Value =
+            serde_json::from_slice(lines[i].strip_suffix(b",").unwrap_or(lines[i])).unwrap();
+        assert_eq!(
+            e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            *ts,
+            "record {i} time"
+        );
         assert_eq!(e.db_user.as_deref(), *user, "record {i} user");
         let want_outcome = match *outcome {
             "success" => Outcome::Success,
@@ -416,32 +684,60 @@ fn mysql_enterprise_json_agrees_with_elastic() {
         };
         assert_eq!(e.outcome, want_outcome, "record {i} outcome");
         match *action {
-            "mysql-startup" => assert_eq!((e.category, e.action.as_str()), (Category::AuditConfig, "AUDIT START")),
-            "mysql-shutdown" => assert_eq!((e.category, e.action.as_str()), (Category::AuditConfig, "AUDIT STOP")),
-            "mysql-connect" => assert_eq!((e.category, e.action.as_str()), (Category::Auth, "LOGIN")),
-            "mysql-disconnect" => assert_eq!((e.category, e.action.as_str()), (Category::Auth, "LOGOUT")),
-            "mysql-insert" => assert_eq!((e.category, e.action.as_str()), (Category::Dml, "INSERT")),
+            "mysql-startup" => assert_eq!(
+                (e.category, e.action.as_str()),
+                (Category::AuditConfig, "AUDIT START")
+            ),
+            "mysql-shutdown" => assert_eq!(
+                (e.category, e.action.as_str()),
+                (Category::AuditConfig, "AUDIT STOP")
+            ),
+            "mysql-connect" => {
+                assert_eq!((e.category, e.action.as_str()), (Category::Auth, "LOGIN"))
+            }
+            "mysql-disconnect" => {
+                assert_eq!((e.category, e.action.as_str()), (Category::Auth, "LOGOUT"))
+            }
+            "mysql-insert" => {
+                assert_eq!((e.category, e.action.as_str()), (Category::Dml, "INSERT"))
+            }
             "mysql-read" => assert_eq!((e.category, e.action.as_str()), (Category::Read, "READ")),
             "mysql-status" => {
                 assert_ne!(e.category, Category::Auth, "record {i}");
                 let status = raw["general_data"]["status"].as_i64().unwrap();
                 if status != 0 {
-                    assert_eq!(e.error.as_ref().unwrap().code.as_deref(), Some(status.to_string().as_str()));
+                    assert_eq!(
+                        e.error.as_ref().unwrap().code.as_deref(),
+                        Some(status.to_string().as_str())
+                    );
                 }
-                assert_eq!(e.statement.as_deref(), raw["general_data"]["query"].as_str(), "record {i}");
+                assert_eq!(
+                    e.statement.as_deref(),
+                    raw["general_data"]["query"].as_str(),
+                    "record {i}"
+                );
             }
             other => panic!("unexpected action {other}"),
         }
         // db: Elastic keeps table_access_data.db; connection_data.db is empty here
         if let Some(db) = raw["table_access_data"]["db"].as_str() {
             assert_eq!(e.objects[0].schema.as_deref(), Some(db));
-            assert_eq!(e.objects[0].name.as_deref(), raw["table_access_data"]["table"].as_str());
+            assert_eq!(
+                e.objects[0].name.as_deref(),
+                raw["table_access_data"]["table"].as_str()
+            );
         }
         assert_eq!(e.database, None, "record {i}");
     }
     // a few category checks on top of Elastic's
-    let by_stmt: BTreeMap<_, _> = evs.iter().filter_map(|e| Some((e.statement.clone()?, e))).collect();
-    assert_eq!(by_stmt["create database audit_test"].category, Category::Ddl);
+    let by_stmt: BTreeMap<_, _> = evs
+        .iter()
+        .filter_map(|e| Some((e.statement.clone()?, e)))
+        .collect();
+    assert_eq!(
+        by_stmt["create database audit_test"].category,
+        Category::Ddl
+    );
     assert_eq!(by_stmt["show databases"].category, Category::Read);
     assert_eq!(evs[6].category, Category::Dcl); // failed GRANT with a cleartext password
     assert_eq!(evs[16].client.ip.as_deref(), Some("192.168.2.5"));

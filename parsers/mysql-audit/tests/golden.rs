@@ -28,7 +28,11 @@ fn inputs(dir: &Path, out: &mut Vec<PathBuf>) {
             inputs(&p, out);
         } else {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if !name.ends_with(".expected.jsonl") && !name.ends_with(".md") && !name.ends_with(".sql") && !name.ends_with(".sh") {
+            if !name.ends_with(".expected.jsonl")
+                && !name.ends_with(".md")
+                && !name.ends_with(".sql")
+                && !name.ends_with(".sh")
+            {
                 out.push(p);
             }
         }
@@ -62,11 +66,19 @@ fn golden() {
     for p in &files {
         let format = format_for(p);
         let input = std::fs::read(p).unwrap();
-        let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
+        let rel = p
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
         let evs = run_chunked(format, &input, &rel, 0);
         // feeding the same bytes in small pieces must not change anything
         for chunk in [1usize, 13] {
-            assert_eq!(evs, run_chunked(format, &input, &rel, chunk), "{rel}: chunk {chunk}");
+            assert_eq!(
+                evs,
+                run_chunked(format, &input, &rel, chunk),
+                "{rel}: chunk {chunk}"
+            );
         }
         let mut got = String::new();
         for e in &evs {
@@ -78,8 +90,12 @@ fn golden() {
             std::fs::write(&exp_path, &got).unwrap();
             continue;
         }
-        let want = std::fs::read_to_string(&exp_path)
-            .unwrap_or_else(|e| panic!("{}: {e} (run with UPDATE_GOLDEN=1 to create it)", exp_path.display()));
+        let want = std::fs::read_to_string(&exp_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                exp_path.display()
+            )
+        });
         if want != got {
             let first = want
                 .lines()
@@ -93,5 +109,9 @@ fn golden() {
             ));
         }
     }
-    assert!(failures.is_empty(), "golden mismatches (UPDATE_GOLDEN=1 to accept):\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches (UPDATE_GOLDEN=1 to accept):\n{}",
+        failures.join("\n")
+    );
 }

@@ -29,8 +29,14 @@ fn drive(format: &str, input: &[u8]) {
                 assert!(n > 0 && n <= buf.len());
             }
         }
-        let n = f.frame(buf, Flush::Final).expect("Final must consume a non-empty buffer");
-        assert!(n > 0 && n <= buf.len(), "{format}: frame returned {n} of {}", buf.len());
+        let n = f
+            .frame(buf, Flush::Final)
+            .expect("Final must consume a non-empty buffer");
+        assert!(
+            n > 0 && n <= buf.len(),
+            "{format}: frame returned {n} of {}",
+            buf.len()
+        );
         let pos = RecordPos {
             source_key: "prop",
             path: None,
@@ -95,6 +101,10 @@ fn samples_parse_cleanly_in_their_format() {
     for (format, s) in pairs {
         let evs = common::run(format, s.as_bytes());
         assert!(!evs.is_empty());
-        assert!(common::unparsed(&evs).is_empty(), "{format}: {:#?}", common::unparsed(&evs));
+        assert!(
+            common::unparsed(&evs).is_empty(),
+            "{format}: {:#?}",
+            common::unparsed(&evs)
+        );
     }
 }

@@ -284,6 +284,9 @@ pub fn classify_audit(class: &str, command: &str, statement: &str) -> Category {
         "READ" => Category::Read,
         "WRITE" => Category::Dml,
         "DDL" if command == "ALTER SYSTEM" => Category::Admin,
+        // pgaudit < 16 logs user mappings (which carry credentials) as DDL;
+        // 16+ logs them as ROLE. Either way they are about who may connect as whom.
+        "DDL" if command.ends_with("USER MAPPING") => Category::Dcl,
         "DDL" => Category::Ddl,
         "ROLE" => Category::Dcl,
         "FUNCTION" => Category::Function,
@@ -381,6 +384,14 @@ mod tests {
         assert_eq!(
             classify_audit("ROLE", "ALTER ROLE", "ALTER ROLE x SET pgaudit.log = 'all'"),
             Category::AuditConfig
+        );
+        assert_eq!(
+            classify_audit(
+                "DDL",
+                "CREATE USER MAPPING",
+                "CREATE USER MAPPING FOR bob SERVER s"
+            ),
+            Category::Dcl
         );
         assert_eq!(classify_audit("READ", "SELECT", "select 1"), Category::Read);
         assert_eq!(

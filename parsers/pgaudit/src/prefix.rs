@@ -4,8 +4,9 @@
 //! by locating a severity marker (`LOG:  `, `ERROR:  `, `DETAIL:  ` …) and
 //! matching the prefix against the bytes before it, anchored at both ends,
 //! with backtracking for free-text values (`%u`, `%d`, `%a`, …) that may
-//! contain the prefix's own delimiters (`edge@user`). Free-text values take
-//! the longest candidate first. In non-session processes the output stops at
+//! contain the prefix's own delimiters (`edge@user`). `%u` takes the longest
+//! candidate first (user names like `edge@user` are common, database names
+//! with `@` are not), the other free-text values the shortest. In non-session processes the output stops at
 //! `%q`, so the part before `%q` is tried as well.
 
 use memchr::memmem;
@@ -375,8 +376,17 @@ fn match_items(
                     caps[idx] = (pos, s.len());
                     true
                 }
+                Some(Item::Literal(next)) if *esc != Escape::User => {
+                    // Shortest candidate first: cheap, and values rarely
+                    // contain the literal that follows them.
+                    memmem::find_iter(rest, next).any(|p| {
+                        caps[idx] = (pos, pos + p);
+                        match_items(items, s, pos + p, idx + 1, caps)
+                    })
+                }
                 Some(Item::Literal(next)) => {
-                    // Longest candidate first.
+                    // User names take the longest candidate first, so
+                    // `edge@user@db` under `%u@%d` is user `edge@user`.
                     let mut end = rest.len();
                     while let Some(p) = memmem::rfind(&rest[..end.min(rest.len())], next) {
                         caps[idx] = (pos, pos + p);

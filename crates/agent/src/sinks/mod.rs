@@ -3,15 +3,19 @@
 //! of batches is durably accepted (retrying as long as it takes), and the
 //! shared runner below that groups batches and acknowledges them.
 
+pub mod datadog;
 pub mod file;
+pub mod splunk_hec;
 pub mod stdout;
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::config::{Encoding, SinkConfig, SinkType};
+use crate::config::{Encoding, SinkConfig, SinkType, TlsConfig};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, Shutdown};
 
@@ -24,25 +28,33 @@ pub struct Aborted;
 pub enum Sink {
     File(file::FileSink),
     Stdout(stdout::StdoutSink),
+    SplunkHec(Box<splunk_hec::SplunkHecSink>),
+    Datadog(Box<datadog::DatadogSink>),
 }
 
 impl Sink {
-    /// Build a sink from its config (opens files, reads secrets).
-    pub fn build(name: &str, cfg: &SinkConfig) -> Result<Sink, String> {
+    /// Build a sink from its config (opens files, reads secrets). HTTP sinks
+    /// touch nothing on disk and the network not at all here: their channel
+    /// file, dead-letter file and health check come with the first delivery.
+    /// `data_dir` is the agent's `data_dir` (HEC channel, default dead-letter path).
+    pub fn build(name: &str, cfg: &SinkConfig, data_dir: &Path) -> Result<Sink, String> {
         match cfg.kind {
             SinkType::File => {
                 let path = cfg.path.as_ref().ok_or("`path` is required")?;
                 Ok(Sink::File(file::FileSink::open(path, cfg.encoding)?))
             }
             SinkType::Stdout => Ok(Sink::Stdout(stdout::StdoutSink::new(cfg.encoding))),
-            SinkType::SplunkHec | SinkType::Datadog => Err(format!(
-                "sink `{name}`: type {:?} is not available in this build yet",
-                cfg.kind
-            )),
+            SinkType::SplunkHec => Ok(Sink::SplunkHec(Box::new(splunk_hec::SplunkHecSink::new(
+                name, cfg, data_dir,
+            )?))),
+            SinkType::Datadog => Ok(Sink::Datadog(Box::new(datadog::DatadogSink::new(
+                name, cfg, data_dir,
+            )?))),
         }
     }
 
-    /// Deliver a group of batches; `Ok` means every event is durably accepted.
+    /// Deliver a group of batches; `Ok` means every event is durably accepted
+    /// (or, for events the receiver rejects as invalid, durably dead-lettered).
     pub async fn deliver(
         &mut self,
         batches: &[Arc<Batch>],
@@ -52,20 +64,17 @@ impl Sink {
         match self {
             Sink::File(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Stdout(s) => s.deliver(batches, shutdown, metrics).await,
+            Sink::SplunkHec(s) => s.deliver(batches, shutdown, metrics).await,
+            Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }
 }
 
-/// Encode events as one JSON document per line.
+/// Encode events as one JSON document per line, in `encoding` (see [`crate::encode`]).
 pub fn encode_lines(batches: &[Arc<Batch>], encoding: Encoding, out: &mut Vec<u8>) {
     for b in batches {
         for ev in &b.events {
-            match encoding {
-                // Other encodings are provided by the HTTP sinks' encoders.
-                _ => {
-                    serde_json::to_writer(&mut *out, ev).expect("events always serialize");
-                }
-            }
+            crate::encode::write_json(ev, encoding, out);
             out.push(b'\n');
         }
     }
@@ -108,11 +117,20 @@ pub async fn run_sink(
                 None => break,
             }
         }
+        let dead_before = metrics
+            .dead_lettered
+            .load(std::sync::atomic::Ordering::Relaxed);
         match sink.deliver(&group, &shutdown, &metrics).await {
             Ok(()) => {
-                metrics
-                    .sent_events
-                    .fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+                // Dead-lettered events were handled, not sent.
+                let dead = metrics
+                    .dead_lettered
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    .saturating_sub(dead_before);
+                metrics.sent_events.fetch_add(
+                    (count as u64).saturating_sub(dead),
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 metrics
                     .sent_batches
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -158,4 +176,321 @@ pub async fn sleep_unless_aborted(d: Duration, shutdown: &Shutdown) -> bool {
         tokio::time::sleep(step).await;
     }
     !shutdown.aborted()
+}
+
+// ---------------------------------------------------------------------------
+// Shared by the HTTP sinks: retries, TLS client, gzip, dead letters.
+
+/// Retry timing of an HTTP sink. Retries never stop (the source's files are
+/// the buffer); only shutdown ends them.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// First delay; doubles per attempt (full jitter).
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Delay between attempts while the sink is paused (credentials refused).
+    pub pause: Duration,
+}
+
+/// Longest `Retry-After` honoured; beyond it the receiver is asked again sooner.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+impl RetryPolicy {
+    pub fn from_config(cfg: &SinkConfig) -> RetryPolicy {
+        RetryPolicy {
+            initial: Duration::from_millis(cfg.retry_initial_backoff_ms.max(1)),
+            max: Duration::from_millis(cfg.retry_max_backoff_ms.max(cfg.retry_initial_backoff_ms).max(1)),
+            pause: Duration::from_millis(cfg.pause_retry_ms.max(1)),
+        }
+    }
+
+    /// The wait before retry `attempt` (1-based): the receiver's `Retry-After`
+    /// when it sent one (capped at [`MAX_RETRY_AFTER`]), else full-jitter backoff.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        retry_delay(attempt, self.initial, self.max, retry_after)
+    }
+}
+
+/// [`backoff`], unless the receiver said when to come back (`Retry-After`).
+pub fn retry_delay(
+    attempt: u32,
+    base: Duration,
+    cap: Duration,
+    retry_after: Option<Duration>,
+) -> Duration {
+    match retry_after {
+        Some(d) => d.min(MAX_RETRY_AFTER),
+        // `backoff` doubles from `base * 2`; start at `base` instead.
+        None => backoff(attempt.saturating_sub(1), base, cap),
+    }
+}
+
+/// Parse a `Retry-After` header: delta-seconds or an HTTP-date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
+    }
+    let t = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let d = t.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(d.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The `Retry-After` of a response, if any.
+pub fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after)
+}
+
+/// An HTTP client for a sink: rustls with the system roots plus `tls.ca_file`,
+/// an optional client certificate, gzip responses, the request timeout.
+pub fn http_client(name: &str, tls: &TlsConfig, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .gzip(true)
+        .user_agent(concat!("onetrail/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &tls.ca_file {
+        let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("tls.ca_file {}: not a PEM certificate bundle: {}", ca.display(), error_chain(&e)))?;
+        if certs.is_empty() {
+            return Err(format!("tls.ca_file {}: no certificate in it", ca.display()));
+        }
+        b = b.tls_certs_merge(certs);
+    }
+    match (&tls.client_cert, &tls.client_key) {
+        (Some(c), Some(k)) => {
+            let mut pem = std::fs::read(c).map_err(|e| format!("tls.client_cert {}: {e}", c.display()))?;
+            pem.push(b'\n');
+            pem.extend(std::fs::read(k).map_err(|e| format!("tls.client_key {}: {e}", k.display()))?);
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                format!(
+                    "tls.client_cert/client_key ({} / {}): {}",
+                    c.display(),
+                    k.display(),
+                    error_chain(&e)
+                )
+            })?;
+            b = b.identity(id);
+        }
+        (None, None) => {}
+        _ => return Err("tls.client_cert and tls.client_key go together".into()),
+    }
+    if tls.verify == Some(false) {
+        tracing::warn!(
+            sink = %name,
+            "tls.verify is false: the receiver's certificate is NOT checked; anyone on the path can read and change the audit trail"
+        );
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build().map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+}
+
+/// An error with its `source()` chain (TLS reasons are deep in it). Never
+/// contains secrets: reqwest errors carry the URL, and sink URLs hold none.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// gzip a request body.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::default(),
+    );
+    enc.write_all(data).expect("writing to memory");
+    enc.finish().expect("writing to memory")
+}
+
+/// The machine's host name (for `host`/`hostname` when not configured).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A random (v4) UUID in its canonical text form.
+pub fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+        .is_ok();
+    if !ok {
+        // Fallback: time, pid and the jitter PRNG; unique enough for a channel id.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        b[..8].copy_from_slice(&(t as u64).to_le_bytes());
+        b[8..12].copy_from_slice(&std::process::id().to_le_bytes());
+        b[12..].copy_from_slice(&((jitter_fraction() * u32::MAX as f64) as u32).to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// The local file where events a receiver rejects as invalid are kept, one
+/// JSON line per event: `{"time","sink","reason","event"}` with the native
+/// event, so it can be inspected and replayed. Opened on first use.
+pub struct DeadLetter {
+    sink: String,
+    pub path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl DeadLetter {
+    /// `cfg.dead_letter_path`, default `<data_dir>/dead-letter/<sink>.jsonl`.
+    pub fn new(sink: &str, cfg: &SinkConfig, data_dir: &Path) -> DeadLetter {
+        DeadLetter {
+            sink: sink.to_string(),
+            path: cfg
+                .dead_letter_path
+                .clone()
+                .unwrap_or_else(|| data_dir.join("dead-letter").join(format!("{sink}.jsonl"))),
+            file: None,
+        }
+    }
+
+    fn write_now(&mut self, events: &[(&onetrail_event::Event, String)]) -> std::io::Result<()> {
+        if self.file.is_none() {
+            if let Some(d) = self.path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            self.file = Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)?,
+            );
+        }
+        let mut buf = Vec::new();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        for (ev, reason) in events {
+            let line = serde_json::json!({
+                "time": now,
+                "sink": self.sink,
+                "reason": reason,
+                "event": ev,
+            });
+            serde_json::to_writer(&mut buf, &line).expect("serializes");
+            buf.push(b'\n');
+        }
+        let f = self.file.as_mut().expect("opened above");
+        let r = f.write_all(&buf).and_then(|()| f.sync_data());
+        if r.is_err() {
+            self.file = None; // reopen next time
+        }
+        r
+    }
+
+    /// Write and sync; retries (with backoff) until it succeeds or shutdown
+    /// aborts: a rejected event is acknowledged only once it is on disk here.
+    pub async fn write(
+        &mut self,
+        events: &[(&onetrail_event::Event, String)],
+        shutdown: &Shutdown,
+        metrics: &SinkMetrics,
+    ) -> Result<(), Aborted> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut attempt = 0;
+        loop {
+            match self.write_now(events) {
+                Ok(()) => {
+                    metrics
+                        .dead_lettered
+                        .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    for (ev, reason) in events {
+                        tracing::warn!(
+                            sink = %self.sink, id = %ev.id, path = %self.path.display(),
+                            "event rejected by the receiver, written to the dead-letter file: {reason}"
+                        );
+                    }
+                    return Ok(());
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let msg = format!("cannot write dead-letter file {}: {e}", self.path.display());
+                    tracing::error!(sink = %self.sink, "{msg} (will retry; the batch stays unacknowledged)");
+                    metrics.set_error(msg);
+                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
+                    if !sleep_unless_aborted(wait, shutdown).await {
+                        return Err(Aborted);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("0.25"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn retry_delay_honours_retry_after_and_caps() {
+        let p = RetryPolicy {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+            pause: Duration::from_secs(1),
+        };
+        assert_eq!(p.delay(5, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(p.delay(1, Some(Duration::from_secs(100_000))), MAX_RETRY_AFTER);
+        for attempt in 1..40 {
+            let d = p.delay(attempt, None);
+            assert!(d <= Duration::from_secs(2), "{attempt}: {d:?}");
+        }
+        // The first retry waits at most `initial`.
+        for _ in 0..100 {
+            assert!(p.delay(1, None) <= Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn uuids_are_v4_shaped_and_distinct() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(a.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
+    }
 }

@@ -16,17 +16,31 @@ pub fn run_chunked(format: &str, input: &[u8], source_key: &str, chunk: usize) -
     run_with(&mut *f, format, input, source_key, chunk)
 }
 
-pub fn run_with(f: &mut dyn RecordFormat, format: &str, input: &[u8], source_key: &str, chunk: usize) -> Vec<Event> {
+pub fn run_with(
+    f: &mut dyn RecordFormat,
+    format: &str,
+    input: &[u8],
+    source_key: &str,
+    chunk: usize,
+) -> Vec<Event> {
     let mut out = Vec::new();
     let mut start = 0usize; // offset of buf[0] in input
-    let mut avail = if chunk == 0 { input.len() } else { chunk.min(input.len()) };
+    let mut avail = if chunk == 0 {
+        input.len()
+    } else {
+        chunk.min(input.len())
+    };
     loop {
         let buf = &input[start..avail];
         let fin = avail == input.len();
         let flush = if fin { Flush::Final } else { Flush::No };
         match f.frame(buf, flush) {
             Some(n) => {
-                assert!(n > 0 && n <= buf.len(), "frame returned {n} for {} bytes", buf.len());
+                assert!(
+                    n > 0 && n <= buf.len(),
+                    "frame returned {n} for {} bytes",
+                    buf.len()
+                );
                 let pos = RecordPos {
                     source_key,
                     path: None,
@@ -40,7 +54,11 @@ pub fn run_with(f: &mut dyn RecordFormat, format: &str, input: &[u8], source_key
                 }
             }
             None => {
-                assert!(!(fin && !buf.is_empty()), "frame(Final) returned None on {} bytes", buf.len());
+                assert!(
+                    !fin || buf.is_empty(),
+                    "frame(Final) returned None on {} bytes",
+                    buf.len()
+                );
                 if fin {
                     break;
                 }
@@ -58,7 +76,9 @@ pub fn run(format: &str, input: &[u8]) -> Vec<Event> {
 }
 
 pub fn unparsed(evs: &[Event]) -> Vec<&Event> {
-    evs.iter().filter(|e| e.category == Category::Unparsed).collect()
+    evs.iter()
+        .filter(|e| e.category == Category::Unparsed)
+        .collect()
 }
 
 /// `CARGO_MANIFEST_DIR/../../../shared/corpora`, or a clear failure.

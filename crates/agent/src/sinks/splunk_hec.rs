@@ -1,0 +1,555 @@
+//! `type: splunk_hec`: Splunk HTTP Event Collector, `/services/collector/event`.
+//!
+//! * Several events per request, as concatenated JSON envelopes
+//!   (`{"time":…,"host":…,"source":…,"sourcetype":…,"index":…,"fields":{…},"event":{…}}`),
+//!   each request at most `batch_max_bytes` before compression (an envelope
+//!   larger than that goes alone); gzip unless `compression: false`.
+//! * `Authorization: Splunk <token>` and an `X-Splunk-Request-Channel` on every
+//!   request. The channel is a random UUID made once per sink and kept in
+//!   `<data_dir>/splunk-hec/<sink>.channel`; if that file cannot be written the
+//!   channel lives as long as the process (logged).
+//! * `acknowledgements: true`: each request's `ackId` is polled on
+//!   `/services/collector/ack` (same channel) every `ack_poll_interval_ms`;
+//!   `deliver` returns only once every request is acknowledged. A request not
+//!   acknowledged within `ack_timeout_secs` (default 300, the forwarder's
+//!   `useACK` convention) is sent again (possible duplicates: `fields.event_id`).
+//!   A token without acks answers without `ackId`; then a 200 counts (warned once).
+//! * Responses, per HEC code: 200/code 0 accepted; 408, 429, 5xx (busy 9,
+//!   unhealthy 18, …) and network errors retried with backoff, honouring
+//!   `Retry-After`; 401/403 (codes 1–4) and 400 codes 7 (index), 10/11
+//!   (channel), 14, 16 and any other 4xx pause the sink: it retries every
+//!   `pause_retry_ms`, logs an error each time, reports `up = false`, and drops
+//!   nothing. 400 codes 6, 12, 13, 15 (invalid event) reject the event named by
+//!   `invalid-event-number` (the request is split in halves when it names none):
+//!   it goes to the dead-letter file and the rest is sent again. 413 splits the
+//!   request; a single event too large for the receiver is dead-lettered.
+//! * A health check (`/services/collector/health`) is logged at the first
+//!   delivery; it never stops the sink.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use onetrail_event::Event;
+use serde_json::{Map, Value};
+
+use super::{
+    Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, random_uuid, retry_after_of,
+    sleep_unless_aborted,
+};
+use crate::config::{Encoding, Secret, SinkConfig, read_secret_file};
+use crate::metrics::SinkMetrics;
+use crate::pipeline::{Batch, Shutdown};
+
+/// Default `sourcetype`.
+pub const DEFAULT_SOURCETYPE: &str = "onetrail:audit:json";
+
+pub struct SplunkHecSink {
+    name: String,
+    client: reqwest::Client,
+    base: String,
+    token: Secret,
+    encoding: Encoding,
+    compression: bool,
+    acks: bool,
+    ack_timeout: Duration,
+    ack_poll: Duration,
+    max_bytes: usize,
+    host: String,
+    source: Option<String>,
+    sourcetype: String,
+    index: Option<String>,
+    indexed_fields: bool,
+    retry: RetryPolicy,
+    dead: DeadLetter,
+    channel_path: PathBuf,
+    channel: Option<String>,
+    started: bool,
+    warned_no_ack: bool,
+}
+
+/// What one request came to.
+enum Sent {
+    /// Accepted (no ack wanted or available).
+    Done,
+    /// Accepted, indexer acknowledgement pending under this id.
+    Ack(u64),
+    /// The receiver wants smaller requests, or an unnamed event is invalid.
+    Split,
+    /// Event at this position of the request is invalid: dead-letter it, resend the rest.
+    Reject(usize, String),
+}
+
+impl SplunkHecSink {
+    pub fn new(name: &str, cfg: &SinkConfig, data_dir: &Path) -> Result<SplunkHecSink, String> {
+        let endpoint = cfg
+            .endpoint
+            .as_deref()
+            .ok_or("`endpoint` is required for `type: splunk_hec`")?;
+        let base = endpoint_base(endpoint)?;
+        let token = match (&cfg.token, &cfg.token_file) {
+            (Some(t), _) => t.clone(),
+            (None, Some(p)) => read_secret_file(p)?,
+            (None, None) => return Err("set `token: ${SPLUNK_HEC_TOKEN}` or `token_file:`".into()),
+        };
+        if token.expose().is_empty() {
+            return Err("the HEC token is empty".into());
+        }
+        let client = http_client(name, &cfg.tls, Duration::from_secs(cfg.request_timeout_secs.max(1)))?;
+        if cfg.batch_max_bytes == 0 {
+            return Err("`batch_max_bytes` must be > 0".into());
+        }
+        Ok(SplunkHecSink {
+            name: name.to_string(),
+            client,
+            base,
+            token,
+            encoding: cfg.encoding,
+            compression: cfg.compression.unwrap_or(true),
+            acks: cfg.acknowledgements,
+            ack_timeout: Duration::from_secs(cfg.ack_timeout_secs.max(1)),
+            ack_poll: Duration::from_millis(cfg.ack_poll_interval_ms.max(1)),
+            max_bytes: cfg.batch_max_bytes,
+            host: cfg.host.clone().unwrap_or_else(super::hostname),
+            source: cfg.source.clone(),
+            sourcetype: cfg.sourcetype.clone().unwrap_or_else(|| DEFAULT_SOURCETYPE.into()),
+            index: cfg.index.clone(),
+            indexed_fields: cfg.indexed_fields,
+            retry: RetryPolicy::from_config(cfg),
+            dead: DeadLetter::new(name, cfg, data_dir),
+            channel_path: data_dir.join("splunk-hec").join(format!("{name}.channel")),
+            channel: None,
+            started: false,
+            warned_no_ack: false,
+        })
+    }
+
+    /// The channel in use (after the first delivery).
+    pub fn channel(&self) -> Option<&str> {
+        self.channel.as_deref()
+    }
+
+    /// The dead-letter file.
+    pub fn dead_letter_path(&self) -> &Path {
+        &self.dead.path
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Load or create the channel; log a health check. Once.
+    async fn start(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.channel = Some(load_or_create_channel(&self.name, &self.channel_path, false));
+        match self.health().await {
+            Ok(msg) => tracing::info!(sink = %self.name, "Splunk HEC health: {msg}"),
+            Err(msg) => tracing::warn!(sink = %self.name, "Splunk HEC health check failed (the sink keeps trying): {msg}"),
+        }
+    }
+
+    /// `GET /services/collector/health`: `Ok` with a description when healthy.
+    pub async fn health(&self) -> Result<String, String> {
+        let r = self
+            .client
+            .get(self.url("/services/collector/health"))
+            .header("Authorization", format!("Splunk {}", self.token.expose()))
+            .send()
+            .await
+            .map_err(|e| format!("{} unreachable: {}", self.base, error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        let (text, code) = hec_reply(&body);
+        match status {
+            200 => Ok(format!("healthy ({})", text.unwrap_or_else(|| "HTTP 200".into()))),
+            400 | 401 | 403 => Err(format!(
+                "HTTP {status}{}: the token is invalid or disabled (check `token`, and that HEC is enabled)",
+                describe(text.as_deref(), code)
+            )),
+            503 => Err(format!(
+                "HTTP 503{}: HEC is unhealthy or its queues are full",
+                describe(text.as_deref(), code)
+            )),
+            _ => Err(format!("HTTP {status}{}", describe(text.as_deref(), code))),
+        }
+    }
+
+    /// One HEC envelope for an event (no trailing separator).
+    pub fn envelope(&self, ev: &Event, batch_source: &str, out: &mut Vec<u8>) {
+        let secs = ev.time.timestamp();
+        let micros = ev.time.timestamp_subsec_micros();
+        // `time` as a JSON number with microseconds, written by hand: an f64
+        // cannot hold 10 + 6 digits exactly.
+        if secs < 0 {
+            out.extend_from_slice(b"{\"time\":0");
+        } else {
+            out.extend_from_slice(format!("{{\"time\":{secs}.{micros:06}").as_bytes());
+        }
+        let mut push = |k: &str, v: &str| {
+            out.extend_from_slice(format!(",\"{k}\":").as_bytes());
+            serde_json::to_writer(&mut *out, v).expect("serializes");
+        };
+        push("host", &self.host);
+        let src = self.source.clone().unwrap_or_else(|| format!("onetrail:{batch_source}"));
+        push("source", &src);
+        push("sourcetype", &self.sourcetype);
+        if let Some(i) = &self.index {
+            push("index", i);
+        }
+        if self.indexed_fields {
+            let mut f = Map::new();
+            f.insert("event_id".into(), ev.id.clone().into());
+            f.insert("db_system".into(), ev.engine.as_str().into());
+            f.insert("category".into(), ev.category.as_str().into());
+            if let Some(i) = &ev.instance {
+                f.insert("instance".into(), i.clone().into());
+            }
+            out.extend_from_slice(b",\"fields\":");
+            serde_json::to_writer(&mut *out, &f).expect("serializes");
+        }
+        out.extend_from_slice(b",\"event\":");
+        crate::encode::write_json(ev, self.encoding, out);
+        out.push(b'}');
+    }
+
+    pub async fn deliver(
+        &mut self,
+        batches: &[Arc<Batch>],
+        shutdown: &Shutdown,
+        metrics: &SinkMetrics,
+    ) -> Result<(), Aborted> {
+        self.start().await;
+        let mut items: Vec<(&Event, Vec<u8>)> = Vec::new();
+        for b in batches {
+            for ev in &b.events {
+                let mut buf = Vec::with_capacity(512);
+                self.envelope(ev, &b.source, &mut buf);
+                items.push((ev, buf));
+            }
+        }
+        let mut queue: VecDeque<Vec<usize>> = cut(&items, self.max_bytes).into();
+        let mut awaiting: Vec<(u64, Vec<usize>, Instant)> = Vec::new();
+        loop {
+            while let Some(chunk) = queue.pop_front() {
+                match self.send(&items, &chunk, shutdown, metrics).await? {
+                    Sent::Done => {}
+                    Sent::Ack(id) => awaiting.push((id, chunk, Instant::now())),
+                    Sent::Split => {
+                        let (a, b) = chunk.split_at(chunk.len() / 2);
+                        queue.push_front(b.to_vec());
+                        queue.push_front(a.to_vec());
+                    }
+                    Sent::Reject(pos, reason) => {
+                        let idx = chunk[pos];
+                        metrics.rejected.fetch_add(1, Ordering::Relaxed);
+                        self.dead.write(&[(items[idx].0, reason)], shutdown, metrics).await?;
+                        let rest: Vec<usize> = chunk.iter().copied().filter(|&i| i != idx).collect();
+                        if !rest.is_empty() {
+                            queue.push_front(rest);
+                        }
+                    }
+                }
+            }
+            if awaiting.is_empty() {
+                break;
+            }
+            if !sleep_unless_aborted(self.ack_poll, shutdown).await {
+                return Err(Aborted);
+            }
+            self.poll_acks(&mut awaiting, &mut queue, metrics).await;
+        }
+        metrics.set_ok();
+        Ok(())
+    }
+
+    /// Poll `/services/collector/ack` once; acknowledged requests leave
+    /// `awaiting`, timed-out ones go back to `queue` to be sent again.
+    async fn poll_acks(
+        &mut self,
+        awaiting: &mut Vec<(u64, Vec<usize>, Instant)>,
+        queue: &mut VecDeque<Vec<usize>>,
+        metrics: &SinkMetrics,
+    ) {
+        let ids: Vec<u64> = awaiting.iter().map(|a| a.0).collect();
+        let body = serde_json::json!({ "acks": ids }).to_string();
+        let res = self
+            .client
+            .post(self.url("/services/collector/ack"))
+            .header("Authorization", format!("Splunk {}", self.token.expose()))
+            .header("X-Splunk-Request-Channel", self.channel.as_deref().unwrap_or(""))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        metrics.requests.fetch_add(1, Ordering::Relaxed);
+        match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                if status == 200 {
+                    if let Some(acks) = v.get("acks").and_then(Value::as_object) {
+                        awaiting.retain(|(id, _, _)| {
+                            !acks.get(&id.to_string()).and_then(Value::as_bool).unwrap_or(false)
+                        });
+                    }
+                } else {
+                    let (t, code) = hec_reply(&text);
+                    if code == Some(14) {
+                        tracing::warn!(
+                            sink = %self.name,
+                            "acknowledgements are disabled on the token (HEC code 14): counting accepted requests as delivered"
+                        );
+                        awaiting.clear();
+                        return;
+                    }
+                    let msg = format!("ack poll: HTTP {status}{}", describe(t.as_deref(), code));
+                    tracing::warn!(sink = %self.name, "{msg} (will poll again)");
+                    metrics.set_error(msg);
+                    metrics.retries.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => {
+                let msg = format!("ack poll failed: {}", error_chain(&e));
+                tracing::warn!(sink = %self.name, "{msg} (will poll again)");
+                metrics.set_error(msg);
+                metrics.retries.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let timeout = self.ack_timeout;
+        let mut i = 0;
+        while i < awaiting.len() {
+            if awaiting[i].2.elapsed() >= timeout {
+                let (id, chunk, _) = awaiting.swap_remove(i);
+                tracing::warn!(
+                    sink = %self.name, ack_id = id, events = chunk.len(),
+                    "no indexer acknowledgement after {} s: sending the request again",
+                    timeout.as_secs_f64()
+                );
+                metrics.ack_timeouts.fetch_add(1, Ordering::Relaxed);
+                queue.push_back(chunk);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Send one request until the receiver gives a definite answer.
+    async fn send(
+        &mut self,
+        items: &[(&Event, Vec<u8>)],
+        chunk: &[usize],
+        shutdown: &Shutdown,
+        metrics: &SinkMetrics,
+    ) -> Result<Sent, Aborted> {
+        let mut raw = Vec::with_capacity(chunk.iter().map(|&i| items[i].1.len() + 1).sum());
+        for (n, &i) in chunk.iter().enumerate() {
+            if n > 0 {
+                raw.push(b'\n');
+            }
+            raw.extend_from_slice(&items[i].1);
+        }
+        let body = if self.compression { gzip(&raw) } else { raw };
+        let mut attempt = 0u32;
+        loop {
+            if shutdown.aborted() {
+                return Err(Aborted);
+            }
+            let mut req = self
+                .client
+                .post(self.url("/services/collector/event"))
+                .header("Authorization", format!("Splunk {}", self.token.expose()))
+                .header("X-Splunk-Request-Channel", self.channel.as_deref().unwrap_or(""))
+                .header("Content-Type", "application/json");
+            if self.compression {
+                req = req.header("Content-Encoding", "gzip");
+            }
+            metrics.requests.fetch_add(1, Ordering::Relaxed);
+            metrics.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+            attempt += 1;
+            let (wait, msg, paused) = match req.body(body.clone()).send().await {
+                Err(e) => (
+                    self.retry.delay(attempt, None),
+                    format!("request failed: {}", error_chain(&e)),
+                    false,
+                ),
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let retry_after = retry_after_of(r.headers());
+                    let text = r.text().await.unwrap_or_default();
+                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let code = v.get("code").and_then(Value::as_i64);
+                    let htext = v.get("text").and_then(Value::as_str).map(str::to_string);
+                    let what = format!("HTTP {status}{}", describe(htext.as_deref(), code));
+                    match (status, code) {
+                        (200..=299, None | Some(0)) => {
+                            if self.acks {
+                                if let Some(id) = v.get("ackId").and_then(Value::as_u64) {
+                                    return Ok(Sent::Ack(id));
+                                }
+                                if !self.warned_no_ack {
+                                    self.warned_no_ack = true;
+                                    tracing::warn!(
+                                        sink = %self.name,
+                                        "acknowledgements: true, but the token returns no ackId (indexer acknowledgement is off for it): a 200 counts as delivered"
+                                    );
+                                }
+                            }
+                            return Ok(Sent::Done);
+                        }
+                        (400, Some(6 | 12 | 13 | 15)) => {
+                            let n = v.get("invalid-event-number").and_then(Value::as_u64);
+                            return Ok(match n {
+                                Some(n) if (n as usize) < chunk.len() => Sent::Reject(n as usize, what),
+                                _ if chunk.len() > 1 => Sent::Split,
+                                _ => Sent::Reject(0, what),
+                            });
+                        }
+                        (413, _) => {
+                            return Ok(if chunk.len() > 1 {
+                                Sent::Split
+                            } else {
+                                Sent::Reject(0, format!("{what}: the event is larger than the receiver accepts"))
+                            });
+                        }
+                        (408 | 429, _) | (500..=599, _) => (self.retry.delay(attempt, retry_after), what, false),
+                        (400, Some(11)) => {
+                            // Invalid channel: make a new one, then try again.
+                            let path = self.channel_path.clone();
+                            self.channel = Some(load_or_create_channel(&self.name, &path, true));
+                            (self.retry.pause, format!("{what}: made a new channel"), true)
+                        }
+                        _ => (self.retry.pause.max(retry_after.unwrap_or_default()), what, true),
+                    }
+                }
+            };
+            metrics.set_error(msg.clone());
+            metrics.retries.fetch_add(1, Ordering::Relaxed);
+            if paused {
+                tracing::error!(
+                    sink = %self.name,
+                    "Splunk HEC refuses the requests: {msg}; sink PAUSED, nothing is dropped, retrying in {:.1} s (check the token, index and HEC settings)",
+                    wait.as_secs_f64()
+                );
+            } else {
+                tracing::warn!(sink = %self.name, "Splunk HEC: {msg}; retrying in {:.3} s", wait.as_secs_f64());
+            }
+            if !sleep_unless_aborted(wait, shutdown).await {
+                return Err(Aborted);
+            }
+        }
+    }
+}
+
+/// `https://host:8088/` → `https://host:8088` (no path allowed after the host
+/// other than one ending in `/services/collector…`, which is stripped).
+fn endpoint_base(endpoint: &str) -> Result<String, String> {
+    let e = endpoint.trim().trim_end_matches('/');
+    if !(e.starts_with("http://") || e.starts_with("https://")) {
+        return Err(format!(
+            "`endpoint: {endpoint}` must start with https:// (or http://), e.g. https://splunk.example.com:8088"
+        ));
+    }
+    let e = match e.find("/services/collector") {
+        Some(i) => &e[..i],
+        None => e,
+    };
+    Ok(e.to_string())
+}
+
+/// Cut items into requests of at most `max` bytes (newline separators counted).
+fn cut(items: &[(&Event, Vec<u8>)], max: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut size = 0usize;
+    for (i, (_, b)) in items.iter().enumerate() {
+        let add = b.len() + usize::from(!cur.is_empty());
+        if !cur.is_empty() && size + add > max {
+            out.push(std::mem::take(&mut cur));
+            size = 0;
+        }
+        size += b.len() + usize::from(!cur.is_empty());
+        cur.push(i);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// HEC JSON reply: (`text`, `code`).
+fn hec_reply(body: &str) -> (Option<String>, Option<i64>) {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    (
+        v.get("text").and_then(Value::as_str).map(str::to_string),
+        v.get("code").and_then(Value::as_i64),
+    )
+}
+
+fn describe(text: Option<&str>, code: Option<i64>) -> String {
+    match (text, code) {
+        (Some(t), Some(c)) => format!(" (HEC code {c}: {t})"),
+        (None, Some(c)) => format!(" (HEC code {c})"),
+        (Some(t), None) => format!(" ({t})"),
+        (None, None) => String::new(),
+    }
+}
+
+/// Read the sink's channel from `path`, or make one and keep it there.
+fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
+    if !renew
+        && let Ok(s) = std::fs::read_to_string(path)
+    {
+        let s = s.trim();
+        if s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            return s.to_string();
+        }
+    }
+    let ch = random_uuid();
+    let tmp = path.with_extension("channel.tmp");
+    let res = path
+        .parent()
+        .map_or(Ok(()), std::fs::create_dir_all)
+        .and_then(|()| std::fs::write(&tmp, format!("{ch}\n")))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    match res {
+        Ok(()) => tracing::info!(sink = %sink, channel = %ch, "new Splunk HEC channel, kept in {}", path.display()),
+        Err(e) => tracing::warn!(
+            sink = %sink, channel = %ch,
+            "cannot keep the Splunk HEC channel in {}: {e}; this channel lasts until the agent restarts",
+            path.display()
+        ),
+    }
+    ch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_forms() {
+        assert_eq!(endpoint_base("https://s:8088/").unwrap(), "https://s:8088");
+        assert_eq!(
+            endpoint_base("https://s:8088/services/collector/event").unwrap(),
+            "https://s:8088"
+        );
+        assert!(endpoint_base("s:8088").is_err());
+    }
+
+    #[test]
+    fn channel_is_persisted_and_renewed() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("splunk-hec").join("x.channel");
+        let a = load_or_create_channel("x", &p, false);
+        assert_eq!(load_or_create_channel("x", &p, false), a);
+        let b = load_or_create_channel("x", &p, true);
+        assert_ne!(a, b);
+        assert_eq!(load_or_create_channel("x", &p, false), b);
+    }
+}
