@@ -21,9 +21,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-# The peer corpora live beside the checkout (../shared/corpora); tests that
-# need them say so clearly when they are missing.
-export ONETRAIL_CORPORA="${ONETRAIL_CORPORA:-$(cd .. && pwd)/shared/corpora}"
 
 echo "==> cargo test --workspace"
 cargo test --workspace --all-targets -j 2 "$@"

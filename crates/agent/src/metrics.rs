@@ -1,6 +1,7 @@
 //! Counters the agent keeps about itself (exported by `/metrics`, `onetrail status`).
 
-use std::sync::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use onetrail_event::{Category, Event};
@@ -11,6 +12,42 @@ pub struct SourceMetrics {
     pub events: AtomicU64,
     pub unparsed: AtomicU64,
     pub gaps: AtomicU64,
+    /// Events every sink acknowledged (counted when the source's position moves over them).
+    pub delivered: AtomicU64,
+    /// Unix time (ms) at which the oldest event not yet acknowledged by every
+    /// sink was read; 0 while nothing is in flight.
+    pub oldest_undelivered_ms: AtomicU64,
+    /// Unix time (ms) of the last successful checkpoint write; 0 before the first.
+    pub checkpoint_saved_ms: AtomicU64,
+    /// File sources: the files open right now and how far behind they are.
+    pub files: Mutex<Vec<FileLag>>,
+}
+
+/// Where a source stands in one of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLag {
+    pub path: String,
+    /// Largest size seen.
+    pub size: u64,
+    /// Bytes read (framed or buffered).
+    pub read: u64,
+    /// Every byte before this offset was delivered to every sink (the checkpoint).
+    pub delivered: u64,
+}
+
+impl FileLag {
+    /// Bytes of the file not yet delivered to every sink.
+    pub fn behind(&self) -> u64 {
+        self.size.saturating_sub(self.delivered)
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 is reserved for "never").
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64)
+        .max(1)
 }
 
 impl SourceMetrics {
@@ -28,6 +65,29 @@ impl SourceMetrics {
             }
         }
     }
+
+    /// `n` events reached every sink.
+    pub fn count_delivered(&self, n: u64) {
+        self.delivered.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Seconds since the oldest event in flight was read (0 when none is).
+    pub fn oldest_undelivered_secs(&self) -> f64 {
+        age_secs(self.oldest_undelivered_ms.load(Ordering::Relaxed))
+    }
+
+    /// Seconds since the checkpoint was last written (None before the first write).
+    pub fn checkpoint_age_secs(&self) -> Option<f64> {
+        let t = self.checkpoint_saved_ms.load(Ordering::Relaxed);
+        (t != 0).then(|| age_secs(t))
+    }
+}
+
+fn age_secs(since_ms: u64) -> f64 {
+    if since_ms == 0 {
+        return 0.0;
+    }
+    unix_ms().saturating_sub(since_ms) as f64 / 1000.0
 }
 
 /// Per-sink counters.
@@ -68,5 +128,64 @@ impl SinkMetrics {
     }
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().expect("poisoned").clone()
+    }
+}
+
+/// Every source's and sink's counters, by name, for `/metrics` and `/status`.
+/// Counters survive a configuration reload for names that stay configured.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sources: Mutex<BTreeMap<String, (String, Arc<SourceMetrics>)>>,
+    sinks: Mutex<BTreeMap<String, (String, Arc<SinkMetrics>)>>,
+    /// Successful reloads (SIGHUP) and refused ones (invalid configuration).
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
+    /// The agent started delivering (READY); false while starting or stopping.
+    pub ready: std::sync::atomic::AtomicBool,
+}
+
+impl Registry {
+    /// The counters of source `name` (of type `kind`), kept if it existed.
+    pub fn source(&self, name: &str, kind: &str) -> Arc<SourceMetrics> {
+        let mut m = self.sources.lock().expect("poisoned");
+        let e = m
+            .entry(name.to_string())
+            .or_insert_with(|| (kind.to_string(), Arc::default()));
+        e.0 = kind.to_string();
+        e.1.clone()
+    }
+
+    /// The counters of sink `name` (of type `kind`), kept if it existed.
+    pub fn sink(&self, name: &str, kind: &str) -> Arc<SinkMetrics> {
+        let mut m = self.sinks.lock().expect("poisoned");
+        let e = m
+            .entry(name.to_string())
+            .or_insert_with(|| (kind.to_string(), Arc::default()));
+        e.0 = kind.to_string();
+        e.1.clone()
+    }
+
+    /// Forget sources and sinks that are no longer configured.
+    pub fn retain(&self, sources: &[&str], sinks: &[&str]) {
+        self.sources
+            .lock()
+            .expect("poisoned")
+            .retain(|k, _| sources.contains(&k.as_str()));
+        self.sinks
+            .lock()
+            .expect("poisoned")
+            .retain(|k, _| sinks.contains(&k.as_str()));
+    }
+
+    /// `(name, type, counters)` of every source, by name.
+    pub fn sources(&self) -> Vec<(String, String, Arc<SourceMetrics>)> {
+        let m = self.sources.lock().expect("poisoned");
+        m.iter().map(|(k, (t, v))| (k.clone(), t.clone(), v.clone())).collect()
+    }
+
+    /// `(name, type, counters)` of every sink, by name.
+    pub fn sinks(&self) -> Vec<(String, String, Arc<SinkMetrics>)> {
+        let m = self.sinks.lock().expect("poisoned");
+        m.iter().map(|(k, (t, v))| (k.clone(), t.clone(), v.clone())).collect()
     }
 }

@@ -187,7 +187,7 @@ impl FileSourceRunner {
                     self.tailer.ack(file_id, end);
                 }
             }
-            if last_save.elapsed() >= Duration::from_millis(200) || pending.is_empty() {
+            if last_save.elapsed() >= Duration::from_millis(50) || pending.is_empty() {
                 self.save();
                 last_save = Instant::now();
             }

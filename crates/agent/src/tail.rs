@@ -280,6 +280,20 @@ impl FileTailer {
             .collect()
     }
 
+    /// Open files with their size, read and delivered positions (for `/metrics`).
+    pub fn file_lags(&self) -> Vec<crate::metrics::FileLag> {
+        self.files
+            .iter()
+            .filter(|t| !t.dead)
+            .map(|t| crate::metrics::FileLag {
+                path: t.path_str.clone(),
+                size: t.last_size.max(t.read_pos()),
+                read: t.read_pos(),
+                delivered: t.committed,
+            })
+            .collect()
+    }
+
     fn scan(&mut self, now: Instant, out: &mut Vec<Chunk>) {
         let paths = self.expand();
         // A deleted file keeps its inode while we hold it open; once its link

@@ -69,6 +69,21 @@ pub fn intake_host(site: &str) -> Option<String> {
     SITES.contains(&s).then(|| format!("http-intake.logs.{s}"))
 }
 
+#[derive(Clone, Copy)]
+enum Field {
+    Statement,
+    Raw,
+}
+
+impl Field {
+    fn get(self, e: &mut Event) -> &mut Option<String> {
+        match self {
+            Field::Statement => &mut e.statement,
+            Field::Raw => &mut e.raw,
+        }
+    }
+}
+
 /// Datadog `ddsource` of an engine (the names of Datadog's own integrations).
 pub fn ddsource(e: Engine) -> &'static str {
     match e {
@@ -211,32 +226,45 @@ impl DatadogSink {
         if bytes.len() <= MAX_ENTRY_BYTES {
             return Ok((bytes, None));
         }
-        // Too large: cut the biggest of statement / raw until it fits.
+        // Too large: cut the statement, then the raw text, to what fits. A
+        // text may appear more than once in the entry (message, db.statement),
+        // so measure how many bytes each of its bytes costs.
         let mut e = ev.clone();
         let original = ev.statement.as_ref().map_or(0, String::len);
-        for _ in 0..8 {
-            let excess = bytes.len() - MAX_ENTRY_BYTES;
-            let st = e.statement.as_ref().map_or(0, String::len);
-            let raw = e.raw.as_ref().map_or(0, String::len);
-            let target = if st >= raw { &mut e.statement } else { &mut e.raw };
-            let Some(s) = target.as_mut() else { break };
-            if s.is_empty() {
-                break;
+        e.extra.insert("truncated_for_sink".into(), Value::Bool(true));
+        e.extra.insert("original_statement_bytes".into(), original.into());
+        for field in [Field::Statement, Field::Raw] {
+            let full_text = field.get(&mut e).take().unwrap_or_default();
+            if full_text.is_empty() {
+                continue;
             }
-            // The text may appear more than once in the entry (message, db.statement).
-            let cut = s.len().saturating_sub(excess + 1024);
-            let mut at = cut;
-            while !s.is_char_boundary(at) {
-                at -= 1;
+            let full = {
+                *field.get(&mut e) = Some(full_text.clone());
+                self.encode_entry(&e).len()
+            };
+            *field.get(&mut e) = Some(String::new());
+            let base = self.encode_entry(&e).len();
+            if base >= MAX_ENTRY_BYTES {
+                continue; // not enough even without it: cut the next one too
             }
-            s.truncate(at);
-            e.extra.insert("truncated_for_sink".into(), Value::Bool(true));
-            e.extra.insert("original_statement_bytes".into(), original.into());
-            bytes = self.encode_entry(&e);
+            let per_byte = (full - base).div_ceil(full_text.len()).max(1);
+            let mut allowed = (MAX_ENTRY_BYTES - base - 64) / per_byte;
+            loop {
+                let mut at = allowed.min(full_text.len());
+                while !full_text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                *field.get(&mut e) = Some(full_text[..at].to_string());
+                bytes = self.encode_entry(&e);
+                if bytes.len() <= MAX_ENTRY_BYTES || at == 0 {
+                    break;
+                }
+                allowed = at - at / 10 - 1;
+            }
             if bytes.len() <= MAX_ENTRY_BYTES {
                 tracing::warn!(
                     sink = %self.name, id = %ev.id,
-                    "event larger than Datadog's 1 MB per log: statement/raw cut, flagged extra.truncated_for_sink"
+                    "event larger than Datadog's 1 MB per log: its text was cut, flagged extra.truncated_for_sink"
                 );
                 return Ok((bytes, Some(e)));
             }

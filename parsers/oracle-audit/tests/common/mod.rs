@@ -1,0 +1,76 @@
+//! Test harness shared by the integration tests: a miniature runtime that
+//! frames and parses a byte stream the way `onetrail` does.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use onetrail_event::{Category, Event, Flush, RecordFormat, RecordPos};
+use onetrail_oracle_audit::{OracleOptions, format_by_name};
+
+/// Run `input` through `format` as one complete file. `chunk` > 0 feeds the
+/// bytes in pieces of that size (framing with `Flush::No` until the last piece).
+pub fn run_chunked(format: &str, input: &[u8], source_key: &str, chunk: usize) -> Vec<Event> {
+    let mut f = format_by_name(format, &OracleOptions::default()).expect("format");
+    run_with(&mut *f, format, input, source_key, chunk)
+}
+
+pub fn run_with(
+    f: &mut dyn RecordFormat,
+    format: &str,
+    input: &[u8],
+    source_key: &str,
+    chunk: usize,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    let mut start = 0usize;
+    let mut avail = if chunk == 0 { input.len() } else { chunk.min(input.len()) };
+    loop {
+        let buf = &input[start..avail];
+        let fin = avail == input.len();
+        let flush = if fin { Flush::Final } else { Flush::No };
+        match f.frame(buf, flush) {
+            Some(n) => {
+                assert!(n > 0 && n <= buf.len(), "frame returned {n} for {} bytes", buf.len());
+                let pos = RecordPos { source_key, path: None, offset: start as u64, format };
+                f.parse(&buf[..n], &pos, &mut out);
+                start += n;
+                if start == input.len() {
+                    break;
+                }
+            }
+            None => {
+                assert!(!fin || buf.is_empty(), "frame(Final) returned None on {} bytes", buf.len());
+                if fin {
+                    break;
+                }
+                avail = (avail + chunk.max(1)).min(input.len());
+            }
+        }
+    }
+    f.release_held(&mut out);
+    out
+}
+
+pub fn run(format: &str, input: &[u8]) -> Vec<Event> {
+    run_chunked(format, input, "test", 0)
+}
+
+pub fn unparsed(evs: &[Event]) -> Vec<&Event> {
+    evs.iter().filter(|e| e.category == Category::Unparsed).collect()
+}
+
+/// `CARGO_MANIFEST_DIR/../../../shared/corpora`, or a clear failure.
+pub fn corpora_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
+    assert!(
+        d.is_dir(),
+        "peer corpora not found at {} (expected /work/shared/corpora next to the repo; \
+         they are third-party data and are deliberately not committed)",
+        d.display()
+    );
+    d
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/oracle")
+}
