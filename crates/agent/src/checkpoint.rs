@@ -45,6 +45,11 @@ pub struct SourceCheckpoint {
     pub files: Vec<FileCheckpoint>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<serde_json::Value>,
+    /// Per-session identity state (`enrich::sessions`) as of this
+    /// checkpoint, so attribution survives a restart. Absent in files written
+    /// before it existed, or when no session said anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -165,7 +170,24 @@ mod tests {
                 updated: Utc::now(),
             }],
             position: None,
+            sessions: None,
         }
+    }
+
+    #[test]
+    fn sessions_field_is_optional_and_round_trips() {
+        // A file written before `sessions` existed still loads.
+        let old = r#"{"version":"1","sources":{"pg":{"position":{"x":1}}}}"#;
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join(FILE_NAME), old).unwrap();
+        let mut s = CheckpointStore::open(d.path()).unwrap();
+        assert_eq!(s.source("pg").sessions, None);
+        let mut cp = s.source("pg");
+        cp.sessions =
+            Some(serde_json::json!({"version": 1, "sessions": [["s1", {"actor": "carol"}]]}));
+        s.set_source("pg", cp.clone());
+        s.persist().unwrap();
+        assert_eq!(CheckpointStore::open(d.path()).unwrap().source("pg"), cp);
     }
 
     #[test]
@@ -192,10 +214,16 @@ mod tests {
         })
         .unwrap();
         fs::write(d.path().join(TMP_NAME), &newer).unwrap();
-        assert_eq!(CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset, 2);
+        assert_eq!(
+            CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset,
+            2
+        );
         // A torn temp file (crash during write) is ignored.
         fs::write(d.path().join(TMP_NAME), &newer[..newer.len() / 2]).unwrap();
-        assert_eq!(CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset, 1);
+        assert_eq!(
+            CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset,
+            1
+        );
     }
 
     #[test]

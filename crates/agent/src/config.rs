@@ -93,6 +93,26 @@ pub struct Config {
     /// Agent log settings.
     #[serde(default)]
     pub log: LogConfig,
+    /// The agent's own HTTP endpoint: `/metrics` (Prometheus), `/health` and
+    /// `/status` (read by `onetrail status`). Off unless set; the packaged
+    /// `/etc/onetrail/onetrail.yaml` sets `listen: 127.0.0.1:9834`.
+    pub metrics: Option<Spanned<MetricsConfig>>,
+}
+
+/// `metrics:` — the local observability endpoint.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `host:port` to listen on, e.g. `127.0.0.1:9834`. Unauthenticated:
+    /// keep it on localhost (or behind a firewall).
+    pub listen: String,
+}
+
+impl MetricsConfig {
+    /// The listen address (validated when the file is loaded).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.listen.parse().expect("validated in Config::validate")
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -231,6 +251,37 @@ pub struct SourceConfig {
     pub set_archive_timestamp: Option<bool>,
     /// Rows fetched per poll at most (default 5000).
     pub batch_rows: Option<u32>,
+    /// oracle: most row keys remembered to de-duplicate the look-back window
+    /// (about 100 bytes each; default 100000). When the window holds more rows,
+    /// its oldest part is forgotten (rows arriving that late are then missed;
+    /// a warning says so).
+    pub dedup_max_keys: Option<usize>,
+    // ---- Identity, context and trust (README "Identity, context and trust") ----
+    /// Who is behind `db_user`: a chain of resolvers (`sqlcommenter`,
+    /// `session`, `application_name`, `static_map`, in that order by default),
+    /// first match wins. See `enrich::IdentityConfig` for every key.
+    #[serde(default)]
+    pub identity: crate::enrich::IdentityConfig,
+    /// Data classification by object glob, case-insensitive:
+    /// `{"public.patients*": phi, "billing.cards": [pci, pii]}`. Sets each
+    /// event's `sensitivity`. Default none.
+    #[serde(default)]
+    pub sensitivity: BTreeMap<String, crate::enrich::Labels>,
+    /// Which events are sent: `preset: all` (default, everything) or
+    /// `recommended` (SELECT/`read` only on sensitive objects), and ordered
+    /// `include`/`exclude` rules. `auth` failures, `dcl`, `audit_config`,
+    /// `agent` and `unparsed` events and alerts are only dropped by a rule
+    /// naming their category.
+    #[serde(default)]
+    pub filter: crate::enrich::FilterConfig,
+    /// `compliance: { tags: true, privileged_users: [...] }` (docs/compliance.md).
+    #[serde(default)]
+    pub compliance: crate::enrich::ComplianceConfig,
+    /// pgaudit: the server's `pgaudit.log` value (e.g. `all`), declared so
+    /// that statement-id gaps within a session can be judged: with a value
+    /// that logs everything (`all` with no `-class`), a gap is an `agent` `GAP`
+    /// alert; otherwise (or unset, the default) only `extra.statement_id_gap`.
+    pub pgaudit_log: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -364,6 +415,12 @@ pub struct SinkConfig {
     /// Default true. They are searchable without extraction (`event_id::…`).
     #[serde(default = "default_true")]
     pub indexed_fields: bool,
+    /// file: tamper-evident hash chain. Each line gets `chain: {seq, prev,
+    /// hash}` (SHA-256 over a canonical encoding, see `chain`); the chain
+    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`).
+    /// Check a file with `onetrail verify FILE`. Default false.
+    #[serde(default)]
+    pub chain: bool,
 }
 
 fn default_ack_timeout_secs() -> u64 {
@@ -401,13 +458,12 @@ impl Config {
     /// Parse config text; `path` is used in error messages and to resolve
     /// relative paths (relative to the config file's directory).
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let expanded = expand_env(text, |k| std::env::var(k).ok()).map_err(|(line, msg)| {
-            ConfigError::At {
+        let expanded =
+            expand_env(text, |k| std::env::var(k).ok()).map_err(|(line, msg)| ConfigError::At {
                 path: path.to_path_buf(),
                 line,
                 msg,
-            }
-        })?;
+            })?;
         let mut cfg: Config =
             serde_saphyr::from_str(&expanded).map_err(|e| ConfigError::Syntax {
                 path: path.to_path_buf(),
@@ -427,7 +483,12 @@ impl Config {
         };
         fix(&mut self.data_dir);
         for src in self.sources.values_mut() {
-            for p in src.value.paths.iter_mut().chain(src.value.exclude.iter_mut()) {
+            for p in src
+                .value
+                .paths
+                .iter_mut()
+                .chain(src.value.exclude.iter_mut())
+            {
                 if Path::new(p.as_str()).is_relative() {
                     *p = base.join(&*p).to_string_lossy().into_owned();
                 }
@@ -471,6 +532,17 @@ impl Config {
                 msg: "no `sinks:` configured; add at least one, e.g. `console: { type: stdout }`"
                     .into(),
             });
+        }
+        if let Some(m) = &self.metrics
+            && m.value.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(err(
+                m.referenced.line(),
+                format!(
+                    "metrics.listen: `{}` is not a host:port address (e.g. 127.0.0.1:9834)",
+                    m.value.listen
+                ),
+            ));
         }
         for (name, src) in &self.sources {
             let line = src.referenced.line();
@@ -524,7 +596,9 @@ impl Config {
                     if s.format.is_none() {
                         return Err(err(
                             line,
-                            format!("sources.{name}: `format` is required for this source type (see `onetrail formats`)"),
+                            format!(
+                                "sources.{name}: `format` is required for this source type (see `onetrail formats`)"
+                            ),
                         ));
                     }
                 }
@@ -534,6 +608,11 @@ impl Config {
                     return Err(err(line, format!("sources.{name}: {e}")));
                 }
             } else if let Err(e) = crate::formats::build(self, name) {
+                return Err(err(line, format!("sources.{name}: {e}")));
+            }
+            if let Err(e) = crate::enrich::Enricher::build(
+                crate::enrich::EnrichConfig::from_source(name, s, false),
+            ) {
                 return Err(err(line, format!("sources.{name}: {e}")));
             }
         }
@@ -567,14 +646,25 @@ impl Config {
                     if s.api_key.is_none() && s.api_key_file.is_none() {
                         return Err(err(
                             line,
-                            format!("sinks.{name}: set `api_key: ${{DD_API_KEY}}` or `api_key_file:`"),
+                            format!(
+                                "sinks.{name}: set `api_key: ${{DD_API_KEY}}` or `api_key_file:`"
+                            ),
                         ));
                     }
                 }
                 _ => {}
             }
+            if s.chain && s.kind != SinkType::File {
+                return Err(err(
+                    line,
+                    format!("sinks.{name}.chain: only `type: file` sinks can be hash-chained"),
+                ));
+            }
             if s.batch_max_events == 0 {
-                return Err(err(line, format!("sinks.{name}.batch_max_events must be > 0")));
+                return Err(err(
+                    line,
+                    format!("sinks.{name}.batch_max_events must be > 0"),
+                ));
             }
         }
         Ok(())
@@ -612,7 +702,10 @@ pub fn expand_env(
             rest = t;
         } else if let Some(t) = tail.strip_prefix("${") {
             let end = t.find('}').ok_or_else(|| {
-                (line, "unterminated `${` (write `$$` for a literal `$`)".to_string())
+                (
+                    line,
+                    "unterminated `${` (write `$$` for a literal `$`)".to_string(),
+                )
             })?;
             let expr = &t[..end];
             let (name, default) = match expr.split_once(":-") {
@@ -620,7 +713,10 @@ pub fn expand_env(
                 None => (expr, None),
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((line, format!("invalid environment variable name in `${{{expr}}}`")));
+                return Err((
+                    line,
+                    format!("invalid environment variable name in `${{{expr}}}`"),
+                ));
             }
             match lookup(name).or_else(|| default.map(str::to_string)) {
                 Some(v) => out.push_str(&v),
@@ -715,7 +811,10 @@ sinks:
     #[test]
     fn env_expansion() {
         let look = |k: &str| (k == "TOK").then(|| "abc".to_string());
-        assert_eq!(expand_env("a ${TOK} $$ ${X:-d}", look).unwrap(), "a abc $ d");
+        assert_eq!(
+            expand_env("a ${TOK} $$ ${X:-d}", look).unwrap(),
+            "a abc $ d"
+        );
         let e = expand_env("a\nb ${NOPE}", look).unwrap_err();
         assert_eq!(e.0, 2);
         assert!(e.1.contains("NOPE"));

@@ -1,25 +1,279 @@
-//! What happens to every event between its parser and the sinks: instance and
-//! static context from the source's config, then credential redaction.
+//! What happens to every event between its parser and the sinks, in order:
 //!
-//! Redaction is always on and cannot be configured away. It runs on every field
-//! that can carry statement text: `statement`, `raw`, `error.message`,
-//! `parse_error`, and every string inside `extra` (PostgreSQL `STATEMENT:` /
-//! `DETAIL:` text, pgaudit parameters, MySQL/SQL Server/Oracle specifics).
-//! `redacted` and `redacted_count` say what was done. With `mask_literals`
-//! every literal in `statement` is also replaced by `?`.
+//! 1. `instance` from the source's config;
+//! 2. **credential redaction** (always on, cannot be configured away) of every
+//!    field that can carry statement text: `statement`, `raw`,
+//!    `error.message`, `parse_error`, and every string inside `extra`. With
+//!    `mask_literals` every literal in `statement` is also replaced by `?`.
+//!    Everything below reads the *redacted* text, so no secret can reach the
+//!    session table (which is saved in the checkpoint file) or `actor`/`context`;
+//! 3. **session state** ([`sessions`]): logins, `SET application_name`,
+//!    `SET onetrail.*`, `set_config('onetrail.*', …)`, `SET @onetrail_*`
+//!    remembered per `session.id`, dropped at LOGOUT; pgaudit statement-id
+//!    gaps per session;
+//! 4. **identity** (`actor`): the configured chain of resolvers
+//!    (`identity.resolvers`, default `sqlcommenter, session,
+//!    application_name, static_map`), first match wins, `actor.via` names it;
+//! 5. **context**: `ticket`, `approver`, `change_ref` from application-name
+//!    captures, then session settings, then statement comments (later wins),
+//!    then the static `context` of the config for keys not set yet;
+//! 6. **alert**: every `audit_config` event gets `alert: true`;
+//! 7. **sensitivity** labels from object globs ([`filter::Sensitivity`]);
+//! 8. **compliance** tags ([`compliance::TABLE`]);
+//! 9. redaction again over what steps 3–5 added (`actor.name`, `context`
+//!    strings), so every text field is covered whatever its origin;
+//! 10. the **filter** ([`filter::FilterConfig`]) decides whether the event is
+//!    sent. A filtered event is simply not sent: its record position still
+//!    advances with its chunk, so checkpoints are unaffected.
+//!
+//! `redacted` and `redacted_count` say what redaction did.
 
+pub mod compliance;
+pub mod filter;
+pub mod identity;
+pub mod sessions;
+
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use onetrail_event::Event;
+use onetrail_event::{Actor, Category, Event, Outcome, RecordPos};
 use onetrail_redact::{Redactor, RedactorOptions};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Per-source enrichment.
+pub use filter::{FilterConfig, Labels};
+use identity::{AppPatterns, CommentKeys, Found, Setting};
+use sessions::{SessionState, SessionTable};
+
+/// One identity resolver (`identity.resolvers`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolver {
+    /// A sqlcommenter-style comment in the statement (`/*user='alice'*/`).
+    Sqlcommenter,
+    /// `SET onetrail.actor` / `set_config('onetrail.actor', …)` / `SET @onetrail_actor`
+    /// earlier in the same session.
+    Session,
+    /// `identity.application_name` patterns on the event's application name
+    /// (or the one the session's login / `SET application_name` gave).
+    ApplicationName,
+    /// `identity.static_map`: database user → person.
+    StaticMap,
+}
+
+impl Resolver {
+    fn via(self) -> &'static str {
+        match self {
+            Resolver::Sqlcommenter => "sqlcommenter",
+            Resolver::Session => "session",
+            Resolver::ApplicationName => "application_name",
+            Resolver::StaticMap => "static_map",
+        }
+    }
+}
+
+fn default_resolvers() -> Vec<Resolver> {
+    vec![
+        Resolver::Sqlcommenter,
+        Resolver::Session,
+        Resolver::ApplicationName,
+        Resolver::StaticMap,
+    ]
+}
+fn default_max_sessions() -> usize {
+    sessions::DEFAULT_MAX_SESSIONS
+}
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+fn default_actor_keys() -> Vec<String> {
+    strings(&["user", "actor"])
+}
+fn default_ticket_keys() -> Vec<String> {
+    strings(&["ticket"])
+}
+fn default_approver_keys() -> Vec<String> {
+    strings(&["approver"])
+}
+fn default_change_keys() -> Vec<String> {
+    strings(&["change_ref", "change"])
+}
+fn default_true() -> bool {
+    true
+}
+
+/// `identity:` of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// Resolvers tried in order; the first that names a person sets `actor`.
+    /// Default `[sqlcommenter, session, application_name, static_map]`.
+    #[serde(default = "default_resolvers")]
+    pub resolvers: Vec<Resolver>,
+    /// Database user → person, optionally only for one `instance`
+    /// (`- { db_user: svc_batch, actor: "Dana Ops", instance: pg-prod-1 }`).
+    /// Entries naming the event's instance win over entries without one. Default none.
+    #[serde(default)]
+    pub static_map: Vec<StaticMapEntry>,
+    /// Regexes (Rust `regex` syntax) over the application / program name, with
+    /// named captures `user` (or `actor`), `ticket`, `approver`, `change_ref`:
+    /// `'^jira-(?P<user>[a-z]+)$'`. First matching pattern wins. Default none.
+    #[serde(default)]
+    pub application_name: Vec<String>,
+    /// Which sqlcommenter keys mean what.
+    #[serde(default)]
+    pub comment_keys: CommentKeysConfig,
+    /// Sessions remembered at most (least recently used forgotten first).
+    /// Default 10 000 (a few hundred bytes each).
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        IdentityConfig {
+            resolvers: default_resolvers(),
+            static_map: Vec::new(),
+            application_name: Vec::new(),
+            comment_keys: CommentKeysConfig::default(),
+            max_sessions: default_max_sessions(),
+        }
+    }
+}
+
+/// One `identity.static_map` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMapEntry {
+    /// The database user (case-insensitive).
+    pub db_user: String,
+    /// The person.
+    pub actor: String,
+    /// Only for events of this instance. Default: any.
+    #[serde(default)]
+    pub instance: Option<String>,
+}
+
+/// `identity.comment_keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentKeysConfig {
+    /// Keys naming the person. Default `[user, actor]`.
+    #[serde(default = "default_actor_keys")]
+    pub actor: Vec<String>,
+    /// Default `[ticket]`.
+    #[serde(default = "default_ticket_keys")]
+    pub ticket: Vec<String>,
+    /// Default `[approver]`.
+    #[serde(default = "default_approver_keys")]
+    pub approver: Vec<String>,
+    /// Default `[change_ref, change]`.
+    #[serde(default = "default_change_keys")]
+    pub change_ref: Vec<String>,
+}
+
+impl Default for CommentKeysConfig {
+    fn default() -> Self {
+        CommentKeysConfig {
+            actor: default_actor_keys(),
+            ticket: default_ticket_keys(),
+            approver: default_approver_keys(),
+            change_ref: default_change_keys(),
+        }
+    }
+}
+
+/// `compliance:` of a source.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplianceConfig {
+    /// Fill `compliance` from the table in docs/compliance.md. Default true.
+    #[serde(default = "default_true")]
+    pub tags: bool,
+    /// Database users with administrative access (PCI DSS 10.2.1.2). Default
+    /// `[postgres, rdsadmin, azure_superuser, cloudsqladmin, root, admin, sa, sys, system]`.
+    #[serde(default)]
+    pub privileged_users: Option<Vec<String>>,
+}
+
+impl Default for ComplianceConfig {
+    fn default() -> Self {
+        ComplianceConfig {
+            tags: true,
+            privileged_users: None,
+        }
+    }
+}
+
+/// Everything configurable about enrichment, gathered from a source's config.
+#[derive(Debug, Clone, Default)]
+pub struct EnrichConfig {
+    pub instance: Option<String>,
+    pub context: Map<String, Value>,
+    pub mask_literals: bool,
+    pub source_name: Option<String>,
+    pub identity: IdentityConfig,
+    pub sensitivity: BTreeMap<String, Labels>,
+    pub filter: FilterConfig,
+    pub compliance: ComplianceConfig,
+    /// The server's declared `pgaudit.log` (statement-id gap alerts only when it logs everything).
+    pub pgaudit_log: Option<String>,
+}
+
+impl EnrichConfig {
+    /// From a source's config.
+    pub fn from_source(
+        name: &str,
+        s: &crate::config::SourceConfig,
+        mask_literals: bool,
+    ) -> EnrichConfig {
+        EnrichConfig {
+            instance: s.instance.clone(),
+            context: s.context.clone(),
+            mask_literals,
+            source_name: Some(name.to_string()),
+            identity: s.identity.clone(),
+            sensitivity: s.sensitivity.clone(),
+            filter: s.filter.clone(),
+            compliance: s.compliance.clone(),
+            pgaudit_log: s.pgaudit_log.clone(),
+        }
+    }
+}
+
+/// Whether a declared `pgaudit.log` value logs every statement class:
+/// contains `all` and subtracts nothing (`all, -misc` does not).
+pub fn pgaudit_logs_everything(v: &str) -> bool {
+    let parts: Vec<String> = v
+        .split(',')
+        .map(|p| p.trim().trim_matches('\'').trim().to_ascii_lowercase())
+        .collect();
+    parts.iter().any(|p| p == "all") && !parts.iter().any(|p| p.starts_with('-'))
+}
+
+struct Rules {
+    source_name: Option<String>,
+    resolvers: Vec<Resolver>,
+    static_map: Vec<StaticMapEntry>,
+    comment_keys: CommentKeys,
+    sensitivity: filter::Sensitivity,
+    filter: FilterConfig,
+    compliance: bool,
+    privileged_users: Vec<String>,
+    gap_alerts: bool,
+}
+
+/// Per-source enrichment (see the module doc for the steps).
 #[derive(Clone)]
 pub struct Enricher {
     pub instance: Option<String>,
     pub context: Map<String, Value>,
     pub redactor: Arc<Redactor>,
+    rules: Arc<Rules>,
+    sessions: SessionTable,
+    apps: AppPatterns,
+    /// Events the filter dropped so far.
+    pub filtered: u64,
 }
 
 impl Default for Enricher {
@@ -33,27 +287,337 @@ impl std::fmt::Debug for Enricher {
         f.debug_struct("Enricher")
             .field("instance", &self.instance)
             .field("context", &self.context)
+            .field("sessions", &self.sessions.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Enricher {
-    pub fn new(instance: Option<String>, context: Map<String, Value>, mask_literals: bool) -> Enricher {
-        Enricher {
+    /// Instance, static context and redaction only (plus the defaults of
+    /// everything else: alerts, compliance tags, session carry-over).
+    pub fn new(
+        instance: Option<String>,
+        context: Map<String, Value>,
+        mask_literals: bool,
+    ) -> Enricher {
+        Enricher::build(EnrichConfig {
             instance,
             context,
-            redactor: Arc::new(Redactor::new(RedactorOptions { mask_literals })),
+            mask_literals,
+            ..Default::default()
+        })
+        .expect("the default enrichment config is valid")
+    }
+
+    /// Everything from a source's config. Errors name the bad key.
+    pub fn build(c: EnrichConfig) -> Result<Enricher, String> {
+        let apps = AppPatterns::new(&c.identity.application_name)?;
+        if c.identity.max_sessions == 0 {
+            return Err("identity.max_sessions must be > 0".into());
+        }
+        let ck = &c.identity.comment_keys;
+        let rules = Rules {
+            source_name: c.source_name,
+            resolvers: c.identity.resolvers.clone(),
+            static_map: c.identity.static_map.clone(),
+            comment_keys: CommentKeys {
+                actor: ck.actor.clone(),
+                ticket: ck.ticket.clone(),
+                approver: ck.approver.clone(),
+                change_ref: ck.change_ref.clone(),
+            },
+            sensitivity: filter::Sensitivity::new(&c.sensitivity),
+            filter: c.filter,
+            compliance: c.compliance.tags,
+            privileged_users: c
+                .compliance
+                .privileged_users
+                .unwrap_or_else(|| strings(compliance::DEFAULT_PRIVILEGED_USERS)),
+            gap_alerts: c
+                .pgaudit_log
+                .as_deref()
+                .is_some_and(pgaudit_logs_everything),
+        };
+        Ok(Enricher {
+            instance: c.instance,
+            context: c.context,
+            redactor: Arc::new(Redactor::new(RedactorOptions {
+                mask_literals: c.mask_literals,
+            })),
+            rules: Arc::new(rules),
+            sessions: SessionTable::new(c.identity.max_sessions),
+            apps,
+            filtered: 0,
+        })
+    }
+
+    /// Enrich one event; never filters (agent START/STOP notices). A gap it
+    /// reveals is noted in `extra.statement_id_gap` only.
+    pub fn apply(&mut self, ev: &mut Event) {
+        let _ = self.enrich(ev);
+    }
+
+    /// Enrich a chunk's events in place: `GAP` events for missing pgaudit
+    /// statements are inserted before the event that revealed them, and
+    /// events the filter rejects are removed (their positions still advance
+    /// with the chunk).
+    pub fn process(&mut self, events: &mut Vec<Event>) {
+        let mut out = Vec::with_capacity(events.len());
+        for mut ev in events.drain(..) {
+            if let Some(gap) = self.enrich(&mut ev) {
+                out.push(gap);
+            }
+            if self.rules.filter.keep(&ev) {
+                out.push(ev);
+            } else {
+                self.filtered += 1;
+            }
+        }
+        *events = out;
+    }
+
+    /// Session-state persistence: start from the state saved with the
+    /// checkpoint and journal changes from now on (see [`sessions`]).
+    pub fn restore_sessions(&mut self, saved: Option<&Value>) {
+        if let Err(e) = self.sessions.restore(saved) {
+            tracing::warn!(source = ?self.rules.source_name, "{e}; session identities start empty");
         }
     }
 
-    pub fn apply(&self, ev: &mut Event) {
+    /// The events enriched from now on belong to chunk `seq`.
+    pub fn begin_chunk(&mut self, seq: u64) {
+        self.sessions.begin(seq);
+    }
+
+    /// Chunks up to `seq` are delivered (their positions are checkpointed).
+    pub fn commit_chunk(&mut self, seq: u64) {
+        self.sessions.commit(seq);
+    }
+
+    /// Session state as of the last committed chunk, for `SourceCheckpoint::sessions`.
+    pub fn saved_sessions(&self) -> Option<Value> {
+        self.sessions.saved()
+    }
+
+    /// Steps 1–9; returns a GAP event to send before `ev`, if any.
+    fn enrich(&mut self, ev: &mut Event) -> Option<Event> {
         if ev.instance.is_none() {
             ev.instance.clone_from(&self.instance);
+        }
+        self.redact(ev);
+        let (state, gap) = self.track_session(ev);
+        let gap_event = gap.and_then(|(from, to)| self.gap(ev, from, to));
+
+        // Identity and context.
+        let keys = &self.rules.comment_keys;
+        let comment = match ev.statement.as_deref() {
+            Some(s) if s.contains("/*") => identity::from_comments(s, keys),
+            _ => Found::default(),
+        };
+        if ev.client.application.is_none()
+            && let Some(st) = &state
+        {
+            ev.client.application.clone_from(&st.application);
+        }
+        if ev.db_user.is_none()
+            && let Some(st) = &state
+        {
+            ev.db_user.clone_from(&st.db_user);
+        }
+        let app = match ev.client.application.as_deref() {
+            Some(a) if !self.apps.is_empty() => self.apps.find(a).clone(),
+            _ => Found::default(),
+        };
+        if ev.actor.is_none() && ev.category != Category::Agent {
+            for r in &self.rules.resolvers {
+                let name = match r {
+                    Resolver::Sqlcommenter => comment.actor.clone(),
+                    Resolver::Session => state.as_ref().and_then(|s| s.actor.clone()),
+                    Resolver::ApplicationName => app.actor.clone(),
+                    Resolver::StaticMap => self.static_actor(ev),
+                };
+                if let Some(name) = name {
+                    ev.actor = Some(Actor {
+                        name,
+                        via: r.via().to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+        for (k, v) in &app.context {
+            ev.context
+                .insert((*k).to_string(), Value::String(v.clone()));
+        }
+        if let Some(st) = &state {
+            for (k, v) in &st.context {
+                ev.context.insert(k.clone(), Value::String(v.clone()));
+            }
+        }
+        for (k, v) in &comment.context {
+            ev.context
+                .insert((*k).to_string(), Value::String(v.clone()));
         }
         for (k, v) in &self.context {
             ev.context.entry(k.clone()).or_insert_with(|| v.clone());
         }
-        self.redact(ev);
+
+        if ev.category == Category::AuditConfig {
+            ev.alert = true;
+        }
+        self.rules.sensitivity.apply(ev);
+        if self.rules.compliance {
+            compliance::tag(
+                ev,
+                &compliance::Ctx {
+                    privileged_users: &self.rules.privileged_users,
+                },
+            );
+        }
+        self.redact_added(ev);
+        gap_event
+    }
+
+    fn static_actor(&self, ev: &Event) -> Option<String> {
+        let user = ev.db_user.as_deref()?;
+        let m = |e: &&StaticMapEntry| e.db_user.eq_ignore_ascii_case(user);
+        let inst = ev.instance.as_deref();
+        self.rules
+            .static_map
+            .iter()
+            .filter(m)
+            .find(|e| e.instance.is_some() && e.instance.as_deref() == inst)
+            .or_else(|| {
+                self.rules
+                    .static_map
+                    .iter()
+                    .filter(m)
+                    .find(|e| e.instance.is_none())
+            })
+            .map(|e| e.actor.clone())
+    }
+
+    /// Update the session's state from `ev`; returns the state to resolve
+    /// `ev` with and a statement-id gap `(first missing, last missing)`.
+    fn track_session(&mut self, ev: &mut Event) -> (Option<SessionState>, Option<(i64, i64)>) {
+        let Some(key) = ev.session.id.clone() else {
+            return (None, None);
+        };
+        let failed = ev.outcome == Outcome::Failure;
+        let login = ev.category == Category::Auth && ev.action == "LOGIN" && !failed;
+        let settings = match ev.statement.as_deref() {
+            Some(s) if !failed => identity::settings(s),
+            _ => Vec::new(),
+        };
+        let stmt_id = ev
+            .session
+            .statement_id
+            .filter(|_| ev.extra.contains_key("pgaudit"));
+        let current = self.sessions.get(&key);
+        let id_changes = stmt_id.is_some() && current.and_then(|s| s.last_statement_id) != stmt_id;
+        let mut gap = None;
+        let state = if login || !settings.is_empty() || id_changes {
+            let mut st = if login {
+                SessionState {
+                    application: ev.client.application.clone(),
+                    db_user: ev.db_user.clone(),
+                    ..Default::default()
+                }
+            } else {
+                current.cloned().unwrap_or_default()
+            };
+            for s in settings {
+                match s {
+                    Setting::ApplicationName(v) => st.application = v,
+                    Setting::Actor(v) => st.actor = v,
+                    Setting::Context(k, Some(v)) => {
+                        st.context.insert(k.to_string(), v);
+                    }
+                    Setting::Context(k, None) => {
+                        st.context.remove(k);
+                    }
+                    Setting::ResetAll => {
+                        st.actor = None;
+                        st.context.clear();
+                    }
+                }
+            }
+            if let Some(id) = stmt_id {
+                if let Some(last) = st.last_statement_id
+                    && id > last + 1
+                {
+                    gap = Some((last + 1, id - 1));
+                }
+                st.last_statement_id = Some(id);
+            }
+            self.sessions.put(&key, st.clone());
+            Some(st)
+        } else {
+            current.cloned()
+        };
+        if ev.category == Category::Auth && ev.action == "LOGOUT" {
+            self.sessions.remove(&key);
+        }
+        (state, gap)
+    }
+
+    /// A statement-id gap: an `agent` `GAP` event when `pgaudit_log` declares
+    /// that everything is logged, else a note in `extra.statement_id_gap`.
+    fn gap(&self, ev: &mut Event, from: i64, to: i64) -> Option<Event> {
+        let session = ev.session.id.clone().unwrap_or_default();
+        if !self.rules.gap_alerts {
+            ev.extra.insert(
+                "statement_id_gap".into(),
+                serde_json::json!({"from": from, "to": to}),
+            );
+            return None;
+        }
+        let key = format!("gap:{}", ev.id);
+        let pos = RecordPos {
+            source_key: &key,
+            path: ev.source.path.as_deref(),
+            offset: ev.source.offset.unwrap_or(0),
+            format: &ev.source.format,
+        };
+        let mut g = Event::new(ev.engine, ev.time, &pos, 0);
+        g.category = Category::Agent;
+        g.action = "GAP".into();
+        g.outcome = Outcome::Failure;
+        g.alert = true;
+        g.instance.clone_from(&ev.instance);
+        g.db_user.clone_from(&ev.db_user);
+        g.database.clone_from(&ev.database);
+        g.client = ev.client.clone();
+        g.session.id = ev.session.id.clone();
+        if let Some(n) = &self.rules.source_name {
+            g.extra.insert("source_name".into(), n.as_str().into());
+        }
+        g.extra.insert("session_id".into(), session.as_str().into());
+        g.extra.insert("from_statement_id".into(), from.into());
+        g.extra.insert("to_statement_id".into(), to.into());
+        g.extra.insert(
+            "reason".into(),
+            format!(
+                "pgaudit statement ids {from}..={to} of session {session} are missing from the log (pgaudit.log declared to log everything)"
+            )
+            .into(),
+        );
+        ev.extra.insert(
+            "statement_id_gap".into(),
+            serde_json::json!({"from": from, "to": to}),
+        );
+        for (k, v) in &self.context {
+            g.context.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        if self.rules.compliance {
+            compliance::tag(
+                &mut g,
+                &compliance::Ctx {
+                    privileged_users: &self.rules.privileged_users,
+                },
+            );
+        }
+        Some(g)
     }
 
     /// Replace credentials in every text field of `ev`.
@@ -88,6 +652,28 @@ impl Enricher {
             ev.redacted_count += count as u32;
         }
     }
+
+    /// Redaction of the fields enrichment adds (`actor.name`, `context`).
+    fn redact_added(&self, ev: &mut Event) {
+        let mut count = 0usize;
+        let r = &*self.redactor;
+        let mut fix = |s: &mut String| {
+            if let Some((new, n)) = r.redact(s) {
+                count += n;
+                *s = new;
+            }
+        };
+        if let Some(a) = ev.actor.as_mut() {
+            fix(&mut a.name);
+        }
+        for v in ev.context.values_mut() {
+            redact_value(v, &mut fix);
+        }
+        if count > 0 {
+            ev.redacted = true;
+            ev.redacted_count += count as u32;
+        }
+    }
 }
 
 fn redact_value(v: &mut Value, fix: &mut impl FnMut(&mut String)) {
@@ -100,35 +686,4 @@ fn redact_value(v: &mut Value, fix: &mut impl FnMut(&mut String)) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use onetrail_event::{Engine, RecordPos};
-
-    #[test]
-    fn redacts_every_text_field() {
-        let pos = RecordPos {
-            source_key: "k",
-            path: None,
-            offset: 0,
-            format: "t",
-        };
-        let mut ev = Event::new(Engine::Postgresql, chrono::Utc::now(), &pos, 0);
-        ev.statement = Some("CREATE ROLE a LOGIN PASSWORD 'Hunter2-x'".into());
-        ev.raw = Some("LOG:  AUDIT: ... CREATE ROLE a PASSWORD 'Hunter2-x'".into());
-        ev.extra.insert(
-            "statement".into(),
-            "ALTER USER b IDENTIFIED BY 'Zz9-secret'".into(),
-        );
-        ev.extra
-            .insert("parameters".into(), serde_json::json!(["x", "password=Qq1-pw host=h"]));
-        Enricher::new(Some("i".into()), Map::new(), false).apply(&mut ev);
-        let text = serde_json::to_string(&ev).unwrap();
-        for secret in ["Hunter2-x", "Zz9-secret", "Qq1-pw"] {
-            assert!(!text.contains(secret), "{secret} leaked: {text}");
-        }
-        assert!(ev.redacted);
-        assert!(ev.redacted_count >= 4, "{}", ev.redacted_count);
-        assert_eq!(ev.instance.as_deref(), Some("i"));
-        assert!(ev.statement.unwrap().starts_with("CREATE ROLE a LOGIN PASSWORD"));
-    }
-}
+mod tests;

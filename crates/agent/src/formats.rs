@@ -18,6 +18,16 @@ pub fn all_formats() -> Vec<(&'static str, Engine)> {
         };
         (*f, engine)
     }));
+    v.extend(
+        onetrail_mssql_audit::FORMATS
+            .iter()
+            .map(|f| (*f, Engine::Sqlserver)),
+    );
+    v.extend(
+        onetrail_oracle_audit::FORMATS
+            .iter()
+            .map(|f| (*f, Engine::Oracle)),
+    );
     v.sort_by_key(|(n, _)| *n);
     v
 }
@@ -30,7 +40,10 @@ pub struct FormatOptions {
 }
 
 /// A parser for `name`; `Err` explains what is wrong (unknown name, bad prefix).
-pub fn by_name(name: &str, opts: &FormatOptions) -> Result<(Box<dyn RecordFormat>, Engine), String> {
+pub fn by_name(
+    name: &str,
+    opts: &FormatOptions,
+) -> Result<(Box<dyn RecordFormat>, Engine), String> {
     if onetrail_pgaudit::FORMATS.contains(&name) {
         let mut pg = onetrail_pgaudit::PgOptions {
             forward_other: opts.forward_other,
@@ -53,6 +66,20 @@ pub fn by_name(name: &str, opts: &FormatOptions) -> Result<(Box<dyn RecordFormat
             .map_or(Engine::Mysql, |(_, e)| e);
         return Ok((f, engine));
     }
+    if onetrail_mssql_audit::FORMATS.contains(&name) {
+        let f = onetrail_mssql_audit::format_by_name(name).map_err(|e| e.to_string())?;
+        return Ok((f, Engine::Sqlserver));
+    }
+    if onetrail_oracle_audit::FORMATS.contains(&name) {
+        use chrono::Datelike;
+        let ora = onetrail_oracle_audit::OracleOptions {
+            forward_other: opts.forward_other,
+            // RFC 3164 syslog lines carry no year; the runtime owns the clock.
+            syslog_year: Some(chrono::Utc::now().year()),
+        };
+        let f = onetrail_oracle_audit::format_by_name(name, &ora).map_err(|e| e.to_string())?;
+        return Ok((f, Engine::Oracle));
+    }
     let names: Vec<&str> = all_formats().iter().map(|(n, _)| *n).collect();
     Err(format!(
         "unknown format `{name}`; expected one of: {}",
@@ -62,7 +89,10 @@ pub fn by_name(name: &str, opts: &FormatOptions) -> Result<(Box<dyn RecordFormat
 
 /// The canonical (`'static`) spelling of a format name.
 pub fn static_name(name: &str) -> Option<&'static str> {
-    all_formats().into_iter().map(|(n, _)| n).find(|n| *n == name)
+    all_formats()
+        .into_iter()
+        .map(|(n, _)| n)
+        .find(|n| *n == name)
 }
 
 /// The format name and options of a configured source.
@@ -77,11 +107,17 @@ pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, Format
             .pg_format_name(source)
             .ok_or_else(|| "unknown log_format".to_string())?,
         SourceType::Mssql | SourceType::Oracle => {
-            return Err(format!("source `{source}` polls a database; it has no file format"));
+            return Err(format!(
+                "source `{source}` polls a database; it has no file format"
+            ));
         }
         SourceType::MysqlAudit | SourceType::OracleAudit => {
             let f = s.format.as_ref().map(|f| f.value.as_str()).unwrap_or("");
-            static_name(f).ok_or_else(|| by_name(f, &FormatOptions::default()).err().unwrap_or_default())?
+            static_name(f).ok_or_else(|| {
+                by_name(f, &FormatOptions::default())
+                    .err()
+                    .unwrap_or_default()
+            })?
         }
     };
     Ok((

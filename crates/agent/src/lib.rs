@@ -6,12 +6,16 @@
 //! normalizes them → [`enrich`] → [`pipeline::Batch`] to every sink →
 //! acknowledgement → [`checkpoint`].
 
+pub mod chain;
 pub mod checkpoint;
 pub mod config;
 pub mod encode;
 pub mod enrich;
 pub mod formats;
+pub mod http;
+pub mod import;
 pub mod metrics;
+pub mod notify;
 pub mod pipeline;
 pub mod pollers;
 pub mod sinks;
@@ -19,7 +23,7 @@ pub mod tail;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,131 +38,91 @@ use crate::pipeline::{FileSourceRunner, SINK_QUEUE, Shutdown};
 use crate::sinks::{Grouping, Sink};
 use crate::tail::{FileTailer, TailOptions};
 
-/// Run the agent until SIGTERM/SIGINT. Returns an error message for fatal
-/// start-up problems (the binary prints it and exits non-zero).
+/// Run the agent until SIGTERM/SIGINT, without reloading (SIGHUP is logged
+/// and ignored). Returns an error message for fatal start-up problems.
 pub async fn run(cfg: Config) -> Result<(), String> {
+    run_with(cfg, RunOptions::default()).await
+}
+
+/// What [`run_with`] needs besides the configuration.
+#[derive(Debug, Default, Clone)]
+pub struct RunOptions {
+    /// The file the configuration came from: SIGHUP re-reads it.
+    pub config_path: Option<PathBuf>,
+}
+
+/// Run the agent until SIGTERM/SIGINT; SIGHUP reloads the configuration.
+///
+/// A reload re-reads and validates the file first; an invalid file is logged
+/// (with file and line) and the running configuration stays. A valid one
+/// stops every source and sink as SIGTERM would (in-flight events delivered,
+/// checkpoints saved), then starts them again from the new configuration:
+/// positions come from the checkpoint store, so nothing is lost and nothing
+/// is read twice beyond what the shutdown deadline cut off. `data_dir` and
+/// `metrics.listen` only change at a restart.
+pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
+    // Handlers first: until they exist, SIGHUP would kill the process.
+    let mut signals = Signals::new();
     let store = Arc::new(Mutex::new(CheckpointStore::open(&cfg.data_dir)?));
-    let shutdown = Shutdown::default();
-
-    // Sinks first: a source must never read what nobody can receive.
-    let mut sink_txs = Vec::new();
-    let mut sink_tasks = Vec::new();
-    for (name, sc) in &cfg.sinks {
-        let sc = &sc.value;
-        let sink = Sink::build(name, sc, &cfg.data_dir).map_err(|e| format!("sink `{name}`: {e}"))?;
-        let (tx, rx) = mpsc::channel(SINK_QUEUE);
-        let grouping = Grouping {
-            max_events: sc.batch_max_events,
-            timeout: match sc.kind {
-                SinkType::File | SinkType::Stdout => Duration::ZERO,
-                _ => Duration::from_millis(sc.batch_timeout_ms),
-            },
-        };
-        let metrics = Arc::new(metrics::SinkMetrics::default());
-        sink_tasks.push(tokio::spawn(sinks::run_sink(
-            sink,
-            rx,
-            grouping,
-            shutdown.clone(),
-            metrics,
-        )));
-        sink_txs.push(tx);
-        tracing::info!(sink = %name, kind = ?sc.kind, "sink ready");
-    }
-
-    let mut threads = Vec::new();
-    let mut poll_tasks = Vec::new();
-    for (name, sc) in &cfg.sources {
-        let s = &sc.value;
-        if s.kind.is_poller() {
-            let (poller, engine) = pollers::build(&cfg, name)?;
-            let runner = pipeline::PollerRunner {
-                name: name.as_str().into(),
-                engine,
-                poller,
-                sinks: sink_txs.clone(),
-                store: store.clone(),
-                enricher: Enricher::new(
-                    s.instance.clone(),
-                    s.context.clone(),
-                    cfg.redaction.mask_literals,
-                ),
-                interval: Duration::from_millis(s.poll_interval_ms.max(100)),
-                shutdown: shutdown.clone(),
-                metrics: Arc::new(metrics::SourceMetrics::default()),
+    let registry = Arc::new(metrics::Registry::default());
+    let _http = match &cfg.metrics {
+        Some(m) => {
+            let info = http::AgentInfo {
+                config_path: opts.config_path.clone(),
+                started: chrono::Utc::now(),
             };
-            tracing::info!(source = %name, kind = ?s.kind, "polling source started");
-            poll_tasks.push(tokio::spawn(runner.run()));
-            continue;
+            Some(http::start(m.value.addr(), registry.clone(), info).await?)
         }
-        let (fmt_name, fopts) = formats::source_format(&cfg, name)?;
-        let (_, engine) = formats::by_name(fmt_name, &fopts)?;
-        let mut topts = TailOptions::new(s.paths.clone(), engine, fmt_name);
-        topts.exclude.clone_from(&s.exclude);
-        topts.read_from = s.read_from;
-        topts.quiet_flush = Duration::from_millis(s.quiet_flush_ms);
-        let saved = store.lock().expect("poisoned").source(name).files;
-        let fo = fopts.clone();
-        let factory: tail::FormatFactory = Box::new(move || {
-            formats::by_name(fmt_name, &fo)
-                .expect("format validated at start")
-                .0
-        });
-        let runner = FileSourceRunner {
-            name: name.as_str().into(),
-            engine,
-            tailer: FileTailer::new(topts, saved, factory),
-            sinks: sink_txs.clone(),
-            store: store.clone(),
-            enricher: Enricher::new(
-                s.instance.clone(),
-                s.context.clone(),
-                cfg.redaction.mask_literals,
-            ),
-            poll_interval: Duration::from_millis(s.poll_interval_ms.max(10)),
-            shutdown: shutdown.clone(),
-            metrics: Arc::new(metrics::SourceMetrics::default()),
-        };
-        tracing::info!(source = %name, format = fmt_name, paths = ?s.paths, "source started");
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("src-{name}"))
-                .spawn(move || runner.run())
-                .map_err(|e| format!("cannot start source thread: {e}"))?,
-        );
-    }
-    drop(sink_txs);
+        None => None,
+    };
+    let _watchdog = notify::spawn_watchdog();
 
-    wait_for_signal().await;
-    tracing::info!(
-        "stopping: no more reading; delivering in-flight events (up to {} s)",
-        cfg.shutdown_timeout_secs
-    );
-    shutdown.stop_reading.store(true, Ordering::Release);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(cfg.shutdown_timeout_secs);
-    let abort = shutdown.abort.clone();
-    let watchdog = tokio::spawn(async move {
-        tokio::time::sleep_until(deadline).await;
-        abort.store(true, Ordering::Release);
-    });
-    let joined = tokio::task::spawn_blocking(move || {
-        for t in threads {
-            let _ = t.join();
+    let mut agent = Generation::start(&cfg, &store, &registry).await?;
+    registry.ready.store(true, Ordering::Relaxed);
+    notify::notify("READY=1\nSTATUS=delivering");
+    loop {
+        match signals.next().await {
+            AgentSignal::Stop => break,
+            AgentSignal::Reload => {
+                let Some(path) = &opts.config_path else {
+                    tracing::warn!("SIGHUP ignored: no configuration file to reload");
+                    continue;
+                };
+                let new_cfg = match load_for_reload(path, &cfg) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        registry.reload_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!("reload refused, the running configuration stays: {e}");
+                        continue;
+                    }
+                };
+                tracing::info!("reloading {}", path.display());
+                notify::notify("RELOADING=1\nSTATUS=reloading");
+                registry.ready.store(false, Ordering::Relaxed);
+                agent.stop(cfg.shutdown_timeout_secs).await;
+                agent = match Generation::start(&new_cfg, &store, &registry).await {
+                    Ok(g) => {
+                        cfg = new_cfg;
+                        registry.reloads.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!("configuration reloaded");
+                        g
+                    }
+                    Err(e) => {
+                        registry.reload_failures.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(
+                            "cannot start the new configuration ({e}); going back to the previous one"
+                        );
+                        Generation::start(&cfg, &store, &registry).await?
+                    }
+                };
+                registry.ready.store(true, Ordering::Relaxed);
+                notify::notify("READY=1\nSTATUS=delivering");
+            }
         }
-    });
-    let _ = joined.await;
-    for t in poll_tasks {
-        let _ = t.await;
     }
-    for t in sink_tasks {
-        let _ = t.await;
-    }
-    watchdog.abort();
-    if shutdown.aborted() {
-        tracing::warn!(
-            "shutdown deadline reached with events in flight; they will be re-read at the next start"
-        );
-    }
+    registry.ready.store(false, Ordering::Relaxed);
+    notify::notify("STOPPING=1\nSTATUS=stopping");
+    agent.stop(cfg.shutdown_timeout_secs).await;
     store
         .lock()
         .expect("poisoned")
@@ -168,13 +132,245 @@ pub async fn run(cfg: Config) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+/// Read the configuration again for a reload; keeps what only a restart changes.
+fn load_for_reload(path: &Path, running: &Config) -> Result<Config, String> {
+    let mut new = Config::load(path).map_err(|e| e.to_string())?;
+    if new.data_dir != running.data_dir {
+        tracing::warn!(
+            "data_dir changed to {}: that takes a restart; keeping {}",
+            new.data_dir.display(),
+            running.data_dir.display()
+        );
+        new.data_dir.clone_from(&running.data_dir);
+    }
+    let listen = |c: &Config| c.metrics.as_ref().map(|m| m.value.listen.clone());
+    if listen(&new) != listen(running) {
+        tracing::warn!(
+            "metrics.listen changed: that takes a restart; the endpoint stays where it is"
+        );
+    }
+    Ok(new)
+}
+
+/// The sources and sinks of one configuration, running.
+#[derive(Default)]
+struct Generation {
+    shutdown: Shutdown,
+    sink_txs: Vec<mpsc::Sender<Arc<pipeline::Batch>>>,
+    sink_tasks: Vec<tokio::task::JoinHandle<()>>,
+    poll_tasks: Vec<tokio::task::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Generation {
+    /// Start every sink, then every source. If one cannot start, what did is
+    /// stopped again before the error is returned.
+    async fn start(
+        cfg: &Config,
+        store: &Arc<Mutex<CheckpointStore>>,
+        registry: &metrics::Registry,
+    ) -> Result<Generation, String> {
+        let mut g = Generation::default();
+        let started = g.spawn(cfg, store, registry);
+        // Sources hold the senders now; sinks end once every source has.
+        g.sink_txs.clear();
+        match started {
+            Ok(()) => {
+                let sources: Vec<&str> = cfg.sources.keys().map(String::as_str).collect();
+                let sinks: Vec<&str> = cfg.sinks.keys().map(String::as_str).collect();
+                registry.retain(&sources, &sinks);
+                Ok(g)
+            }
+            Err(e) => {
+                g.stop(cfg.shutdown_timeout_secs).await;
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        cfg: &Config,
+        store: &Arc<Mutex<CheckpointStore>>,
+        registry: &metrics::Registry,
+    ) -> Result<(), String> {
+        let shutdown = &self.shutdown;
+        // Sinks first: a source must never read what nobody can receive.
+        for (name, sc) in &cfg.sinks {
+            let sc = &sc.value;
+            let sink =
+                Sink::build(name, sc, &cfg.data_dir).map_err(|e| format!("sink `{name}`: {e}"))?;
+            let (tx, rx) = mpsc::channel(SINK_QUEUE);
+            let grouping = Grouping {
+                max_events: sc.batch_max_events,
+                timeout: match sc.kind {
+                    SinkType::File | SinkType::Stdout => Duration::ZERO,
+                    _ => Duration::from_millis(sc.batch_timeout_ms),
+                },
+            };
+            let metrics = registry.sink(name, &snake_case(&format!("{:?}", sc.kind)));
+            // Up until an attempt fails.
+            metrics.set_ok();
+            self.sink_tasks.push(tokio::spawn(sinks::run_sink(
+                sink,
+                rx,
+                grouping,
+                shutdown.clone(),
+                metrics,
+            )));
+            self.sink_txs.push(tx);
+            tracing::info!(sink = %name, kind = ?sc.kind, "sink ready");
+        }
+
+        for (name, sc) in &cfg.sources {
+            let s = &sc.value;
+            let metrics = registry.source(name, &snake_case(&format!("{:?}", s.kind)));
+            if s.kind.is_poller() {
+                let (poller, engine) = pollers::build(cfg, name)?;
+                let runner = pipeline::PollerRunner {
+                    name: name.as_str().into(),
+                    engine,
+                    poller,
+                    sinks: self.sink_txs.clone(),
+                    store: store.clone(),
+                    enricher: source_enricher(cfg, store, name)?,
+                    interval: Duration::from_millis(s.poll_interval_ms.max(100)),
+                    shutdown: shutdown.clone(),
+                    metrics,
+                };
+                tracing::info!(source = %name, kind = ?s.kind, "polling source started");
+                self.poll_tasks.push(tokio::spawn(runner.run()));
+                continue;
+            }
+            let (fmt_name, fopts) = formats::source_format(cfg, name)?;
+            let (_, engine) = formats::by_name(fmt_name, &fopts)?;
+            let mut topts = TailOptions::new(s.paths.clone(), engine, fmt_name);
+            topts.exclude.clone_from(&s.exclude);
+            topts.read_from = s.read_from;
+            topts.quiet_flush = Duration::from_millis(s.quiet_flush_ms);
+            let saved = store.lock().expect("poisoned").source(name).files;
+            let fo = fopts.clone();
+            let factory: tail::FormatFactory = Box::new(move || {
+                formats::by_name(fmt_name, &fo)
+                    .expect("format validated at start")
+                    .0
+            });
+            let runner = FileSourceRunner {
+                name: name.as_str().into(),
+                engine,
+                tailer: FileTailer::new(topts, saved, factory),
+                sinks: self.sink_txs.clone(),
+                store: store.clone(),
+                enricher: source_enricher(cfg, store, name)?,
+                poll_interval: Duration::from_millis(s.poll_interval_ms.max(10)),
+                shutdown: shutdown.clone(),
+                metrics,
+            };
+            tracing::info!(source = %name, format = fmt_name, paths = ?s.paths, "source started");
+            self.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("src-{name}"))
+                    .spawn(move || runner.run())
+                    .map_err(|e| format!("cannot start source thread: {e}"))?,
+            );
+        }
+        Ok(())
+    }
+
+    /// Stop reading, deliver what is in flight (up to `timeout_secs`), let
+    /// every source save its checkpoint, and wait for every task.
+    async fn stop(self, timeout_secs: u64) {
+        tracing::info!(
+            "stopping: no more reading; delivering in-flight events (up to {timeout_secs} s)"
+        );
+        let shutdown = self.shutdown;
+        shutdown.stop_reading.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
+        let abort = shutdown.abort.clone();
+        let deadline_task = tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            abort.store(true, Ordering::Release);
+        });
+        drop(self.sink_txs);
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+        for t in self.poll_tasks.into_iter().chain(self.sink_tasks) {
+            let _ = t.await;
+        }
+        deadline_task.abort();
+        if shutdown.aborted() {
+            tracing::warn!(
+                "shutdown deadline reached with events in flight; they will be re-read at the next start"
+            );
+        }
+    }
+}
+
+/// `MysqlAudit` → `mysql_audit` (type names in metrics, as in the config).
+fn snake_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 4);
+    for (i, c) in s.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// A source's enricher, with the session state saved in its checkpoint.
+fn source_enricher(
+    cfg: &Config,
+    store: &Mutex<CheckpointStore>,
+    name: &str,
+) -> Result<Enricher, String> {
+    let s = &cfg.sources[name].value;
+    let mut e = Enricher::build(enrich::EnrichConfig::from_source(
+        name,
+        s,
+        cfg.redaction.mask_literals,
+    ))
+    .map_err(|e| format!("sources.{name}: {e}"))?;
+    let saved = store.lock().expect("poisoned").source(name).sessions;
+    e.restore_sessions(saved.as_ref());
+    Ok(e)
+}
+
+/// What a signal asks of the agent.
+enum AgentSignal {
+    /// SIGTERM, SIGINT: deliver in-flight events, save positions, exit.
+    Stop,
+    /// SIGHUP: reload the configuration.
+    Reload,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            term: signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            int: signal(SignalKind::interrupt()).expect("SIGINT handler"),
+            hup: signal(SignalKind::hangup()).expect("SIGHUP handler"),
+        }
+    }
+
+    async fn next(&mut self) -> AgentSignal {
+        tokio::select! {
+            _ = self.term.recv() => AgentSignal::Stop,
+            _ = self.int.recv() => AgentSignal::Stop,
+            _ = self.hup.recv() => AgentSignal::Reload,
+        }
     }
 }
 
@@ -197,7 +393,11 @@ pub struct ParseStats {
 
 /// Parse one whole file offline and write one JSON event per line to `out`.
 /// Ids are the same as `run` gives for the same file (same fingerprint).
-pub fn parse_file(path: &Path, opts: &ParseOptions, out: &mut dyn Write) -> Result<ParseStats, String> {
+pub fn parse_file(
+    path: &Path,
+    opts: &ParseOptions,
+    out: &mut dyn Write,
+) -> Result<ParseStats, String> {
     let fopts = formats::FormatOptions {
         log_line_prefix: opts.log_line_prefix.clone(),
         forward_other: opts.forward_other,
@@ -208,27 +408,33 @@ pub fn parse_file(path: &Path, opts: &ParseOptions, out: &mut dyn Write) -> Resu
     let key = tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
     let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let path_str = path.to_string_lossy();
-    let enricher = Enricher::new(opts.instance.clone(), Default::default(), opts.mask_literals);
+    let mut enricher = Enricher::new(
+        opts.instance.clone(),
+        Default::default(),
+        opts.mask_literals,
+    );
     let mut stats = ParseStats {
         bytes: data.len() as u64,
         ..Default::default()
     };
     let mut events = Vec::new();
     let mut line = Vec::with_capacity(1024);
-    let mut emit = |events: &mut Vec<onetrail_event::Event>, stats: &mut ParseStats| -> Result<(), String> {
-        for mut ev in events.drain(..) {
-            enricher.apply(&mut ev);
-            stats.events += 1;
-            if ev.category == onetrail_event::Category::Unparsed {
-                stats.unparsed += 1;
+    let mut emit =
+        |events: &mut Vec<onetrail_event::Event>, stats: &mut ParseStats| -> Result<(), String> {
+            for mut ev in events.drain(..) {
+                enricher.apply(&mut ev);
+                stats.events += 1;
+                if ev.category == onetrail_event::Category::Unparsed {
+                    stats.unparsed += 1;
+                }
+                line.clear();
+                serde_json::to_writer(&mut line, &ev).expect("events serialize");
+                line.push(b'\n');
+                out.write_all(&line)
+                    .map_err(|e| format!("writing output: {e}"))?;
             }
-            line.clear();
-            serde_json::to_writer(&mut line, &ev).expect("events serialize");
-            line.push(b'\n');
-            out.write_all(&line).map_err(|e| format!("writing output: {e}"))?;
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     let mut off = 0usize;
     while off < data.len() {
         let n = match format.frame(&data[off..], Flush::Final) {
@@ -276,11 +482,18 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
         std::fs::write(&probe, b"ok")?;
         std::fs::remove_file(probe)
     }) {
-        Ok(()) => push(true, "data_dir".into(), format!("{} is writable", cfg.data_dir.display())),
+        Ok(()) => push(
+            true,
+            "data_dir".into(),
+            format!("{} is writable", cfg.data_dir.display()),
+        ),
         Err(e) => push(
             false,
             "data_dir".into(),
-            format!("{} is not writable: {e} (the agent keeps its checkpoints there)", cfg.data_dir.display()),
+            format!(
+                "{} is not writable: {e} (the agent keeps its checkpoints there)",
+                cfg.data_dir.display()
+            ),
         ),
     }
     for (name, sc) in &cfg.sources {
@@ -291,7 +504,9 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             match glob::glob(pat) {
                 Ok(it) => {
                     for p in it.flatten() {
-                        let readable = std::fs::File::open(&p).map(|_| ()).map_err(|e| e.to_string());
+                        let readable = std::fs::File::open(&p)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string());
                         matched.insert(p, readable);
                     }
                 }
@@ -310,7 +525,11 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
         }
         for (p, r) in matched {
             match r {
-                Ok(()) => push(true, subject.clone(), format!("{} is readable", p.display())),
+                Ok(()) => push(
+                    true,
+                    subject.clone(),
+                    format!("{} is readable", p.display()),
+                ),
                 Err(e) => push(
                     false,
                     subject.clone(),
@@ -344,7 +563,10 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
 /// `endpoint:`). Sends no event and writes nothing.
 fn probe_sink(sink: Sink) -> (bool, String) {
     let run = move || {
-        let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => return (false, format!("cannot start a runtime for the probe: {e}")),
         };

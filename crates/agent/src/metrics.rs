@@ -1,8 +1,8 @@
 //! Counters the agent keeps about itself (exported by `/metrics`, `onetrail status`).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use onetrail_event::{Category, Event};
 
@@ -52,7 +52,8 @@ pub fn unix_ms() -> u64 {
 
 impl SourceMetrics {
     pub fn count_events(&self, events: &[Event]) {
-        self.events.fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         for e in events {
             match e.category {
                 Category::Unparsed => {
@@ -180,12 +181,16 @@ impl Registry {
     /// `(name, type, counters)` of every source, by name.
     pub fn sources(&self) -> Vec<(String, String, Arc<SourceMetrics>)> {
         let m = self.sources.lock().expect("poisoned");
-        m.iter().map(|(k, (t, v))| (k.clone(), t.clone(), v.clone())).collect()
+        m.iter()
+            .map(|(k, (t, v))| (k.clone(), t.clone(), v.clone()))
+            .collect()
     }
 
     /// `(name, type, counters)` of every sink, by name.
     pub fn sinks(&self) -> Vec<(String, String, Arc<SinkMetrics>)> {
         let m = self.sinks.lock().expect("poisoned");
-        m.iter().map(|(k, (t, v))| (k.clone(), t.clone(), v.clone())).collect()
+        m.iter()
+            .map(|(k, (t, v))| (k.clone(), t.clone(), v.clone()))
+            .collect()
     }
 }

@@ -53,6 +53,26 @@ impl Batch {
         }
     }
 
+    /// A batch that sends `seq` on `tx` once each of `sinks` sinks acknowledged
+    /// it (`onetrail import` waits on these).
+    pub fn tracked(
+        source: Arc<str>,
+        events: Vec<Event>,
+        sinks: usize,
+        seq: u64,
+        tx: std_mpsc::Sender<u64>,
+    ) -> Batch {
+        Batch {
+            source,
+            events,
+            ack: Some(AckToken {
+                remaining: AtomicUsize::new(sinks),
+                seq,
+                tx,
+            }),
+        }
+    }
+
     /// Called by each sink once the batch is durably accepted.
     pub fn ack(&self) {
         if let Some(a) = &self.ack
@@ -120,6 +140,7 @@ impl FileSourceRunner {
         // seq → (file id, end offset); committed in order.
         let mut pending: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         let mut delivered: std::collections::BTreeSet<u64> = Default::default();
+        let mut in_flight = InFlight::default();
         let mut seq = 0u64;
         let mut chunks: Vec<Chunk> = Vec::new();
         let mut last_save = Instant::now();
@@ -142,15 +163,17 @@ impl FileSourceRunner {
             for chunk in chunks.drain(..) {
                 seq += 1;
                 pending.insert(seq, (chunk.file_id, chunk.end_offset));
-                if chunk.events.is_empty() {
+                let mut events = chunk.events;
+                // Enrich (session state is tagged with the chunk), then filter:
+                // a chunk whose events were all filtered out still advances.
+                self.enricher.begin_chunk(seq);
+                self.enricher.process(&mut events);
+                if events.is_empty() {
                     delivered.insert(seq);
                     continue;
                 }
-                let mut events = chunk.events;
-                for ev in &mut events {
-                    self.enricher.apply(ev);
-                }
                 self.metrics.count_events(&events);
+                in_flight.sent(seq, events.len(), &self.metrics);
                 let batch = Arc::new(Batch {
                     source: self.name.clone(),
                     events,
@@ -183,6 +206,8 @@ impl FileSourceRunner {
                     break;
                 }
                 pending.pop_first();
+                in_flight.delivered(first, &self.metrics);
+                self.enricher.commit_chunk(first);
                 if file_id != 0 {
                     self.tailer.ack(file_id, end);
                 }
@@ -212,12 +237,45 @@ impl FileSourceRunner {
         let cp = SourceCheckpoint {
             files: self.tailer.checkpoints(),
             position: None,
+            sessions: self.enricher.saved_sessions(),
         };
         let mut store = self.store.lock().expect("checkpoint store poisoned");
         store.set_source(&self.name, cp);
-        if let Err(e) = store.persist() {
-            tracing::error!(source = %self.name, "cannot write checkpoints: {e}");
+        match store.persist() {
+            Ok(()) => self
+                .metrics
+                .checkpoint_saved_ms
+                .store(crate::metrics::unix_ms(), Ordering::Relaxed),
+            Err(e) => tracing::error!(source = %self.name, "cannot write checkpoints: {e}"),
         }
+        drop(store);
+        *self.metrics.files.lock().expect("poisoned") = self.tailer.file_lags();
+    }
+}
+
+/// Event counts and read times of the batches a source has in flight, for
+/// the `delivered` and `oldest_undelivered` metrics.
+#[derive(Default)]
+struct InFlight(BTreeMap<u64, (u64, u64)>);
+
+impl InFlight {
+    fn sent(&mut self, seq: u64, events: usize, m: &crate::metrics::SourceMetrics) {
+        let now = crate::metrics::unix_ms();
+        self.0.insert(seq, (events as u64, now));
+        m.oldest_undelivered_ms.store(
+            self.0.first_key_value().map_or(0, |(_, v)| v.1),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn delivered(&mut self, seq: u64, m: &crate::metrics::SourceMetrics) {
+        if let Some((n, _)) = self.0.remove(&seq) {
+            m.count_delivered(n);
+        }
+        m.oldest_undelivered_ms.store(
+            self.0.first_key_value().map_or(0, |(_, v)| v.1),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -262,6 +320,13 @@ pub trait Poller: Send {
         &'a mut self,
         after: Option<&'a serde_json::Value>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Page, String>> + Send + 'a>>;
+
+    /// Called when `position` is committed: every sink acknowledged its page
+    /// and every page before it. Unlike `fetch`'s `after`, this is a
+    /// *delivered* position (Oracle uses it for `SET_LAST_ARCHIVE_TIMESTAMP`).
+    fn delivered(&mut self, position: &serde_json::Value) {
+        let _ = position;
+    }
 }
 
 /// Runs one poller on the async runtime until shutdown, with the same
@@ -281,34 +346,49 @@ pub struct PollerRunner {
 impl PollerRunner {
     pub async fn run(mut self) {
         let (ack_tx, ack_rx) = std_mpsc::channel::<u64>();
-        let mut committed = self.store.lock().expect("poisoned").source(&self.name).position;
+        let mut committed = self
+            .store
+            .lock()
+            .expect("poisoned")
+            .source(&self.name)
+            .position;
         let mut fetched = committed.clone();
         let mut pending: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
         let mut delivered = std::collections::BTreeSet::new();
+        let mut in_flight = InFlight::default();
         let mut seq = 0u64;
         let mut failures = 0u32;
+        let mut last_error: Option<(String, Instant)> = None;
         let mut start = agent_event(&self.name, self.engine, "START", "source started");
         self.enricher.apply(&mut start);
-        send_all(&self.sinks, Arc::new(Batch::unacked(&self.name, vec![start])), &self.shutdown).await;
+        send_all(
+            &self.sinks,
+            Arc::new(Batch::unacked(&self.name, vec![start])),
+            &self.shutdown,
+        )
+        .await;
         loop {
             let stopping = self.shutdown.reading_stopped();
             let mut more = false;
             if !stopping {
                 match self.poller.fetch(fetched.as_ref()).await {
                     Ok(page) => {
+                        if failures > 0 && last_error.take().is_some() {
+                            tracing::info!(source = %self.name, "polling works again");
+                        }
                         failures = 0;
                         more = page.more;
                         seq += 1;
                         pending.insert(seq, page.position.clone());
                         fetched = Some(page.position);
-                        if page.events.is_empty() {
+                        let mut events = page.events;
+                        self.enricher.begin_chunk(seq);
+                        self.enricher.process(&mut events);
+                        if events.is_empty() {
                             delivered.insert(seq);
                         } else {
-                            let mut events = page.events;
-                            for ev in &mut events {
-                                self.enricher.apply(ev);
-                            }
                             self.metrics.count_events(&events);
+                            in_flight.sent(seq, events.len(), &self.metrics);
                             let batch = Arc::new(Batch {
                                 source: self.name.clone(),
                                 events,
@@ -323,7 +403,19 @@ impl PollerRunner {
                     }
                     Err(e) => {
                         failures += 1;
-                        tracing::error!(source = %self.name, attempt = failures, "poll failed (will retry): {e}");
+                        // Once per distinct error (again every 10 minutes), not every retry.
+                        let repeat =
+                            last_error
+                                .as_ref()
+                                .is_some_and(|(m, at): &(String, Instant)| {
+                                    *m == e && at.elapsed() < Duration::from_secs(600)
+                                });
+                        if repeat {
+                            tracing::debug!(source = %self.name, attempt = failures, "poll failed (will retry): {e}");
+                        } else {
+                            tracing::error!(source = %self.name, attempt = failures, "poll failed (will retry): {e}");
+                            last_error = Some((e, Instant::now()));
+                        }
                         let wait = crate::sinks::backoff(
                             failures,
                             Duration::from_millis(500),
@@ -343,21 +435,40 @@ impl PollerRunner {
                     break;
                 }
                 committed = pending.pop_first().map(|(_, p)| p);
+                in_flight.delivered(first, &self.metrics);
+                self.enricher.commit_chunk(first);
             }
             if committed != before {
+                if let Some(p) = &committed {
+                    self.poller.delivered(p);
+                }
                 let mut store = self.store.lock().expect("poisoned");
                 let mut cp = store.source(&self.name);
                 cp.position.clone_from(&committed);
+                cp.sessions = self.enricher.saved_sessions();
                 store.set_source(&self.name, cp);
-                if let Err(e) = store.persist() {
-                    tracing::error!(source = %self.name, "cannot write checkpoints: {e}");
+                match store.persist() {
+                    Ok(()) => self
+                        .metrics
+                        .checkpoint_saved_ms
+                        .store(crate::metrics::unix_ms(), Ordering::Relaxed),
+                    Err(e) => tracing::error!(source = %self.name, "cannot write checkpoints: {e}"),
                 }
+            } else if pending.is_empty() && !self.store.lock().expect("poisoned").is_dirty() {
+                // Nothing in flight, nothing unsaved: the checkpoint on disk is current.
+                self.metrics
+                    .checkpoint_saved_ms
+                    .store(crate::metrics::unix_ms(), Ordering::Relaxed);
             }
             if stopping && (pending.is_empty() || self.shutdown.aborted()) {
                 break;
             }
             if !more || stopping {
-                let wait = if stopping { Duration::from_millis(50) } else { self.interval };
+                let wait = if stopping {
+                    Duration::from_millis(50)
+                } else {
+                    self.interval
+                };
                 crate::sinks::sleep_unless_aborted(wait, &self.shutdown).await;
             }
         }
@@ -370,7 +481,6 @@ impl PollerRunner {
             }
         }
     }
-
 }
 
 async fn send_all(sinks: &[mpsc::Sender<Arc<Batch>>], batch: Arc<Batch>, sd: &Shutdown) {

@@ -246,7 +246,11 @@ impl FileTailer {
             .collect();
         // A copy resumed from a truncated original shares its fingerprint:
         // keep one entry per fingerprint, the furthest.
-        v.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint).then(b.offset.cmp(&a.offset)));
+        v.sort_by(|a, b| {
+            a.fingerprint
+                .cmp(&b.fingerprint)
+                .then(b.offset.cmp(&a.offset))
+        });
         v.dedup_by(|a, b| a.fingerprint == b.fingerprint);
         for r in &self.remembered {
             if !v.iter().any(|c| c.fingerprint == r.cp.fingerprint) {
@@ -330,7 +334,10 @@ impl FileTailer {
                     continue;
                 }
                 // Truncated and rewritten: the old content ends here.
-                self.lose_file(i, "file content replaced in place (truncated and rewritten)");
+                self.lose_file(
+                    i,
+                    "file content replaced in place (truncated and rewritten)",
+                );
                 self.files[i].gone = true;
             }
             self.open_new(path, &meta, now, &mut seen_ids);
@@ -608,7 +615,9 @@ impl FileTailer {
         let at_end = t.read_pos() >= size;
         let flush = if t.gone && at_end {
             Flush::Final
-        } else if at_end && !t.quiet_flushed && now.duration_since(t.last_data) >= self.opts.quiet_flush
+        } else if at_end
+            && !t.quiet_flushed
+            && now.duration_since(t.last_data) >= self.opts.quiet_flush
         {
             Flush::Quiet
         } else {
@@ -774,7 +783,9 @@ fn hash_prefix(file: &File, len: u64) -> io::Result<String> {
 }
 
 fn fingerprint_matches(file: &File, fp: &Fingerprint) -> bool {
-    hash_prefix(file, fp.len).map(|h| h == fp.hex).unwrap_or(false)
+    hash_prefix(file, fp.len)
+        .map(|h| h == fp.hex)
+        .unwrap_or(false)
 }
 
 fn hex16(data: &[u8]) -> String {

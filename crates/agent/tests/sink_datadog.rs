@@ -11,7 +11,9 @@ use onetrail_agent::config::Encoding;
 use onetrail_agent::encode;
 use onetrail_agent::metrics::SinkMetrics;
 use onetrail_event::Engine;
-use onetrail_testkit::receivers::{DD_MAX_ENTRIES, DD_MAX_ENTRY, DD_MAX_PAYLOAD, DatadogReceiver, Fault};
+use onetrail_testkit::receivers::{
+    DD_MAX_ENTRIES, DD_MAX_ENTRY, DD_MAX_PAYLOAD, DatadogReceiver, Fault,
+};
 use serde_json::{Value, json};
 use sink_common::*;
 
@@ -33,12 +35,24 @@ fn ids(v: &[Value]) -> BTreeSet<String> {
 async fn entries_arrive_as_encoded_within_the_intake_limits() {
     let rx = DatadogReceiver::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &dd_yaml(&rx.url, "batch_max_events: 5000\nbatch_max_bytes: 5000000\n"));
+    let cfg = config(
+        dir.path(),
+        &dd_yaml(
+            &rx.url,
+            "batch_max_events: 5000\nbatch_max_bytes: 5000000\n",
+        ),
+    );
     let mut sink = build(&cfg);
     let mut evs = events(2500);
     evs[5].engine = Engine::Mariadb;
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 500), &m, Duration::from_secs(30)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 500),
+        &m,
+        Duration::from_secs(30),
+    )
+    .await;
 
     let s = rx.state();
     assert!(s.violations.is_empty(), "{:?}", s.violations);
@@ -48,13 +62,25 @@ async fn entries_arrive_as_encoded_within_the_intake_limits() {
         assert_eq!(r.header("dd-api-key"), Some(KEY));
         assert_eq!(r.header("content-encoding"), Some("gzip"));
         assert!(r.body.len() <= DD_MAX_PAYLOAD);
-        let n = serde_json::from_slice::<Value>(&r.body).unwrap().as_array().unwrap().len();
+        let n = serde_json::from_slice::<Value>(&r.body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len();
         assert!(n <= DD_MAX_ENTRIES, "{n}");
     }
     for (e, ev) in s.accepted.iter().zip(&evs) {
         let mut want = encode::to_value(ev, Encoding::Datadog);
         let w = want.as_object_mut().unwrap();
-        w.insert("ddsource".into(), if ev.engine == Engine::Mariadb { "mysql" } else { "postgresql" }.into());
+        w.insert(
+            "ddsource".into(),
+            if ev.engine == Engine::Mariadb {
+                "mysql"
+            } else {
+                "postgresql"
+            }
+            .into(),
+        );
         w.insert("ddtags".into(), "env:test,team:db".into());
         w.insert("hostname".into(), "db-01".into());
         w.insert("service".into(), "orders-db".into());
@@ -76,18 +102,31 @@ async fn an_oversized_statement_is_cut_and_flagged() {
     let big = format!("INSERT INTO t VALUES ('{}')", "é".repeat(750_000));
     evs[1].statement = Some(big.clone());
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 3), &m, Duration::from_secs(20)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 3),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
     let s = rx.state();
     assert!(s.violations.is_empty(), "{:?}", s.violations);
     assert_eq!(s.accepted.len(), 3);
     let e = &s.accepted[1];
     assert!(serde_json::to_vec(e).unwrap().len() <= DD_MAX_ENTRY);
     assert_eq!(e["onetrail"]["extra"]["truncated_for_sink"], true);
-    assert_eq!(e["onetrail"]["extra"]["original_statement_bytes"], big.len());
+    assert_eq!(
+        e["onetrail"]["extra"]["original_statement_bytes"],
+        big.len()
+    );
     let st = e["db"]["statement"].as_str().unwrap();
     assert!(big.starts_with(st) && st.len() > 100_000 && st.len() < big.len());
     // The others are untouched.
-    assert!(s.accepted[0]["onetrail"]["extra"].get("truncated_for_sink").is_none());
+    assert!(
+        s.accepted[0]["onetrail"]["extra"]
+            .get("truncated_for_sink")
+            .is_none()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +140,13 @@ async fn events_older_than_the_intake_window_are_dead_lettered_with_a_gap_event(
     evs[0] = event_at(100, old);
     evs[3] = event_at(103, old + chrono::Duration::minutes(5));
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 5), &m, Duration::from_secs(20)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 5),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
     let s = rx.state();
     let got = ids(&s.accepted);
     for (i, e) in evs.iter().enumerate() {
@@ -115,12 +160,20 @@ async fn events_older_than_the_intake_window_are_dead_lettered_with_a_gap_event(
     assert_eq!(gaps.len(), 1);
     let x = &gaps[0]["onetrail"]["extra"];
     assert_eq!(x["count"], 2);
-    assert!(x["reason"].as_str().unwrap().contains("intake window"), "{x}");
+    assert!(
+        x["reason"].as_str().unwrap().contains("intake window"),
+        "{x}"
+    );
     assert_eq!(gaps[0]["status"], "error");
     let dl = std::fs::read_to_string(cfg.data_dir.join("dead-letter/out.jsonl")).unwrap();
     let dead: BTreeSet<String> = dl
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["event"]["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(dead, [evs[0].id.clone(), evs[3].id.clone()].into());
     assert_eq!(m.gap_events.load(Ordering::Relaxed), 1);
@@ -133,9 +186,14 @@ async fn faults_and_a_bad_key_lose_nothing() {
     {
         let mut s = rx.state();
         for _ in 0..4 {
-            s.faults.push_back(Fault::Status(503, json!({"errors":["unavailable"]}), None));
+            s.faults
+                .push_back(Fault::Status(503, json!({"errors":["unavailable"]}), None));
         }
-        s.faults.push_back(Fault::Status(429, json!({"errors":["slow down"]}), Some("1".into())));
+        s.faults.push_back(Fault::Status(
+            429,
+            json!({"errors":["slow down"]}),
+            Some("1".into()),
+        ));
         s.faults.push_back(Fault::Reset);
         s.faults.push_back(Fault::Status(408, json!({}), None));
         // Slow, but accepted: the last fault.
@@ -147,7 +205,8 @@ async fn faults_and_a_bad_key_lose_nothing() {
     let evs = events(50);
     let m = std::sync::Arc::new(SinkMetrics::default());
     let (b, m2) = (batches(evs.clone(), 25), m.clone());
-    let task = tokio::spawn(async move { deliver(&mut sink, &b, &m2, Duration::from_secs(30)).await });
+    let task =
+        tokio::spawn(async move { deliver(&mut sink, &b, &m2, Duration::from_secs(30)).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!m.is_up(), "paused on 403");
     let err = m.last_error().unwrap();
@@ -158,7 +217,11 @@ async fn faults_and_a_bad_key_lose_nothing() {
     let s = rx.state();
     assert!(s.faults.is_empty());
     assert_eq!(ids(&s.accepted), evs.iter().map(|e| e.id.clone()).collect());
-    assert!(s.requests.iter().all(|r| r.header("content-encoding").is_none()));
+    assert!(
+        s.requests
+            .iter()
+            .all(|r| r.header("content-encoding").is_none())
+    );
     assert!(m.is_up());
     assert_eq!(m.dead_lettered.load(Ordering::Relaxed), 0);
 }
@@ -166,15 +229,32 @@ async fn faults_and_a_bad_key_lose_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_400_entry_is_isolated_and_dead_lettered() {
     let rx = DatadogReceiver::start(KEY).await;
-    rx.state().reject = Some(|e: &Value| e["db"]["statement"] == "SELECT * FROM cards WHERE id = 13");
+    rx.state().reject =
+        Some(|e: &Value| e["db"]["statement"] == "SELECT * FROM cards WHERE id = 13");
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &dd_yaml(&rx.url, &format!("dead_letter_path: {}/dl.jsonl\n", dir.path().display())));
+    let cfg = config(
+        dir.path(),
+        &dd_yaml(
+            &rx.url,
+            &format!("dead_letter_path: {}/dl.jsonl\n", dir.path().display()),
+        ),
+    );
     let mut sink = build(&cfg);
     let evs = events(40);
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 40), &m, Duration::from_secs(20)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 40),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
     let s = rx.state();
-    let want: BTreeSet<String> = evs.iter().filter(|e| e.session.statement_id != Some(13)).map(|e| e.id.clone()).collect();
+    let want: BTreeSet<String> = evs
+        .iter()
+        .filter(|e| e.session.statement_id != Some(13))
+        .map(|e| e.id.clone())
+        .collect();
     assert_eq!(ids(&s.accepted), want);
     assert_eq!(s.accepted.len(), 39, "no duplicates: a 400 keeps nothing");
     let dl = std::fs::read_to_string(dir.path().join("dl.jsonl")).unwrap();
@@ -188,14 +268,29 @@ async fn check_validates_the_key_or_reaches_the_endpoint() {
     let rx = DatadogReceiver::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &dd_yaml(&rx.url, ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg)).await.unwrap();
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg))
+        .await
+        .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(sink.ok && sink.message.contains("reachable"), "{}", sink.message);
+    assert!(
+        sink.ok && sink.message.contains("reachable"),
+        "{}",
+        sink.message
+    );
     let port = onetrail_testkit::free_port();
-    let cfg = config(dir.path(), &dd_yaml(&format!("http://127.0.0.1:{port}"), ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg)).await.unwrap();
+    let cfg = config(
+        dir.path(),
+        &dd_yaml(&format!("http://127.0.0.1:{port}"), ""),
+    );
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg))
+        .await
+        .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(!sink.ok && sink.message.contains("unreachable"), "{}", sink.message);
+    assert!(
+        !sink.ok && sink.message.contains("unreachable"),
+        "{}",
+        sink.message
+    );
     assert!(rx.state().accepted.is_empty());
 }
 
@@ -204,7 +299,13 @@ fn sites_and_keys() {
     let dir = tempfile::tempdir().unwrap();
     let kf = dir.path().join("dd.key");
     std::fs::write(&kf, "key-from-file\n").unwrap();
-    let cfg = config(dir.path(), &format!("type: datadog\nsite: datadoghq.eu\napi_key_file: {}\n", kf.display()));
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "type: datadog\nsite: datadoghq.eu\napi_key_file: {}\n",
+            kf.display()
+        ),
+    );
     match build(&cfg) {
         onetrail_agent::sinks::Sink::Datadog(d) => {
             assert_eq!(d.url(), "https://http-intake.logs.datadoghq.eu/api/v2/logs")
@@ -212,7 +313,10 @@ fn sites_and_keys() {
         _ => panic!("not a datadog sink"),
     }
     assert!(!format!("{:?}", cfg.sinks["out"].value).contains("key-from-file"));
-    let cfg = config(dir.path(), "type: datadog\nsite: datadoghq.moon\napi_key: k\n");
+    let cfg = config(
+        dir.path(),
+        "type: datadog\nsite: datadoghq.moon\napi_key: k\n",
+    );
     let e = onetrail_agent::sinks::Sink::build("out", &cfg.sinks["out"].value, &cfg.data_dir)
         .err()
         .unwrap();

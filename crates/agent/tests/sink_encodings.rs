@@ -77,7 +77,11 @@ fn validator_python() -> PathBuf {
         .arg(&venv)
         .output()
         .expect("python3 is needed to validate OCSF output");
-    assert!(out.status.success(), "python3 -m venv failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python3 -m venv failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(venv.join("bin/pip"))
         .args(["install", "--quiet", "pydantic-ocsf==3.0.0"])
         .output()
@@ -87,7 +91,10 @@ fn validator_python() -> PathBuf {
         "cannot install the OCSF validator (pip install pydantic-ocsf==3.0.0): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(ready(&py), "pydantic-ocsf installed but `import ocsf.v1_7_0` fails");
+    assert!(
+        ready(&py),
+        "pydantic-ocsf installed but `import ocsf.v1_7_0` fails"
+    );
     py
 }
 
@@ -95,7 +102,11 @@ fn validate(path: &Path) -> Value {
     // Not next to a file named `ocsf.*`: the script's directory is on sys.path.
     let script = path.with_file_name("validate_ocsf_output.py");
     std::fs::write(&script, VALIDATOR).unwrap();
-    let out = Command::new(validator_python()).arg(&script).arg(path).output().unwrap();
+    let out = Command::new(validator_python())
+        .arg(&script)
+        .arg(path)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -110,7 +121,11 @@ fn validate(path: &Path) -> Value {
 fn real_events() -> Vec<Event> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/postgresql/real");
     let cases = [
-        ("stderr/postgresql.log", "pgaudit-stderr", Some("%m [%p] %q%u@%d %r %a %c ")),
+        (
+            "stderr/postgresql.log",
+            "pgaudit-stderr",
+            Some("%m [%p] %q%u@%d %r %a %c "),
+        ),
         ("csvlog/postgresql.csv", "pgaudit-csvlog", None),
         ("jsonlog/postgresql.json", "pgaudit-jsonlog", None),
         ("pgauditlogtofile/audit.log", "pgauditlogtofile", None),
@@ -135,10 +150,20 @@ fn real_events() -> Vec<Event> {
         all.extend(evs);
     }
     // The onetrail agent events (START/STOP/GAP) are not in log files.
-    let mut gap = onetrail_agent::pipeline::agent_event("pg", onetrail_event::Engine::Postgresql, "GAP", "test");
+    let mut gap = onetrail_agent::pipeline::agent_event(
+        "pg",
+        onetrail_event::Engine::Postgresql,
+        "GAP",
+        "test",
+    );
     gap.extra.insert("reason".into(), "test".into());
     all.push(gap);
-    all.push(onetrail_agent::pipeline::agent_event("pg", onetrail_event::Engine::Postgresql, "START", "x"));
+    all.push(onetrail_agent::pipeline::agent_event(
+        "pg",
+        onetrail_event::Engine::Postgresql,
+        "START",
+        "x",
+    ));
     all
 }
 
@@ -157,7 +182,10 @@ fn ocsf_of_real_pgaudit_events_validates() {
     let classes = report["classes"].as_object().unwrap();
     // Every class of the mapping occurs in the real captures.
     for c in ["6005", "3002", "3001", "3005", "1008"] {
-        assert!(classes.get(c).is_some_and(|n| n.as_u64().unwrap() > 0), "no class {c}: {report}");
+        assert!(
+            classes.get(c).is_some_and(|n| n.as_u64().unwrap() > 0),
+            "no class {c}: {report}"
+        );
     }
     let total: u64 = classes.values().map(|v| v.as_u64().unwrap()).sum();
     assert_eq!(total as usize, evs.len());
@@ -169,7 +197,10 @@ fn ocsf_of_real_pgaudit_events_validates() {
     let read = &by_cat[&Category::Read];
     assert_eq!(read["class_uid"], 6005);
     assert!(read["query_info"]["query_string"].is_string());
-    assert!(read["unmapped"]["postgresql"]["pgaudit"].is_object(), "{read}");
+    assert!(
+        read["unmapped"]["postgresql"]["pgaudit"].is_object(),
+        "{read}"
+    );
     let auth = &by_cat[&Category::Auth];
     assert_eq!(auth["class_uid"], 3002);
     assert!(auth["user"]["name"].is_string());
@@ -186,7 +217,11 @@ fn the_validator_is_not_a_rubber_stamp() {
     std::fs::write(&path, format!("{v}\n{w}\n")).unwrap();
     let script = path.with_file_name("validate_ocsf_output.py");
     std::fs::write(&script, VALIDATOR).unwrap();
-    let out = Command::new(validator_python()).arg(&script).arg(&path).output().unwrap();
+    let out = Command::new(validator_python())
+        .arg(&script)
+        .arg(&path)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("\"errors\": 2"), "{stdout}");
@@ -203,14 +238,29 @@ async fn file_sink_writes_every_encoding() {
         ("datadog", "evt"),
     ] {
         let out = dir.path().join(format!("{enc}.jsonl"));
-        let cfg = config(dir.path(), &format!("type: file\npath: {}\nencoding: {enc}\n", out.display()));
+        let cfg = config(
+            dir.path(),
+            &format!("type: file\npath: {}\nencoding: {enc}\n", out.display()),
+        );
         let mut sink = build(&cfg);
         let m = SinkMetrics::default();
-        deliver(&mut sink, &batches(evs.clone(), 100), &m, Duration::from_secs(20)).await;
+        deliver(
+            &mut sink,
+            &batches(evs.clone(), 100),
+            &m,
+            Duration::from_secs(20),
+        )
+        .await;
         let text = std::fs::read_to_string(&out).unwrap();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), evs.len(), "{enc}");
-        assert!(lines.iter().all(|l| l.get(key).is_some()), "{enc}: every line has `{key}`");
+        assert!(
+            lines.iter().all(|l| l.get(key).is_some()),
+            "{enc}: every line has `{key}`"
+        );
         if enc == "ocsf" {
             validate(&out);
         }

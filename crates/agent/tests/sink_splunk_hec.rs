@@ -22,7 +22,9 @@ fn hec_yaml(url: &str, extra: &str) -> String {
 }
 
 fn ids(v: &[Value]) -> BTreeSet<String> {
-    v.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect()
+    v.iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,7 +42,13 @@ async fn events_arrive_exactly_as_encoded_with_acks_and_limits() {
     let mut sink = build(&cfg);
     let evs = events(250);
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 60), &m, Duration::from_secs(20)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 60),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
 
     let s = rx.state();
     assert!(s.violations.is_empty(), "{:?}", s.violations);
@@ -51,7 +59,10 @@ async fn events_arrive_exactly_as_encoded_with_acks_and_limits() {
         let secs = ev.time.timestamp();
         let micros = ev.time.timestamp_subsec_micros();
         let t = env["time"].as_f64().unwrap();
-        assert!((t - (secs as f64 + micros as f64 / 1e6)).abs() < 1e-5, "{t}");
+        assert!(
+            (t - (secs as f64 + micros as f64 / 1e6)).abs() < 1e-5,
+            "{t}"
+        );
         assert_eq!(env["host"], "db-01");
         assert_eq!(env["source"], "onetrail:pg");
         assert_eq!(env["sourcetype"], "onetrail:test");
@@ -65,11 +76,21 @@ async fn events_arrive_exactly_as_encoded_with_acks_and_limits() {
         .iter()
         .filter(|r| r.path == "/services/collector/event")
         .collect();
-    assert!(posts.len() >= 5, "8 KiB requests: expected several, got {}", posts.len());
-    let channel = posts[0].header("x-splunk-request-channel").unwrap().to_string();
+    assert!(
+        posts.len() >= 5,
+        "8 KiB requests: expected several, got {}",
+        posts.len()
+    );
+    let channel = posts[0]
+        .header("x-splunk-request-channel")
+        .unwrap()
+        .to_string();
     assert_eq!(channel.len(), 36);
     for r in &posts {
-        assert_eq!(r.header("authorization"), Some(format!("Splunk {TOKEN}").as_str()));
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Splunk {TOKEN}").as_str())
+        );
         assert_eq!(r.header("content-encoding"), Some("gzip"));
         assert_eq!(r.header("x-splunk-request-channel"), Some(channel.as_str()));
         assert!(r.body.len() <= 8192, "request of {} bytes", r.body.len());
@@ -82,17 +103,41 @@ async fn events_arrive_exactly_as_encoded_with_acks_and_limits() {
         .filter(|r| r.path == "/services/collector/ack")
         .collect();
     assert!(!polls.is_empty());
-    assert!(polls.iter().all(|r| r.header("x-splunk-request-channel") == Some(channel.as_str())));
+    assert!(
+        polls
+            .iter()
+            .all(|r| r.header("x-splunk-request-channel") == Some(channel.as_str()))
+    );
     assert_eq!(s.acked.len(), posts.len());
     // The channel is kept in data_dir and reused by a new sink.
     let kept = std::fs::read_to_string(cfg.data_dir.join("splunk-hec/out.channel")).unwrap();
     assert_eq!(kept.trim(), channel);
     drop(s);
     let mut again = build(&cfg);
-    deliver(&mut again, &batches(events(3), 3), &m, Duration::from_secs(10)).await;
-    let last = rx.state().requests.iter().rev().find(|r| r.path == "/services/collector/event").cloned().unwrap();
-    assert_eq!(last.header("x-splunk-request-channel"), Some(channel.as_str()));
-    assert_eq!(m.sent_events.load(Ordering::Relaxed), 0, "the runner counts, not deliver");
+    deliver(
+        &mut again,
+        &batches(events(3), 3),
+        &m,
+        Duration::from_secs(10),
+    )
+    .await;
+    let last = rx
+        .state()
+        .requests
+        .iter()
+        .rev()
+        .find(|r| r.path == "/services/collector/event")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        last.header("x-splunk-request-channel"),
+        Some(channel.as_str())
+    );
+    assert_eq!(
+        m.sent_events.load(Ordering::Relaxed),
+        0,
+        "the runner counts, not deliver"
+    );
     assert!(m.is_up());
 }
 
@@ -102,7 +147,11 @@ async fn faults_503_storm_429_retry_after_resets_and_slow_answers_lose_nothing()
     {
         let mut s = rx.state();
         for _ in 0..6 {
-            s.faults.push_back(Fault::Status(503, json!({"text":"Server is busy","code":9}), None));
+            s.faults.push_back(Fault::Status(
+                503,
+                json!({"text":"Server is busy","code":9}),
+                None,
+            ));
         }
         s.faults.push_back(Fault::Status(
             429,
@@ -112,7 +161,11 @@ async fn faults_503_storm_429_retry_after_resets_and_slow_answers_lose_nothing()
         s.faults.push_back(Fault::Reset);
         s.faults.push_back(Fault::Delay(Duration::from_millis(300)));
         s.faults.push_back(Fault::Reset);
-        s.faults.push_back(Fault::Status(500, json!({"text":"Internal server error","code":8}), None));
+        s.faults.push_back(Fault::Status(
+            500,
+            json!({"text":"Internal server error","code":8}),
+            None,
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &hec_yaml(&rx.url, "batch_max_bytes: 4096\n"));
@@ -120,21 +173,41 @@ async fn faults_503_storm_429_retry_after_resets_and_slow_answers_lose_nothing()
     let evs = events(100);
     let m = SinkMetrics::default();
     let t0 = Instant::now();
-    deliver(&mut sink, &batches(evs.clone(), 100), &m, Duration::from_secs(30)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 100),
+        &m,
+        Duration::from_secs(30),
+    )
+    .await;
     let took = t0.elapsed();
 
     let s = rx.state();
     assert!(s.faults.is_empty(), "every fault was hit");
     let got: Vec<Value> = s.accepted.iter().map(|e| e["event"].clone()).collect();
-    assert_eq!(ids(&got), evs.iter().map(|e| e.id.clone()).collect(), "zero loss");
+    assert_eq!(
+        ids(&got),
+        evs.iter().map(|e| e.id.clone()).collect(),
+        "zero loss"
+    );
     // Timing: Retry-After: 1 was honoured (the request after the 429 came ≥ 1 s later)...
-    let posts: Vec<_> = s.requests.iter().filter(|r| r.path == "/services/collector/event").collect();
+    let posts: Vec<_> = s
+        .requests
+        .iter()
+        .filter(|r| r.path == "/services/collector/event")
+        .collect();
     let i429 = s.event_statuses.iter().position(|&c| c == 429).unwrap();
     let gap = posts[i429 + 1].at - posts[i429].at;
-    assert!(gap >= Duration::from_millis(950), "Retry-After ignored: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "Retry-After ignored: {gap:?}"
+    );
     // ...and the 503 storm used the small backoff (cap 100 ms), not seconds.
     let storm = posts[5].at - posts[0].at;
-    assert!(storm < Duration::from_millis(1500), "503 storm took {storm:?}");
+    assert!(
+        storm < Duration::from_millis(1500),
+        "503 storm took {storm:?}"
+    );
     assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(m.retries.load(Ordering::Relaxed), 10);
     assert!(m.is_up(), "recovered");
@@ -158,10 +231,21 @@ async fn invalid_token_pauses_then_recovers_without_loss_and_never_leaks_the_tok
     // Paused: refused with 403 code 4, retried every pause_retry_ms, reported down.
     assert!(!m.is_up());
     let err = m.last_error().unwrap();
-    assert!(err.contains("403") && err.contains("Invalid token"), "{err}");
+    assert!(
+        err.contains("403") && err.contains("Invalid token"),
+        "{err}"
+    );
     assert!(!err.contains(TOKEN));
-    let refused = rx.state().event_statuses.iter().filter(|&&c| c == 403).count();
-    assert!((3..=8).contains(&refused), "slow retries while paused: {refused}");
+    let refused = rx
+        .state()
+        .event_statuses
+        .iter()
+        .filter(|&&c| c == 403)
+        .count();
+    assert!(
+        (3..=8).contains(&refused),
+        "slow retries while paused: {refused}"
+    );
     assert!(rx.state().accepted.is_empty());
     // The token is accepted again: the sink recovers, nothing lost.
     rx.state().token = TOKEN.into();
@@ -183,17 +267,34 @@ async fn one_invalid_event_is_dead_lettered_and_the_rest_delivered() {
     let mut sink = build(&cfg);
     let evs = events(30);
     let m = SinkMetrics::default();
-    deliver(&mut sink, &batches(evs.clone(), 10), &m, Duration::from_secs(20)).await;
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 10),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
     let got = rx.events();
-    let want: BTreeSet<String> = evs.iter().filter(|e| e.session.statement_id != Some(7)).map(|e| e.id.clone()).collect();
+    let want: BTreeSet<String> = evs
+        .iter()
+        .filter(|e| e.session.statement_id != Some(7))
+        .map(|e| e.id.clone())
+        .collect();
     assert_eq!(ids(&got), want);
     assert_eq!(got.len(), 29, "each accepted once");
     let dl = std::fs::read_to_string(cfg.data_dir.join("dead-letter/out.jsonl")).unwrap();
-    let lines: Vec<Value> = dl.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = dl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 1, "{dl}");
     assert_eq!(lines[0]["event"]["id"], evs[7].id.as_str());
     assert_eq!(lines[0]["sink"], "out");
-    assert!(lines[0]["reason"].as_str().unwrap().contains("HEC code 6"), "{}", lines[0]);
+    assert!(
+        lines[0]["reason"].as_str().unwrap().contains("HEC code 6"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(m.dead_lettered.load(Ordering::Relaxed), 1);
     assert_eq!(m.rejected.load(Ordering::Relaxed), 1);
     // One 400 only: the first request, re-sent without the event.
@@ -221,8 +322,17 @@ async fn ack_timeout_resends_and_413_splits() {
     let evs = events(40);
     let m = SinkMetrics::default();
     let t0 = Instant::now();
-    deliver(&mut sink, &batches(evs.clone(), 40), &m, Duration::from_secs(20)).await;
-    assert!(t0.elapsed() >= Duration::from_secs(1), "waited for the ack timeout");
+    deliver(
+        &mut sink,
+        &batches(evs.clone(), 40),
+        &m,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "waited for the ack timeout"
+    );
     let got = rx.events();
     assert_eq!(ids(&got), evs.iter().map(|e| e.id.clone()).collect());
     assert!(got.len() > evs.len(), "the un-acked request was sent again");
@@ -237,21 +347,33 @@ async fn check_probes_the_health_endpoint() {
     let rx = HecReceiver::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let good = config(dir.path(), &hec_yaml(&rx.url, ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&good)).await.unwrap();
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&good))
+        .await
+        .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(sink.ok, "{}", sink.message);
     assert!(sink.message.contains("healthy"), "{}", sink.message);
 
-    let bad = config(dir.path(), &hec_yaml(&rx.url, "").replace(TOKEN, "wrong-token-123"));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&bad)).await.unwrap();
+    let bad = config(
+        dir.path(),
+        &hec_yaml(&rx.url, "").replace(TOKEN, "wrong-token-123"),
+    );
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&bad))
+        .await
+        .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(!sink.ok);
     assert!(sink.message.contains("token"), "{}", sink.message);
     assert!(!sink.message.contains("wrong-token-123"));
 
     let port = onetrail_testkit::free_port();
-    let gone = config(dir.path(), &hec_yaml(&format!("http://127.0.0.1:{port}"), ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&gone)).await.unwrap();
+    let gone = config(
+        dir.path(),
+        &hec_yaml(&format!("http://127.0.0.1:{port}"), ""),
+    );
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&gone))
+        .await
+        .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(!sink.ok);
     assert!(sink.message.contains("unreachable"), "{}", sink.message);
@@ -268,7 +390,10 @@ fn token_file_is_read_and_hidden() {
     std::fs::write(&tf, "file-token-xyz\n").unwrap();
     let cfg = config(
         dir.path(),
-        &format!("type: splunk_hec\nendpoint: https://splunk.example:8088\ntoken_file: {}\n", tf.display()),
+        &format!(
+            "type: splunk_hec\nendpoint: https://splunk.example:8088\ntoken_file: {}\n",
+            tf.display()
+        ),
     );
     let _sink = build(&cfg);
     assert!(!format!("{:?}", cfg.sinks["out"].value).contains("file-token-xyz"));

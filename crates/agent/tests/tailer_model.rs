@@ -126,11 +126,19 @@ impl Harness {
         o.quiet_flush = Duration::from_millis(50);
         o.max_chunk_events = 3;
         o.read_chunk = 64;
-        self.tailer = Some(FileTailer::new(o, self.saved.clone(), Box::new(|| Box::new(LineFormat))));
+        self.tailer = Some(FileTailer::new(
+            o,
+            self.saved.clone(),
+            Box::new(|| Box::new(LineFormat)),
+        ));
     }
 
     fn append(&mut self, s: &str) {
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.live).unwrap();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.live)
+            .unwrap();
         f.write_all(s.as_bytes()).unwrap();
     }
 
@@ -180,21 +188,32 @@ impl Harness {
                 self.rotations += 1;
                 let to = self.dir.join(format!("audit.log.{}", self.rotations));
                 fs::copy(&self.live, &to).unwrap();
-                OpenOptions::new().write(true).open(&self.live).unwrap().set_len(0).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&self.live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
             }
             Op::Truncate => {
                 if !self.live.exists() {
                     return;
                 }
                 self.half = None;
-                OpenOptions::new().write(true).open(&self.live).unwrap().set_len(0).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&self.live)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
             }
             Op::Delete => {
                 if !self.live.exists() {
                     return;
                 }
                 if self.half.take().is_some() {
-                    self.torn_ok.insert(self.half_written.trim_end().to_string());
+                    self.torn_ok
+                        .insert(self.half_written.trim_end().to_string());
                 }
                 fs::remove_file(&self.live).unwrap();
             }
@@ -237,7 +256,8 @@ impl Harness {
                     Self::line_text(n).trim_end(),
                     "torn or altered line emitted"
                 );
-                self.emitted.push((e.extra["key"].as_str().unwrap().to_string(), n));
+                self.emitted
+                    .push((e.extra["key"].as_str().unwrap().to_string(), n));
             }
             if c.file_id != 0 {
                 t.ack(c.file_id, c.end_offset);
@@ -256,7 +276,11 @@ impl Harness {
                 if !l.ends_with('\n') {
                     continue; // half line: not a record yet
                 }
-                if let Some(n) = l.strip_prefix("line-").and_then(|r| r.get(..6)).and_then(|d| d.parse().ok()) {
+                if let Some(n) = l
+                    .strip_prefix("line-")
+                    .and_then(|r| r.get(..6))
+                    .and_then(|d| d.parse().ok())
+                {
                     on_disk.insert(n);
                 }
             }
@@ -278,12 +302,18 @@ fn check_run(ops: Vec<Op>) {
     let emitted: BTreeSet<u64> = h.emitted.iter().map(|(_, n)| *n).collect();
     // 1. Nothing emitted that was not written (also checked per line in poll).
     for n in &emitted {
-        assert!(h.written.contains(n), "line {n} emitted but never completely written; ops={ops:?}");
+        assert!(
+            h.written.contains(n),
+            "line {n} emitted but never completely written; ops={ops:?}"
+        );
     }
     // 2. Every line still on disk was emitted.
     let on_disk = h.lines_on_disk();
     let missing: Vec<_> = on_disk.difference(&emitted).collect();
-    assert!(missing.is_empty(), "lines on disk never emitted: {missing:?}; ops={ops:?}");
+    assert!(
+        missing.is_empty(),
+        "lines on disk never emitted: {missing:?}; ops={ops:?}"
+    );
     // 3. Order within a file (file = identity key, which a copytruncate copy
     //    shares with its original): first emissions of lines increase.
     let mut seen = BTreeSet::new();
@@ -293,7 +323,10 @@ fn check_run(ops: Vec<Op>) {
             continue;
         }
         if let Some(prev) = last.get(key.as_str()) {
-            assert!(n > prev, "line {n} emitted after line {prev} of the same file; ops={ops:?}");
+            assert!(
+                n > prev,
+                "line {n} emitted after line {prev} of the same file; ops={ops:?}"
+            );
         }
         last.insert(key, *n);
     }
@@ -310,7 +343,20 @@ proptest! {
 #[test]
 fn rename_rotation_while_partially_read_loses_nothing() {
     use Op::*;
-    check_run(vec![Line, Line, Poll, Line, HalfLine, RotateRename, Line, Poll, Line, Restart, Line, Poll]);
+    check_run(vec![
+        Line,
+        Line,
+        Poll,
+        Line,
+        HalfLine,
+        RotateRename,
+        Line,
+        Poll,
+        Line,
+        Restart,
+        Line,
+        Poll,
+    ]);
 }
 
 #[test]
@@ -322,5 +368,7 @@ fn copytruncate_with_unread_tail_is_resumed_from_the_copy() {
 #[test]
 fn restart_resumes_without_loss() {
     use Op::*;
-    check_run(vec![Line, Line, Poll, Restart, Line, Poll, Restart, Restart, Line, Poll]);
+    check_run(vec![
+        Line, Line, Poll, Restart, Line, Poll, Restart, Restart, Line, Poll,
+    ]);
 }

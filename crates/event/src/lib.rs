@@ -287,12 +287,18 @@ pub fn event_id(source_key: &str, offset: u64, index: u32) -> String {
     h.update(offset.to_be_bytes());
     h.update(index.to_be_bytes());
     let digest = h.finalize();
-    let mut s = String::with_capacity(32);
-    for b in &digest[..16] {
-        use std::fmt::Write;
-        let _ = write!(s, "{b:02x}");
+    hex_lower(&digest[..16])
+}
+
+/// Lower-case hex of `bytes` (hot path: one allocation, no formatting machinery).
+pub fn hex_lower(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 0x0f) as usize]);
     }
-    s
+    String::from_utf8(out).expect("hex is ASCII")
 }
 
 /// `time` is always written as RFC 3339 in UTC with microseconds
@@ -334,6 +340,7 @@ mod tests {
         assert_ne!(event_id("a", 1, 0), event_id("a", 1, 1));
         assert_ne!(event_id("a", 1, 0), event_id("b", 1, 0));
         assert_eq!(event_id("a", 1, 0).len(), 32);
+        assert_eq!(hex_lower(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
     }
 
     #[test]

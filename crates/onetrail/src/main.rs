@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use onetrail_agent::config::Config;
 
+mod ops;
+
 /// Exit codes (also in `onetrail --help`).
-mod exit {
+pub(crate) mod exit {
     /// Everything worked.
     pub const OK: u8 = 0;
     /// The agent failed at run time (cannot write checkpoints, a sink cannot start...).
@@ -25,12 +27,15 @@ Exit codes:
   1  runtime failure (checkpoints not writable, a sink cannot start, ...)
   2  usage or configuration error (the message names the file, line and key)
   3  `check` found problems, or `parse` met records it could not parse
-     (they are still printed, flagged `category: unparsed` with their raw text)
+     (they are still printed, flagged `category: unparsed` with their raw text),
+     or `verify` found a deleted, altered or reordered event
 
 Examples:
   onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d ' /var/log/postgresql/postgresql-15-main.log
   onetrail check --config /etc/onetrail/onetrail.yaml
   onetrail run --config deploy/examples/quickstart.yaml
+  onetrail status --config /etc/onetrail/onetrail.yaml
+  onetrail import --config /etc/onetrail/onetrail.yaml --source pg_main /var/log/postgresql/postgresql-15-main.log.1
 
 Docs: README.md (setup per engine), docs/schema.md (event fields), docs/config.md (every key and default).";
 
@@ -58,6 +63,33 @@ enum Command {
     Check(ConfigArgs),
     /// List the formats `parse --format` and `log_format`/`format` accept.
     Formats,
+    /// Show the running agent's sources and sinks (asks its `metrics.listen`
+    /// endpoint). Exits 0 when it runs and every sink is up, 3 when a sink is
+    /// down, 1 when the agent cannot be reached.
+    Status(ops::StatusArgs),
+    /// Ship historic files of a configured source through the configured
+    /// sinks (same parser, enrichment, sinks and acknowledgement as the agent),
+    /// then exit 0 once every event is delivered. Never touches the running
+    /// agent's checkpoints; its sinks keep their own state in `<data_dir>/import/`.
+    Import(ops::ImportArgs),
+    /// Check the hash chain of files written by a `chain: true` file sink.
+    ///
+    /// Reports the first deleted, altered or reordered event (line number and
+    /// chain sequence number) and exits 3; exits 0 when the chain is intact.
+    /// Several files are checked as one chain, in the order given (oldest
+    /// rotation first). `--state` (the sink's `<data_dir>/chain/<sink>.json`)
+    /// also detects events deleted from the end of the current file.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// The sink's chain state file, to detect deletions at the end.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Chained files, oldest first.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -99,6 +131,9 @@ fn main() -> ExitCode {
         Command::Parse(a) => cmd_parse(a),
         Command::Run(a) => cmd_run(a),
         Command::Check(a) => cmd_check(a),
+        Command::Status(a) => ops::cmd_status(a),
+        Command::Import(a) => ops::cmd_import(a),
+        Command::Verify(a) => cmd_verify(a),
         Command::Formats => {
             for (name, engine) in onetrail_agent::formats::all_formats() {
                 println!("{name:28} {engine}");
@@ -108,7 +143,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cfg: Option<&Config>) {
+pub(crate) fn init_logging(cfg: Option<&Config>) {
     use tracing_subscriber::{EnvFilter, fmt};
     let level = cfg
         .and_then(|c| c.log.level.clone())
@@ -123,7 +158,7 @@ fn init_logging(cfg: Option<&Config>) {
     }
 }
 
-fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
+pub(crate) fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit::CONFIG)
@@ -189,7 +224,10 @@ fn cmd_run(a: ConfigArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
-    match rt.block_on(onetrail_agent::run(cfg)) {
+    let opts = onetrail_agent::RunOptions {
+        config_path: Some(a.config.clone()),
+    };
+    match rt.block_on(onetrail_agent::run_with(cfg, opts)) {
         Ok(()) => ExitCode::from(exit::OK),
         Err(e) => {
             tracing::error!("{e}");
@@ -220,4 +258,62 @@ fn cmd_check(a: ConfigArgs) -> ExitCode {
         println!("configuration {} looks good", a.config.display());
         ExitCode::from(exit::OK)
     }
+}
+
+fn cmd_verify(a: VerifyArgs) -> ExitCode {
+    use onetrail_agent::chain;
+    let state = match a.state.as_deref().map(chain::read_state).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let mut anchor: Option<chain::ChainState> = None;
+    let mut total = 0;
+    let last = a.files.len() - 1;
+    for (i, f) in a.files.iter().enumerate() {
+        let file = match std::fs::File::open(f) {
+            Ok(file) => std::io::BufReader::with_capacity(256 * 1024, file),
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return ExitCode::from(exit::RUNTIME);
+            }
+        };
+        let st = if i == last { state.as_ref() } else { None };
+        let v = match chain::verify(file, anchor.as_ref(), st) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return ExitCode::from(exit::RUNTIME);
+            }
+        };
+        if let Some(p) = &v.problem {
+            println!("{}: {p}", f.display());
+            println!("{}: chain BROKEN", f.display());
+            return ExitCode::from(exit::PROBLEMS);
+        }
+        total += v.lines;
+        match (v.first_seq, v.last_seq) {
+            (Some(first), Some(last_seq)) => {
+                let start = if first > 1 && anchor.is_none() {
+                    " (continues an earlier file: pass it first to check the link)"
+                } else {
+                    ""
+                };
+                println!(
+                    "{}: ok, {} events, seq {first}..={last_seq}{start}",
+                    f.display(),
+                    v.lines
+                );
+                anchor = Some(chain::ChainState {
+                    seq: last_seq,
+                    hash: v.last_hash.clone().unwrap_or_default(),
+                });
+            }
+            _ => println!("{}: ok, empty", f.display()),
+        }
+    }
+    println!("chain intact ({total} events)");
+    ExitCode::from(exit::OK)
 }

@@ -344,6 +344,23 @@ async fn phase1(c: &Client<'_>, w: &mut Workload) -> Result<(), String> {
         )
         .await?;
     }
+    // Go on until a rotation falls between a statement's TABLE lines and its
+    // QUERY line (the server checks the size before each line it writes).
+    let mut i = 100;
+    while split_statements(&read_raw(c.db.dir())?) == 0 {
+        if i > 400 {
+            return Err("no statement was split across a rotation after 300 INSERTs".into());
+        }
+        exec(
+            w,
+            &mut app,
+            p,
+            format!("INSERT INTO orders (id, note) VALUES ({i}, 'until split')"),
+            want("dml", "INSERT").obj("shop", "orders", "WRITE"),
+        )
+        .await?;
+        i += 1;
+    }
     exec(
         w,
         &mut app,
@@ -640,8 +657,20 @@ fn read_raw(dir: &Path) -> Result<Vec<RawLine>, String> {
     Ok(out)
 }
 
-/// Where the rotations fell, and how many statements had their TABLE lines
-/// and their QUERY line in different files.
+/// A rotation between `a` (last line of a file) and `b` (first of the next)
+/// splits a statement: TABLE lines (no retcode) in one file, the rest of the
+/// statement in the next.
+fn splits_statement(a: &RawLine, b: &RawLine) -> bool {
+    a.file != b.file && a.retcode.is_empty() && a.conn == b.conn && a.qid == b.qid
+}
+
+fn split_statements(raw: &[RawLine]) -> usize {
+    raw.windows(2)
+        .filter(|w| splits_statement(&w[0], &w[1]))
+        .count()
+}
+
+/// Where the rotations fell, and which statements they split.
 fn rotation_summary(raw: &[RawLine]) -> String {
     let mut out = String::from("rotation boundaries:");
     let mut split = 0;
@@ -650,8 +679,7 @@ fn rotation_summary(raw: &[RawLine]) -> String {
         if a.file == b.file {
             continue;
         }
-        // TABLE lines have no retcode; the statement's QUERY line follows them.
-        let is_split = a.retcode.is_empty() && a.conn == b.conn && a.qid == b.qid;
+        let is_split = splits_statement(a, b);
         split += usize::from(is_split);
         out.push_str(&format!(
             "\n  {} ends {} {}/{}; {} starts {} {}/{}{}",
@@ -1002,6 +1030,10 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     });
     p.check((files.len() as u32) < ROTATIONS, || {
         "rotated files were deleted (server_audit_file_rotations too small)".to_string()
+    });
+    p.check(split_statements(&raw) > 0, || {
+        "no rotation fell inside a statement (TABLE lines and QUERY line in different files)"
+            .to_string()
     });
     p.check(files_after_phase2 > files_before_phase2, || {
         format!(

@@ -219,7 +219,9 @@ fn reason(s: u16) -> &'static str {
 }
 
 async fn bind() -> (TcpListener, String) {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let l = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
     let url = format!("http://{}", l.local_addr().expect("local addr"));
     (l, url)
 }
@@ -290,7 +292,11 @@ impl HecReceiver {
 
     /// The accepted events (`event` of each accepted envelope).
     pub fn events(&self) -> Vec<Value> {
-        self.state().accepted.iter().map(|e| e["event"].clone()).collect()
+        self.state()
+            .accepted
+            .iter()
+            .map(|e| e["event"].clone())
+            .collect()
     }
 }
 
@@ -331,7 +337,10 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
             };
             let v: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
             let Some(ids) = v.get("acks").and_then(Value::as_array) else {
-                s.violations.push(format!("bad ack poll body {:?}", String::from_utf8_lossy(&req.body)));
+                s.violations.push(format!(
+                    "bad ack poll body {:?}",
+                    String::from_utf8_lossy(&req.body)
+                ));
                 return (None, hec_err(400, 6, "Invalid data format"));
             };
             let never = s.ack_never_first;
@@ -352,7 +361,10 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
             s.acked.extend(acked);
             (None, Reply::json(200, json!({ "acks": out })))
         }
-        ("POST", "/services/collector/event" | "/services/collector/event/1.0" | "/services/collector") => {
+        (
+            "POST",
+            "/services/collector/event" | "/services/collector/event/1.0" | "/services/collector",
+        ) => {
             if let Some(r) = auth_reply {
                 s.event_statuses.push(status_of(&r));
                 return (None, r);
@@ -376,14 +388,16 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
                 }
             }
             if s.use_ack && channel.is_none() {
-                s.violations.push("event request without a channel while acks are on".into());
+                s.violations
+                    .push("event request without a channel while acks are on".into());
                 s.event_statuses.push(400);
                 return (None, hec_err(400, 10, "Data channel is missing"));
             }
             if let Some(max) = s.max_content_length
                 && req.body.len() > max
             {
-                s.violations.push(format!("request of {} bytes > {max}", req.body.len()));
+                s.violations
+                    .push(format!("request of {} bytes > {max}", req.body.len()));
                 s.event_statuses.push(413);
                 return (delay, hec_err(413, 27, "Content too large"));
             }
@@ -395,7 +409,10 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
                     s.event_statuses.push(400);
                     return (
                         delay,
-                        Reply::json(400, json!({"text":"Invalid data format","code":6,"invalid-event-number":i})),
+                        Reply::json(
+                            400,
+                            json!({"text":"Invalid data format","code":6,"invalid-event-number":i}),
+                        ),
                     );
                 };
                 envs.push(v);
@@ -407,7 +424,9 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
             for (i, e) in envs.iter().enumerate() {
                 let bad = match e.get("event") {
                     None => Some((12, "Event field is required")),
-                    Some(Value::String(x)) if x.trim().is_empty() => Some((13, "Event field cannot be blank")),
+                    Some(Value::String(x)) if x.trim().is_empty() => {
+                        Some((13, "Event field cannot be blank"))
+                    }
                     Some(Value::Null) => Some((13, "Event field cannot be blank")),
                     _ => None,
                 };
@@ -415,11 +434,15 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
                     s.event_statuses.push(400);
                     return (
                         delay,
-                        Reply::json(400, json!({"text": text, "code": code, "invalid-event-number": i})),
+                        Reply::json(
+                            400,
+                            json!({"text": text, "code": code, "invalid-event-number": i}),
+                        ),
                     );
                 }
                 if !e.get("time").is_none_or(Value::is_number) {
-                    s.violations.push(format!("envelope time is not a number: {}", e["time"]));
+                    s.violations
+                        .push(format!("envelope time is not a number: {}", e["time"]));
                 }
                 if let Some(f) = s.reject
                     && f(&e["event"])
@@ -427,7 +450,10 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
                     s.event_statuses.push(400);
                     return (
                         delay,
-                        Reply::json(400, json!({"text":"Invalid data format","code":6,"invalid-event-number":i})),
+                        Reply::json(
+                            400,
+                            json!({"text":"Invalid data format","code":6,"invalid-event-number":i}),
+                        ),
                     );
                 }
             }
@@ -436,8 +462,14 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
             if s.use_ack {
                 let id = s.next_ack;
                 s.next_ack += 1;
-                s.acks.entry(channel.unwrap_or_default()).or_default().insert(id, true);
-                (delay, Reply::json(200, json!({"text":"Success","code":0,"ackId":id})))
+                s.acks
+                    .entry(channel.unwrap_or_default())
+                    .or_default()
+                    .insert(id, true);
+                (
+                    delay,
+                    Reply::json(200, json!({"text":"Success","code":0,"ackId":id})),
+                )
             } else {
                 (delay, Reply::json(200, json!({"text":"Success","code":0})))
             }
@@ -545,9 +577,13 @@ fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply
                 }
             }
             if req.body.len() > DD_MAX_PAYLOAD {
-                s.violations.push(format!("payload of {} bytes > 5 MB", req.body.len()));
+                s.violations
+                    .push(format!("payload of {} bytes > 5 MB", req.body.len()));
                 s.statuses.push(413);
-                return (delay, Reply::json(413, json!({"errors": ["Payload too large"]})));
+                return (
+                    delay,
+                    Reply::json(413, json!({"errors": ["Payload too large"]})),
+                );
             }
             let v: Value = match serde_json::from_slice(&req.body) {
                 Ok(v) => v,
@@ -565,7 +601,10 @@ fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply
             if arr.len() > DD_MAX_ENTRIES {
                 s.violations.push(format!("{} entries > 1000", arr.len()));
                 s.statuses.push(400);
-                return (delay, Reply::json(400, json!({"errors": ["Too many entries"]})));
+                return (
+                    delay,
+                    Reply::json(400, json!({"errors": ["Too many entries"]})),
+                );
             }
             for e in arr {
                 let n = serde_json::to_vec(e).map(|b| b.len()).unwrap_or(0);

@@ -89,7 +89,12 @@ impl AuditStore {
                     _ => None,
                 })
                 .collect(),
-            _ => return Err(io::Error::new(io::ErrorKind::InvalidData, "expected an array")),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "expected an array",
+                ));
+            }
         };
         Ok(AuditStore::from_rows(rows))
     }
@@ -98,8 +103,15 @@ impl AuditStore {
     pub fn from_rows(rows: Vec<AuditRow>) -> AuditStore {
         let mut s = AuditStore::default();
         for r in rows {
-            let file = r.get("file_name").and_then(Value::as_str).unwrap_or("").to_string();
-            let off = r.get("audit_file_offset").and_then(Value::as_i64).unwrap_or(0);
+            let file = r
+                .get("file_name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let off = r
+                .get("audit_file_offset")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             s.push_row(&file, off, r);
         }
         s
@@ -138,7 +150,11 @@ impl AuditStore {
                 buffers: Vec::new(),
             });
         }
-        let f = self.files.iter_mut().find(|f| f.name == file).expect("exists");
+        let f = self
+            .files
+            .iter_mut()
+            .find(|f| f.name == file)
+            .expect("exists");
         let rows = rows
             .into_iter()
             .map(|mut r| {
@@ -159,7 +175,9 @@ impl AuditStore {
 
     /// Every row, in file order.
     pub fn rows(&self) -> impl Iterator<Item = &AuditRow> {
-        self.files.iter().flat_map(|f| f.buffers.iter().flat_map(|b| b.rows.iter()))
+        self.files
+            .iter()
+            .flat_map(|f| f.buffers.iter().flat_map(|b| b.rows.iter()))
     }
 
     /// What `fn_get_audit_file(pattern, initial, offset)` returns, limited to `top` rows.
@@ -199,6 +217,7 @@ struct Shared {
     calls: Mutex<Vec<AuditCall>>,
     logins: AtomicUsize,
     connections: AtomicUsize,
+    refusing: std::sync::atomic::AtomicBool,
     user: String,
     password: String,
 }
@@ -218,6 +237,7 @@ impl TdsDouble {
             calls: Mutex::new(Vec::new()),
             logins: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            refusing: std::sync::atomic::AtomicBool::new(false),
             user: user.to_string(),
             password: password.to_string(),
         });
@@ -296,7 +316,17 @@ impl TdsDouble {
 
     /// Every `fn_get_audit_file` call so far.
     pub fn calls(&self) -> Vec<AuditCall> {
-        self.shared.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.shared
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// While refusing, every connection is accepted (and counted) and closed
+    /// at once, like a server that is down or restarting.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.shared.refusing.store(refusing, Ordering::SeqCst);
     }
 
     /// Successful logins so far.
@@ -338,7 +368,10 @@ async fn read_message(sock: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
         sock.read_exact(&mut h).await?;
         let len = u16::from_be_bytes([h[2], h[3]]) as usize;
         if len < 8 {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "bad packet length"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bad packet length",
+            ));
         }
         let mut body = vec![0u8; len - 8];
         sock.read_exact(&mut body).await?;
@@ -374,6 +407,9 @@ async fn write_message(sock: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
 
 async fn serve_conn(mut sock: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
     let _ = sock.set_nodelay(true);
+    if sh.refusing.load(Ordering::SeqCst) {
+        return Ok(());
+    }
     let mut logged_in = false;
     loop {
         let (ty, msg) = read_message(&mut sock).await?;
@@ -387,7 +423,12 @@ async fn serve_conn(mut sock: TcpStream, sh: Arc<Shared>) -> io::Result<()> {
                     write_message(&mut sock, &login_reply()).await?;
                 } else {
                     let mut t = Vec::new();
-                    error_token(&mut t, 18456, 14, &format!("Login failed for user '{user}'."));
+                    error_token(
+                        &mut t,
+                        18456,
+                        14,
+                        &format!("Login failed for user '{user}'."),
+                    );
                     done(&mut t, 0xFD, 0x0002, 0, 0);
                     write_message(&mut sock, &t).await?;
                     return Ok(());
@@ -435,15 +476,22 @@ fn prelogin_reply() -> Vec<u8> {
 }
 
 fn ucs2(b: &[u8]) -> String {
-    let units: Vec<u16> = b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
     String::from_utf16_lossy(&units)
 }
 
 fn decode_login7(p: &[u8]) -> io::Result<(String, String)> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "short LOGIN7");
     let field = |at: usize| -> io::Result<&[u8]> {
-        let off = u16::from_le_bytes([*p.get(at).ok_or_else(bad)?, *p.get(at + 1).ok_or_else(bad)?]) as usize;
-        let cch = u16::from_le_bytes([*p.get(at + 2).ok_or_else(bad)?, *p.get(at + 3).ok_or_else(bad)?]) as usize;
+        let off = u16::from_le_bytes([*p.get(at).ok_or_else(bad)?, *p.get(at + 1).ok_or_else(bad)?])
+            as usize;
+        let cch = u16::from_le_bytes([
+            *p.get(at + 2).ok_or_else(bad)?,
+            *p.get(at + 3).ok_or_else(bad)?,
+        ]) as usize;
         p.get(off..off + cch * 2).ok_or_else(bad)
     };
     let user = ucs2(field(40)?);
@@ -522,7 +570,12 @@ fn login_reply() -> Vec<u8> {
     c.extend_from_slice(&COLLATION);
     c.push(0);
     with_len16(&mut t, c);
-    env_change(&mut t, 4, &PACKET_SIZE.to_string(), &PACKET_SIZE.to_string());
+    env_change(
+        &mut t,
+        4,
+        &PACKET_SIZE.to_string(),
+        &PACKET_SIZE.to_string(),
+    );
     done(&mut t, 0xFD, 0, 0, 0);
     t
 }
@@ -555,7 +608,8 @@ impl<'a> Reader<'a> {
         self.take(2).map(|s| u16::from_le_bytes([s[0], s[1]]))
     }
     fn u32(&mut self) -> Option<u32> {
-        self.take(4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        self.take(4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
     fn skip_all_headers(&mut self) -> Option<()> {
         let total = self.u32()? as usize;
@@ -644,7 +698,10 @@ fn decode_rpc(msg: &[u8]) -> Option<(String, Vec<(String, Param)>)> {
 
 fn answer_batch(msg: &[u8]) -> Vec<u8> {
     let mut r = Reader { b: msg, at: 0 };
-    let _sql = r.skip_all_headers().map(|_| ucs2(&msg[r.at..])).unwrap_or_default();
+    let _sql = r
+        .skip_all_headers()
+        .map(|_| ucs2(&msg[r.at..]))
+        .unwrap_or_default();
     let mut t = Vec::new();
     done(&mut t, 0xFD, 0, 0, 0);
     t
@@ -681,7 +738,12 @@ fn audit_call_shape(stmt: &str) -> Option<[Option<String>; 4]> {
 fn answer_rpc(msg: &[u8], sh: &Shared) -> Vec<u8> {
     let mut t = Vec::new();
     let Some((_proc, params)) = decode_rpc(msg) else {
-        error_token(&mut t, 8009, 16, "tds-double: cannot decode the RPC request");
+        error_token(
+            &mut t,
+            8009,
+            16,
+            "tds-double: cannot decode the RPC request",
+        );
         done(&mut t, 0xFE, 0x0002, 0, 0);
         return t;
     };
@@ -742,7 +804,10 @@ fn answer_rpc(msg: &[u8], sh: &Shared) -> Vec<u8> {
         }
     }
     drop(store);
-    sh.calls.lock().unwrap_or_else(|p| p.into_inner()).push(call);
+    sh.calls
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(call);
     t
 }
 
@@ -808,7 +873,10 @@ const COLUMN_TYPES: &[(&str, ColType)] = &[
     ("client_tls_version_name", ColType::NVarChar(128)),
     ("database_transaction_id", ColType::Int(8)),
     ("ledger_start_sequence_number", ColType::Int(8)),
-    ("external_policy_permissions_checked", ColType::NVarChar(4000)),
+    (
+        "external_policy_permissions_checked",
+        ColType::NVarChar(4000),
+    ),
     ("obo_middle_tier_app_id", ColType::VarChar(120)),
     ("is_local_secondary_replica", ColType::Bit),
 ];
@@ -914,7 +982,13 @@ fn encode_value(t: &mut Vec<u8>, ty: ColType, v: &Value) {
             Some(s) => {
                 let bytes: Vec<u8> = s
                     .chars()
-                    .map(|c| if (c as u32) < 256 { c as u32 as u8 } else { b'?' })
+                    .map(|c| {
+                        if (c as u32) < 256 {
+                            c as u32 as u8
+                        } else {
+                            b'?'
+                        }
+                    })
                     .take(max as usize)
                     .collect();
                 t.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
@@ -953,7 +1027,10 @@ fn encode_value(t: &mut Vec<u8>, ty: ColType, v: &Value) {
 /// `0x0105…` or `0105…` → bytes.
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    let s = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
     if s.len() % 2 != 0 {
         return None;
     }
@@ -1020,7 +1097,10 @@ mod tests {
     fn datetime2_days() {
         assert_eq!(datetime2("0001-01-01 00:00:00"), Some((0, 0)));
         // 2024-05-01 is day 739_006 since 0001-01-01.
-        assert_eq!(datetime2("2024-05-01 00:00:01.5").unwrap(), (739_006, 15_000_000));
+        assert_eq!(
+            datetime2("2024-05-01 00:00:01.5").unwrap(),
+            (739_006, 15_000_000)
+        );
     }
 
     #[test]

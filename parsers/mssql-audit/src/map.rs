@@ -309,12 +309,67 @@ impl Mapper {
             if MAPPED.contains(&lower.as_str()) || x.contains_key(&lower) {
                 continue;
             }
-            if let Some(v) = cell_json(cell) {
+            if let Some(v) = typed_json(&lower, cell) {
                 x.insert(lower, v);
             }
         }
         ev
     }
+}
+
+/// Integer columns (exports carry them as text).
+const INT_COLS: &[&str] = &[
+    "server_principal_id",
+    "database_principal_id",
+    "target_server_principal_id",
+    "target_database_principal_id",
+    "object_id",
+    "user_defined_event_id",
+    "audit_schema_version",
+    "transaction_id",
+    "duration_milliseconds",
+    "response_rows",
+    "client_tls_version",
+    "database_transaction_id",
+    "ledger_start_sequence_number",
+];
+/// Bit columns.
+const BIT_COLS: &[&str] = &["is_column_permission", "is_local_secondary_replica"];
+/// varbinary columns: hex, lower case, without `0x` (as the event log shows them).
+const BIN_COLS: &[&str] = &[
+    "permission_bitmask",
+    "server_principal_sid",
+    "target_server_principal_sid",
+    "sequence_group_id",
+];
+
+/// A column's value for `extra`, typed by the column's SQL type whatever
+/// carried it (TDS, CSV text, JSON, event-log text).
+fn typed_json(name: &str, c: &Cell) -> Option<Value> {
+    if INT_COLS.contains(&name)
+        && let Cell::Text(s) = c
+        && let Ok(i) = s.trim().parse::<i64>()
+    {
+        return Some(i.into());
+    }
+    if BIT_COLS.contains(&name) {
+        let r = Row {
+            cells: vec![(name.to_string(), c.clone())],
+        };
+        if let Some(b) = r.bool(name) {
+            return Some(b.into());
+        }
+    }
+    if BIN_COLS.contains(&name)
+        && let Cell::Text(s) = c
+    {
+        let t = s.trim();
+        let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Some(h.to_ascii_lowercase().into());
+        }
+    }
+    cell_json(c)
 }
 
 /// A cell as JSON for `extra`; NULL and empty text are left out.

@@ -23,10 +23,14 @@
 //! QUERY line of their statement, with the same connection and query id. A
 //! record is the contiguous run of such lines plus the QUERY line that closes
 //! it. The run's tables become the `objects` of the QUERY event.
-//! * While the run is the last thing in the buffer, `frame` waits (also with
-//!   `Flush::Quiet`: the QUERY line is written when the statement *ends*, which
-//!   for a long SELECT can be much later); only `Flush::Final` returns the run
-//!   on its own.
+//! * While the run is the last thing in the buffer, `frame` waits with
+//!   `Flush::No` (the QUERY line is written when the statement *ends*).
+//!   `Flush::Quiet` and `Flush::Final` return the run on its own: the plugin
+//!   checks the file size before each line it writes, so a rotation can put
+//!   the QUERY line into the next file, and a run waiting at the end of a
+//!   rotated file would otherwise never be delivered. The price: a statement
+//!   that runs longer than the runtime's quiet period, with nothing else
+//!   written meanwhile, gets its TABLE lines as standalone events.
 //! * When another line (another session) interrupts the run, the run is its
 //!   own record; `parse` holds it back (`held_since`) keyed by (connection,
 //!   query id) and merges it into the QUERY event when that arrives. A held run
@@ -831,11 +835,11 @@ impl RecordFormat for MariadbServerAudit {
         loop {
             let rest = &buf[end..];
             let Some(nl) = memchr::memchr(b'\n', rest) else {
-                // run is the last complete thing in the buffer
+                // run is the last complete thing in the buffer (see module docs)
                 return match flush {
-                    Flush::Final => Some(end),
-                    _ if end > MAX_RECORD => Some(end),
-                    _ => None,
+                    Flush::Final | Flush::Quiet => Some(end),
+                    Flush::No if end > MAX_RECORD => Some(end),
+                    Flush::No => None,
                 };
             };
             let next = trim_eol(&rest[..nl + 1]);
@@ -1009,6 +1013,77 @@ mod tests {
         .unwrap();
         assert_eq!(l.serverhost, b"db1");
         assert_eq!(l.syslog.as_ref().unwrap().host, b"web1");
+    }
+
+    fn pos(offset: u64) -> RecordPos<'static> {
+        RecordPos {
+            source_key: "k",
+            path: None,
+            offset,
+            format: "mariadb-server-audit",
+        }
+    }
+
+    /// A rotation between a statement's TABLE lines and its QUERY line: the
+    /// old file ends with the run and never grows again. A quiet flush must
+    /// deliver the run (standalone), not wait for a QUERY line that is in the
+    /// next file.
+    #[test]
+    fn trailing_table_run_is_delivered_on_quiet_flush() {
+        let old_file: &[u8] = b"20240501 09:00:00,db1,app,10.0.0.1,7,0,CONNECT,shop,,0\n\
+20240501 09:00:01,db1,app,10.0.0.1,7,12,WRITE,shop,orders,\n\
+20240501 09:00:01,db1,app,10.0.0.1,7,12,READ,mysql,table_stats,\n";
+        let mut f = MariadbServerAudit::new(&MysqlOptions::default());
+        let mut out = Vec::new();
+        let n = f.frame(old_file, Flush::No).unwrap();
+        f.parse(&old_file[..n], &pos(0), &mut out);
+        assert_eq!(out.len(), 1, "the CONNECT line");
+        let rest = &old_file[n..];
+        assert_eq!(f.frame(rest, Flush::No), None, "more lines may follow");
+        let m = f
+            .frame(rest, Flush::Quiet)
+            .expect("quiet: the run is complete");
+        assert_eq!(m, rest.len());
+        f.parse(rest, &pos(n as u64), &mut out);
+        assert_eq!(f.held_since(), Some(n as u64));
+        f.release_held(&mut out);
+        assert_eq!(f.held_since(), None);
+        let actions: Vec<&str> = out.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["LOGIN", "WRITE", "READ"]);
+        assert_eq!(out[1].objects[0].name.as_deref(), Some("orders"));
+        assert_eq!(out[1].session.statement_id, Some(12));
+
+        // The next file starts with the QUERY line: an event of its own.
+        let new_file: &[u8] =
+            b"20240501 09:00:01,db1,app,10.0.0.1,7,12,QUERY,shop,'INSERT INTO orders VALUES (1)',0\n";
+        let mut g = MariadbServerAudit::new(&MysqlOptions::default());
+        let mut out = Vec::new();
+        let n = g.frame(new_file, Flush::No).unwrap();
+        g.parse(&new_file[..n], &pos(0), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].action, "INSERT");
+        assert!(out[0].objects.is_empty());
+    }
+
+    /// Without a quiet period, a run and its QUERY line read in two steps are
+    /// still merged.
+    #[test]
+    fn run_split_across_reads_is_merged() {
+        let run: &[u8] = b"20240501 09:00:01,db1,app,10.0.0.1,7,12,WRITE,shop,orders,\n";
+        let all = [
+            run,
+            b"20240501 09:00:01,db1,app,10.0.0.1,7,12,QUERY,shop,'INSERT INTO orders VALUES (1)',0\n",
+        ]
+        .concat();
+        let mut f = MariadbServerAudit::new(&MysqlOptions::default());
+        assert_eq!(f.frame(run, Flush::No), None);
+        let n = f.frame(&all, Flush::No).unwrap();
+        assert_eq!(n, all.len());
+        let mut out = Vec::new();
+        f.parse(&all, &pos(0), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].objects[0].name.as_deref(), Some("orders"));
+        assert_eq!(out[0].extra["table_ops"], serde_json::json!(["WRITE"]));
     }
 
     #[test]

@@ -41,7 +41,11 @@ pub fn encode(ev: &Event) -> Value {
         db.insert("row_count".into(), r.into());
     }
     o.insert("db".into(), db.into());
-    let usr = ev.actor.as_ref().map(|a| a.name.clone()).or_else(|| ev.db_user.clone());
+    let usr = ev
+        .actor
+        .as_ref()
+        .map(|a| a.name.clone())
+        .or_else(|| ev.db_user.clone());
     if let Some(u) = usr {
         let mut m = Map::new();
         m.insert("name".into(), u.into());

@@ -73,7 +73,9 @@ pub fn main_object(ev: &Event) -> Option<&DbObject> {
         .find(|o| {
             matches!(
                 o.kind.as_deref().map(str::to_ascii_lowercase).as_deref(),
-                Some("table" | "view" | "materialized view" | "foreign table" | "partitioned table")
+                Some(
+                    "table" | "view" | "materialized view" | "foreign table" | "partitioned table"
+                )
             )
         })
         .or_else(|| ev.objects.first())
@@ -121,7 +123,11 @@ pub fn dcl_kind(ev: &Event) -> DclKind {
     let action = ev.action.to_ascii_uppercase();
     let stmt = ev.statement.as_deref().unwrap_or("").to_ascii_uppercase();
     let words: Vec<&str> = stmt.split_whitespace().collect();
-    let has = |w: &str| words.iter().any(|x| x.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == w);
+    let has = |w: &str| {
+        words
+            .iter()
+            .any(|x| x.trim_matches(|c: char| !c.is_ascii_alphanumeric()) == w)
+    };
     let account = |a: &str| {
         let mut w = a.split_whitespace();
         w.next();
@@ -200,7 +206,8 @@ pub fn dcl_target(ev: &Event) -> Option<String> {
 /// Whether the event is a logout / disconnect.
 pub fn is_logoff(ev: &Event) -> bool {
     let a = ev.action.to_ascii_uppercase();
-    ev.category == Category::Auth && (a.contains("LOGOUT") || a.contains("LOGOFF") || a.contains("DISCONNECT"))
+    ev.category == Category::Auth
+        && (a.contains("LOGOUT") || a.contains("LOGOFF") || a.contains("DISCONNECT"))
 }
 
 /// Insert `v` under `k` unless it is null / empty.
@@ -242,17 +249,72 @@ mod tests {
     #[test]
     fn dcl_classification_and_target() {
         let cases = [
-            ("CREATE ROLE", "CREATE ROLE bob LOGIN PASSWORD <REDACTED>", DclKind::CreateAccount, Some("bob")),
-            ("CREATE USER", "create user if not exists \"Eve\"", DclKind::CreateAccount, Some("Eve")),
-            ("DROP ROLE", "DROP ROLE IF EXISTS bob", DclKind::DropAccount, Some("bob")),
-            ("ALTER ROLE", "ALTER ROLE bob PASSWORD <REDACTED>", DclKind::PasswordChange, Some("bob")),
-            ("ALTER ROLE", "ALTER ROLE bob NOLOGIN", DclKind::DisableAccount, Some("bob")),
-            ("ALTER ROLE", "ALTER ROLE bob CONNECTION LIMIT 3", DclKind::AlterAccount, Some("bob")),
-            ("GRANT", "GRANT SELECT, INSERT ON t TO alice;", DclKind::GrantPrivileges, Some("alice")),
-            ("GRANT", "GRANT readers TO alice", DclKind::GrantRole, Some("alice")),
-            ("REVOKE", "REVOKE ALL ON t FROM alice", DclKind::RevokePrivileges, Some("alice")),
-            ("REVOKE", "REVOKE readers FROM alice", DclKind::RevokeRole, Some("alice")),
-            ("CREATE USER MAPPING", "CREATE USER MAPPING FOR bob SERVER s", DclKind::Other, None),
+            (
+                "CREATE ROLE",
+                "CREATE ROLE bob LOGIN PASSWORD <REDACTED>",
+                DclKind::CreateAccount,
+                Some("bob"),
+            ),
+            (
+                "CREATE USER",
+                "create user if not exists \"Eve\"",
+                DclKind::CreateAccount,
+                Some("Eve"),
+            ),
+            (
+                "DROP ROLE",
+                "DROP ROLE IF EXISTS bob",
+                DclKind::DropAccount,
+                Some("bob"),
+            ),
+            (
+                "ALTER ROLE",
+                "ALTER ROLE bob PASSWORD <REDACTED>",
+                DclKind::PasswordChange,
+                Some("bob"),
+            ),
+            (
+                "ALTER ROLE",
+                "ALTER ROLE bob NOLOGIN",
+                DclKind::DisableAccount,
+                Some("bob"),
+            ),
+            (
+                "ALTER ROLE",
+                "ALTER ROLE bob CONNECTION LIMIT 3",
+                DclKind::AlterAccount,
+                Some("bob"),
+            ),
+            (
+                "GRANT",
+                "GRANT SELECT, INSERT ON t TO alice;",
+                DclKind::GrantPrivileges,
+                Some("alice"),
+            ),
+            (
+                "GRANT",
+                "GRANT readers TO alice",
+                DclKind::GrantRole,
+                Some("alice"),
+            ),
+            (
+                "REVOKE",
+                "REVOKE ALL ON t FROM alice",
+                DclKind::RevokePrivileges,
+                Some("alice"),
+            ),
+            (
+                "REVOKE",
+                "REVOKE readers FROM alice",
+                DclKind::RevokeRole,
+                Some("alice"),
+            ),
+            (
+                "CREATE USER MAPPING",
+                "CREATE USER MAPPING FOR bob SERVER s",
+                DclKind::Other,
+                None,
+            ),
         ];
         for (action, stmt, kind, target) in cases {
             let e = ev(Category::Dcl, action, stmt);

@@ -18,7 +18,9 @@ use std::net::IpAddr;
 use onetrail_event::{Category, Event, Outcome};
 use serde_json::{Map, Value, json};
 
-use super::{DclKind, dcl_kind, dcl_target, main_object, object_name, product_name, put, vendor_name};
+use super::{
+    DclKind, dcl_kind, dcl_target, main_object, object_name, product_name, put, vendor_name,
+};
 
 /// The OCSF schema version written to `metadata.version`.
 pub const OCSF_VERSION: &str = "1.7.0";
@@ -81,7 +83,12 @@ pub fn event_log_activity(ev: &Event) -> u32 {
         };
     }
     let stmt = ev.statement.as_deref().unwrap_or("").to_ascii_lowercase();
-    let value = ev.extra.get("value").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    let value = ev
+        .extra
+        .get("value")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if a.starts_with("NOAUDIT")
         || (stmt.contains("pgaudit.log") && (stmt.contains("'none'") || stmt.contains("= none")))
         || value == "none"
@@ -139,7 +146,10 @@ pub fn encode(ev: &Event) -> Value {
     o.insert("class_uid".into(), class_uid.into());
     o.insert("category_uid".into(), category_uid.into());
     o.insert("activity_id".into(), activity_id.into());
-    o.insert("type_uid".into(), (class_uid as u64 * 100 + activity_id as u64).into());
+    o.insert(
+        "type_uid".into(),
+        (class_uid as u64 * 100 + activity_id as u64).into(),
+    );
     if activity_id == 99 {
         o.insert("activity_name".into(), ev.action.clone().into());
     }
@@ -168,7 +178,10 @@ pub fn encode(ev: &Event) -> Value {
     meta.insert("log_name".into(), ev.source.format.clone().into());
     put(&mut meta, "log_source", ev.source.path.clone());
     meta.insert("logged_time".into(), ev.time.timestamp_millis().into());
-    meta.insert("processed_time".into(), chrono::Utc::now().timestamp_millis().into());
+    meta.insert(
+        "processed_time".into(),
+        chrono::Utc::now().timestamp_millis().into(),
+    );
     o.insert("metadata".into(), meta.into());
 
     let src = endpoint_src(ev, &mut onetrail);
@@ -220,7 +233,12 @@ pub fn encode(ev: &Event) -> Value {
             o.insert("service".into(), json!({"name": product_name(ev.engine)}));
             o.insert("src_endpoint".into(), src.into());
             o.insert("dst_endpoint".into(), dst.into());
-            if let Some(ip) = ev.client.ip.as_deref().and_then(|i| i.parse::<IpAddr>().ok()) {
+            if let Some(ip) = ev
+                .client
+                .ip
+                .as_deref()
+                .and_then(|i| i.parse::<IpAddr>().ok())
+            {
                 o.insert("is_remote".into(), (!ip.is_loopback()).into());
             }
             if !actor.is_empty() {
@@ -263,7 +281,10 @@ pub fn encode(ev: &Event) -> Value {
     put(&mut onetrail, "instance", ev.instance.clone());
     put(&mut onetrail, "database", ev.database.clone());
     if !ev.objects.is_empty() {
-        onetrail.insert("objects".into(), serde_json::to_value(&ev.objects).expect("serializes"));
+        onetrail.insert(
+            "objects".into(),
+            serde_json::to_value(&ev.objects).expect("serializes"),
+        );
     }
     if ev.category != Category::Auth || ev.db_user.is_none() {
         put(&mut onetrail, "db_user", ev.db_user.clone());
@@ -281,7 +302,10 @@ pub fn encode(ev: &Event) -> Value {
     }
     let sess = serde_json::to_value(&ev.session).expect("serializes");
     onetrail.insert("session".into(), sess);
-    onetrail.insert("source".into(), serde_json::to_value(&ev.source).expect("serializes"));
+    onetrail.insert(
+        "source".into(),
+        serde_json::to_value(&ev.source).expect("serializes"),
+    );
     put(&mut onetrail, "context", Value::Object(ev.context.clone()));
     put(&mut onetrail, "raw", ev.raw.clone());
     put(&mut onetrail, "parse_error", ev.parse_error.clone());
@@ -347,12 +371,24 @@ mod tests {
             (Category::Dml, "TRUNCATE TABLE", "truncate t", 6005, 7),
             (Category::Ddl, "CREATE TABLE", "create table t()", 6005, 6),
             (Category::Ddl, "DROP TABLE", "drop table t", 6005, 7),
-            (Category::Ddl, "ALTER TABLE", "alter table t add b int", 6005, 2),
+            (
+                Category::Ddl,
+                "ALTER TABLE",
+                "alter table t add b int",
+                6005,
+                2,
+            ),
             (Category::Auth, "LOGIN", "", 3002, 1),
             (Category::Auth, "LOGOUT", "", 3002, 2),
             (Category::Dcl, "CREATE ROLE", "create role bob", 3001, 1),
             (Category::Dcl, "GRANT", "grant select on t to bob", 3005, 1),
-            (Category::AuditConfig, "SET", "set pgaudit.log = 'none'", 1008, 10),
+            (
+                Category::AuditConfig,
+                "SET",
+                "set pgaudit.log = 'none'",
+                1008,
+                10,
+            ),
             (Category::Agent, "START", "", 1008, 6),
             (Category::Unparsed, "UNPARSED", "", 6005, 0),
         ];
@@ -367,7 +403,11 @@ mod tests {
 
     #[test]
     fn grant_privileges_are_listed() {
-        let v = encode(&ev(Category::Dcl, "GRANT", "GRANT SELECT, INSERT ON t TO alice"));
+        let v = encode(&ev(
+            Category::Dcl,
+            "GRANT",
+            "GRANT SELECT, INSERT ON t TO alice",
+        ));
         assert_eq!(v["privileges"], json!(["SELECT", "INSERT"]));
         assert_eq!(v["user"]["name"], "alice");
     }

@@ -38,14 +38,24 @@ pub fn cim_fields(ev: &Event) -> Map<String, Value> {
     let mut c = Map::new();
     c.insert("vendor_product".into(), product_name(ev.engine).into());
     c.insert("app".into(), ev.engine.as_str().into());
-    put(&mut c, "dest", ev.instance.clone().or_else(|| ev.database.clone()));
-    put(&mut c, "src", ev.client.ip.clone().or_else(|| ev.client.host.clone()));
+    put(
+        &mut c,
+        "dest",
+        ev.instance.clone().or_else(|| ev.database.clone()),
+    );
+    put(
+        &mut c,
+        "src",
+        ev.client.ip.clone().or_else(|| ev.client.host.clone()),
+    );
     if let Some(p) = ev.client.port {
         c.insert("src_port".into(), p.into());
     }
     put(&mut c, "user", ev.db_user.clone());
     put(&mut c, "session_id", ev.session.id.clone());
-    let object = main_object(ev).and_then(object_name).or_else(|| ev.database.clone());
+    let object = main_object(ev)
+        .and_then(object_name)
+        .or_else(|| ev.database.clone());
     let status = match ev.outcome {
         Outcome::Success => Some("success"),
         Outcome::Failure => Some("failure"),
@@ -63,7 +73,10 @@ pub fn cim_fields(ev: &Event) -> Map<String, Value> {
                 None => c.remove("action"),
             };
             c.insert("signature".into(), ev.action.clone().into());
-            c.insert("authentication_service".into(), product_name(ev.engine).into());
+            c.insert(
+                "authentication_service".into(),
+                product_name(ev.engine).into(),
+            );
         }
         Category::Dcl => {
             let (action, category) = match dcl_kind(ev) {
@@ -85,10 +98,23 @@ pub fn cim_fields(ev: &Event) -> Map<String, Value> {
             }
         }
         Category::AuditConfig => {
-            change(&mut c, ev, "modified", "audit", "audit", status, object.clone());
+            change(
+                &mut c,
+                ev,
+                "modified",
+                "audit",
+                "audit",
+                status,
+                object.clone(),
+            );
         }
         Category::Ddl => {
-            let first = ev.action.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+            let first = ev
+                .action
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
             let action = match first.as_str() {
                 "CREATE" => "created",
                 "DROP" => "deleted",
@@ -117,7 +143,12 @@ fn database(c: &mut Map<String, Value>, ev: &Event, object: Option<String>) {
         c.insert("records_affected".into(), r.into());
     }
     // `query_time` is when the query started (a timestamp, not a duration).
-    c.insert("query_time".into(), ev.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into());
+    c.insert(
+        "query_time".into(),
+        ev.time
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
 }
 
 fn change(

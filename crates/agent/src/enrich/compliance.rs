@@ -28,7 +28,14 @@ pub struct Requirement {
 
 /// Default `compliance.privileged_users`.
 pub const DEFAULT_PRIVILEGED_USERS: &[&str] = &[
-    "postgres", "rdsadmin", "azure_superuser", "cloudsqladmin", "root", "admin", "sa", "sys",
+    "postgres",
+    "rdsadmin",
+    "azure_superuser",
+    "cloudsqladmin",
+    "root",
+    "admin",
+    "sa",
+    "sys",
     "system",
 ];
 
@@ -54,12 +61,32 @@ const AUDIT_TRAILS: &[&str] = &[
 /// 1045, 1142, 1143, 1227, 1370, SQL Server 229, 230, 262, 297, 300, Oracle
 /// ORA-01031, ORA-01017, ORA-01045, ORA-28000.
 const DENIED_CODES: &[&str] = &[
-    "42501", "1044", "1045", "1142", "1143", "1227", "1370", "229", "230", "262", "297", "300",
-    "ORA-01031", "ORA-01017", "ORA-01045", "ORA-28000", "1031", "1017", "1045", "28000",
+    "42501",
+    "1044",
+    "1045",
+    "1142",
+    "1143",
+    "1227",
+    "1370",
+    "229",
+    "230",
+    "262",
+    "297",
+    "300",
+    "ORA-01031",
+    "ORA-01017",
+    "ORA-01045",
+    "ORA-28000",
+    "1031",
+    "1017",
+    "1045",
+    "28000",
 ];
 
 fn has_label(ev: &Event, labels: &[&str]) -> bool {
-    ev.sensitivity.iter().any(|l| labels.iter().any(|x| l.eq_ignore_ascii_case(x)))
+    ev.sensitivity
+        .iter()
+        .any(|l| labels.iter().any(|x| l.eq_ignore_ascii_case(x)))
 }
 
 fn data_access(ev: &Event) -> bool {
@@ -80,9 +107,11 @@ fn denied(ev: &Event) -> bool {
 }
 
 fn privileged(ev: &Event, cx: &Ctx<'_>) -> bool {
-    ev.db_user
-        .as_deref()
-        .is_some_and(|u| cx.privileged_users.iter().any(|p| p.eq_ignore_ascii_case(u)))
+    ev.db_user.as_deref().is_some_and(|u| {
+        cx.privileged_users
+            .iter()
+            .any(|p| p.eq_ignore_ascii_case(u))
+    })
 }
 
 fn credential_change(ev: &Event) -> bool {
@@ -90,14 +119,33 @@ fn credential_change(ev: &Event) -> bool {
         return false;
     }
     let a = ev.action.to_ascii_uppercase();
-    let account = ["ROLE", "USER", "LOGIN", "PASSWORD", "GROUP", "CREDENTIAL", "USER MAPPING"];
-    let verb = ["CREATE", "ALTER", "DROP", "RENAME", "SET PASSWORD", "SET", "GRANT ROLE"];
+    let account = [
+        "ROLE",
+        "USER",
+        "LOGIN",
+        "PASSWORD",
+        "GROUP",
+        "CREDENTIAL",
+        "USER MAPPING",
+    ];
+    let verb = [
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "RENAME",
+        "SET PASSWORD",
+        "SET",
+        "GRANT ROLE",
+    ];
     (verb.iter().any(|v| a.starts_with(v)) && account.iter().any(|x| a.contains(x)))
         || a.contains("PASSWORD")
 }
 
 fn reads_audit_trail(ev: &Event) -> bool {
-    if !matches!(ev.category, Category::Read | Category::Function | Category::Other) {
+    if !matches!(
+        ev.category,
+        Category::Read | Category::Function | Category::Other
+    ) {
         return false;
     }
     let obj = ev.objects.iter().any(|o| {
@@ -161,7 +209,8 @@ pub const TABLE: &[Requirement] = &[
         requirement: "all creation and deletion of system-level objects",
         rule: "`ddl` event whose action starts with CREATE or DROP",
         test: |e, _| {
-            e.category == Category::Ddl && (e.action.starts_with("CREATE") || e.action.starts_with("DROP"))
+            e.category == Category::Ddl
+                && (e.action.starts_with("CREATE") || e.action.starts_with("DROP"))
         },
     },
     Requirement {
@@ -232,8 +281,16 @@ mod tests {
     }
 
     fn tags(e: &mut Event) -> Vec<String> {
-        let users: Vec<String> = DEFAULT_PRIVILEGED_USERS.iter().map(|s| s.to_string()).collect();
-        tag(e, &Ctx { privileged_users: &users });
+        let users: Vec<String> = DEFAULT_PRIVILEGED_USERS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        tag(
+            e,
+            &Ctx {
+                privileged_users: &users,
+            },
+        );
         e.compliance.clone()
     }
 
@@ -248,7 +305,10 @@ mod tests {
         assert!(has(&mut e, "pci-dss:10.2.1.1"));
         assert!(!has(&mut ev(Category::Read, "SELECT"), "pci-dss:10.2.1.1"));
 
-        assert!(has(&mut ev(Category::Ddl, "ALTER TABLE"), "pci-dss:10.2.1.2"));
+        assert!(has(
+            &mut ev(Category::Ddl, "ALTER TABLE"),
+            "pci-dss:10.2.1.2"
+        ));
         let mut e = ev(Category::Read, "SELECT");
         e.db_user = Some("postgres".into());
         assert!(has(&mut e, "pci-dss:10.2.1.2"));
@@ -258,29 +318,61 @@ mod tests {
         e.statement = Some("SELECT * FROM unified_audit_trail".into());
         assert!(has(&mut e, "pci-dss:10.2.1.3"));
         let mut e = ev(Category::Read, "SELECT");
-        e.objects.push(DbObject { kind: None, schema: Some("SYS".into()), name: Some("AUD$".into()) });
+        e.objects.push(DbObject {
+            kind: None,
+            schema: Some("SYS".into()),
+            name: Some("AUD$".into()),
+        });
         assert!(has(&mut e, "pci-dss:10.2.1.3"));
 
         let mut e = ev(Category::Auth, "LOGIN FAILED");
         e.outcome = Outcome::Failure;
         let t = tags(&mut e);
-        assert!(t.contains(&"pci-dss:10.2.1.4".into()) && t.contains(&"soc2:CC7.2".into()) && t.contains(&"soc2:CC6.1".into()));
+        assert!(
+            t.contains(&"pci-dss:10.2.1.4".into())
+                && t.contains(&"soc2:CC7.2".into())
+                && t.contains(&"soc2:CC6.1".into())
+        );
         let mut e = ev(Category::Read, "SELECT");
         e.outcome = Outcome::Failure;
-        e.error = Some(ErrorInfo { code: Some("42501".into()), message: None });
+        e.error = Some(ErrorInfo {
+            code: Some("42501".into()),
+            message: None,
+        });
         assert!(has(&mut e, "pci-dss:10.2.1.4"));
 
-        assert!(has(&mut ev(Category::Dcl, "ALTER ROLE"), "pci-dss:10.2.1.5"));
-        assert!(has(&mut ev(Category::Dcl, "CREATE USER MAPPING"), "pci-dss:10.2.1.5"));
-        assert!(has(&mut ev(Category::Dcl, "SET PASSWORD"), "pci-dss:10.2.1.5"));
+        assert!(has(
+            &mut ev(Category::Dcl, "ALTER ROLE"),
+            "pci-dss:10.2.1.5"
+        ));
+        assert!(has(
+            &mut ev(Category::Dcl, "CREATE USER MAPPING"),
+            "pci-dss:10.2.1.5"
+        ));
+        assert!(has(
+            &mut ev(Category::Dcl, "SET PASSWORD"),
+            "pci-dss:10.2.1.5"
+        ));
         assert!(!has(&mut ev(Category::Dcl, "GRANT"), "pci-dss:10.2.1.5"));
 
-        assert!(has(&mut ev(Category::AuditConfig, "SET"), "pci-dss:10.2.1.6"));
+        assert!(has(
+            &mut ev(Category::AuditConfig, "SET"),
+            "pci-dss:10.2.1.6"
+        ));
         assert!(has(&mut ev(Category::Agent, "START"), "pci-dss:10.2.1.6"));
 
-        assert!(has(&mut ev(Category::Ddl, "CREATE TABLE"), "pci-dss:10.2.1.7"));
-        assert!(has(&mut ev(Category::Ddl, "DROP TABLE"), "pci-dss:10.2.1.7"));
-        assert!(!has(&mut ev(Category::Ddl, "ALTER TABLE"), "pci-dss:10.2.1.7"));
+        assert!(has(
+            &mut ev(Category::Ddl, "CREATE TABLE"),
+            "pci-dss:10.2.1.7"
+        ));
+        assert!(has(
+            &mut ev(Category::Ddl, "DROP TABLE"),
+            "pci-dss:10.2.1.7"
+        ));
+        assert!(!has(
+            &mut ev(Category::Ddl, "ALTER TABLE"),
+            "pci-dss:10.2.1.7"
+        ));
     }
 
     #[test]
@@ -305,8 +397,17 @@ mod tests {
     fn table_is_documented() {
         let doc = include_str!("../../../../docs/compliance.md");
         for r in TABLE {
-            assert!(doc.contains(&format!("`{}`", r.tag)), "docs/compliance.md lacks {}", r.tag);
-            assert!(doc.contains(r.rule), "docs/compliance.md: rule of {} differs:\n{}", r.tag, r.rule);
+            assert!(
+                doc.contains(&format!("`{}`", r.tag)),
+                "docs/compliance.md lacks {}",
+                r.tag
+            );
+            assert!(
+                doc.contains(r.rule),
+                "docs/compliance.md: rule of {} differs:\n{}",
+                r.tag,
+                r.rule
+            );
         }
     }
 }

@@ -61,7 +61,12 @@ impl Sensitivity {
         Sensitivity {
             rules: map
                 .iter()
-                .map(|(g, l)| (g.clone(), l.iter().map(|s| s.to_ascii_lowercase()).collect()))
+                .map(|(g, l)| {
+                    (
+                        g.clone(),
+                        l.iter().map(|s| s.to_ascii_lowercase()).collect(),
+                    )
+                })
                 .collect(),
         }
     }
@@ -168,7 +173,12 @@ fn identifiers(stmt: &str) -> Vec<String> {
             b'.' => cur.push('.'),
             _ if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 => {
                 let s = i;
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80) {
+                while i < b.len()
+                    && (b[i].is_ascii_alphanumeric()
+                        || b[i] == b'_'
+                        || b[i] == b'$'
+                        || b[i] >= 0x80)
+                {
                     i += 1;
                 }
                 cur.push_str(&String::from_utf8_lossy(&b[s..i]));
@@ -338,7 +348,10 @@ mod tests {
     fn sens() -> Sensitivity {
         let mut m = BTreeMap::new();
         m.insert("public.patients*".to_string(), Labels::One("phi".into()));
-        m.insert("billing.cards".to_string(), Labels::Many(vec!["PCI".into(), "pii".into()]));
+        m.insert(
+            "billing.cards".to_string(),
+            Labels::Many(vec!["PCI".into(), "pii".into()]),
+        );
         m.insert("ssn_vault".to_string(), Labels::One("pii".into()));
         Sensitivity::new(&m)
     }
@@ -357,7 +370,10 @@ mod tests {
     #[test]
     fn sensitivity_from_objects_and_statement() {
         let s = sens();
-        let mut e = ev(Category::Read, &[("public", "patients"), ("billing", "cards")]);
+        let mut e = ev(
+            Category::Read,
+            &[("public", "patients"), ("billing", "cards")],
+        );
         s.apply(&mut e);
         assert_eq!(e.sensitivity, vec!["pci", "phi", "pii"]);
         let mut e = ev(Category::Read, &[("public", "notes")]);
@@ -389,7 +405,14 @@ mod tests {
         s.apply(&mut sensitive);
         assert!(f.keep(&sensitive));
         assert!(!f.keep(&ev(Category::Read, &[("public", "notes")])));
-        for c in [Category::Ddl, Category::Dml, Category::Dcl, Category::Auth, Category::AuditConfig, Category::Agent] {
+        for c in [
+            Category::Ddl,
+            Category::Dml,
+            Category::Dcl,
+            Category::Auth,
+            Category::AuditConfig,
+            Category::Agent,
+        ] {
             assert!(f.keep(&ev(c, &[])), "{c}");
         }
         assert!(FilterConfig::default().keep(&ev(Category::Read, &[])));
@@ -414,7 +437,12 @@ rules:
         e.db_user = Some("monitoring".into());
         assert!(!f.keep(&e));
         // Protected: a DCL / audit_config / auth failure / alert of `monitoring` is kept.
-        for c in [Category::Dcl, Category::AuditConfig, Category::Agent, Category::Unparsed] {
+        for c in [
+            Category::Dcl,
+            Category::AuditConfig,
+            Category::Agent,
+            Category::Unparsed,
+        ] {
             let mut e = ev(c, &[]);
             e.db_user = Some("monitoring".into());
             assert!(f.keep(&e), "{c}");

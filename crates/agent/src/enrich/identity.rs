@@ -229,7 +229,11 @@ fn with_value(s: Setting, v: Option<String>) -> Setting {
 pub fn settings(stmt: &str) -> Vec<Setting> {
     let mut out = Vec::new();
     let body = skip_space_and_comments(stmt);
-    let upper_start: String = body.chars().take(12).collect::<String>().to_ascii_uppercase();
+    let upper_start: String = body
+        .chars()
+        .take(12)
+        .collect::<String>()
+        .to_ascii_uppercase();
     if upper_start.starts_with("SET") && body[3..].starts_with(|c: char| c.is_whitespace()) {
         parse_set(&body[3..], &mut out);
     } else if upper_start.starts_with("RESET") && body[5..].starts_with(|c: char| c.is_whitespace())
@@ -370,9 +374,8 @@ pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
         return false;
     }
     let first = n[0].to_ascii_lowercase();
-    (0..=h.len() - n.len()).any(|i| {
-        h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n)
-    })
+    (0..=h.len() - n.len())
+        .any(|i| h[i].to_ascii_lowercase() == first && h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 /// `application_name` / program-name patterns with named captures `user`
@@ -391,11 +394,13 @@ impl AppPatterns {
     pub fn new(patterns: &[String]) -> Result<AppPatterns, String> {
         let mut out = Vec::new();
         for p in patterns {
-            let re = Regex::new(p).map_err(|e| format!("identity.application_name: bad pattern {p:?}: {e}"))?;
+            let re = Regex::new(p)
+                .map_err(|e| format!("identity.application_name: bad pattern {p:?}: {e}"))?;
             let names: Vec<&str> = re.capture_names().flatten().collect();
-            if !names.iter().any(|n| {
-                matches!(*n, "user" | "actor") || CONTEXT_KEYS.contains(n)
-            }) {
+            if !names
+                .iter()
+                .any(|n| matches!(*n, "user" | "actor") || CONTEXT_KEYS.contains(n))
+            {
                 return Err(format!(
                     "identity.application_name: pattern {p:?} has no named capture `(?P<user>…)` (or actor, ticket, approver, change_ref)"
                 ));
@@ -475,7 +480,10 @@ mod tests {
         assert_eq!(f.actor.as_deref(), Some("o'brien"));
         assert_eq!(
             f.context,
-            vec![("approver", "bob".to_string()), ("change_ref", "CHG-7".to_string())]
+            vec![
+                ("approver", "bob".to_string()),
+                ("change_ref", "CHG-7".to_string())
+            ]
         );
     }
 
@@ -505,8 +513,14 @@ mod tests {
     #[test]
     fn set_statements() {
         use Setting::*;
-        assert_eq!(settings("SET onetrail.actor = 'carol'"), vec![Actor(Some("carol".into()))]);
-        assert_eq!(settings("set onetrail.actor to carol;"), vec![Actor(Some("carol".into()))]);
+        assert_eq!(
+            settings("SET onetrail.actor = 'carol'"),
+            vec![Actor(Some("carol".into()))]
+        );
+        assert_eq!(
+            settings("set onetrail.actor to carol;"),
+            vec![Actor(Some("carol".into()))]
+        );
         assert_eq!(
             settings("SET SESSION application_name = 'jira-alice'"),
             vec![ApplicationName(Some("jira-alice".into()))]
@@ -530,9 +544,15 @@ mod tests {
         // MySQL user variables, several in one SET.
         assert_eq!(
             settings("SET @onetrail_actor = 'erin', @onetrail_change_ref := \"CHG-9\""),
-            vec![Actor(Some("erin".into())), Context("change_ref", Some("CHG-9".into()))]
+            vec![
+                Actor(Some("erin".into())),
+                Context("change_ref", Some("CHG-9".into()))
+            ]
         );
-        assert_eq!(settings("/* c */ SET @x = 1, @onetrail_actor='f'"), vec![Actor(Some("f".into()))]);
+        assert_eq!(
+            settings("/* c */ SET @x = 1, @onetrail_actor='f'"),
+            vec![Actor(Some("f".into()))]
+        );
         // Other settings and other statements: nothing.
         assert!(settings("SET search_path = public").is_empty());
         assert!(settings("SELECT 'SET onetrail.actor = x'").is_empty());
@@ -554,8 +574,16 @@ mod tests {
         assert!(p.find("psql").is_empty());
         assert!(p.find("jira-Alice").is_empty());
         assert_eq!(p.cache.len(), 4);
-        assert!(AppPatterns::new(&["^x$".into()]).unwrap_err().contains("named capture"));
-        assert!(AppPatterns::new(&["(".into()]).unwrap_err().contains("bad pattern"));
+        assert!(
+            AppPatterns::new(&["^x$".into()])
+                .unwrap_err()
+                .contains("named capture")
+        );
+        assert!(
+            AppPatterns::new(&["(".into()])
+                .unwrap_err()
+                .contains("bad pattern")
+        );
     }
 
     #[test]

@@ -137,7 +137,8 @@ impl SessionTable {
 
     pub fn put(&mut self, key: &str, st: SessionState) {
         if let Some(p) = &mut self.persist {
-            p.journal.push_back((p.current, key.to_string(), Some(st.clone())));
+            p.journal
+                .push_back((p.current, key.to_string(), Some(st.clone())));
         }
         self.live.put(key, st, self.cap);
     }
@@ -275,7 +276,10 @@ mod tests {
     #[test]
     fn bad_saved_state_starts_empty() {
         let mut t = SessionTable::new(10);
-        assert!(t.restore(Some(&serde_json::json!({"version": 9, "sessions": []}))).is_err());
+        assert!(
+            t.restore(Some(&serde_json::json!({"version": 9, "sessions": []})))
+                .is_err()
+        );
         assert!(t.is_empty());
         assert!(t.restore(Some(&serde_json::json!("nope"))).is_err());
     }

@@ -286,15 +286,20 @@ impl MssqlPoller {
                 .map_err(|_| format!("cannot connect to {addr}: timed out"))?
                 .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
             let _ = tcp.set_nodelay(true);
-            match tokio::time::timeout(LOGIN_TIMEOUT, Client::connect(cfg.clone(), tcp.compat_write()))
-                .await
+            match tokio::time::timeout(
+                LOGIN_TIMEOUT,
+                Client::connect(cfg.clone(), tcp.compat_write()),
+            )
+            .await
             {
                 Ok(Ok(c)) => return Ok(c),
                 Ok(Err(tiberius::error::Error::Routing { host, port })) => {
                     cfg.host(host);
                     cfg.port(port);
                 }
-                Ok(Err(e)) => return Err(format!("cannot log in to {addr} as {}: {e}", self.s.user)),
+                Ok(Err(e)) => {
+                    return Err(format!("cannot log in to {addr} as {}: {e}", self.s.user));
+                }
                 Err(_) => return Err(format!("cannot log in to {addr}: timed out")),
             }
         }
@@ -328,7 +333,10 @@ impl MssqlPoller {
                 matches!(e, tiberius::error::Error::Server(_)),
                 format!("sys.fn_get_audit_file failed: {e}"),
             )),
-            Err(_) => Err((false, format!("sys.fn_get_audit_file timed out after {QUERY_TIMEOUT:?}"))),
+            Err(_) => Err((
+                false,
+                format!("sys.fn_get_audit_file timed out after {QUERY_TIMEOUT:?}"),
+            )),
         }
     }
 
@@ -372,7 +380,9 @@ impl MssqlPoller {
             }
         };
         let mut events = Vec::new();
-        let mut through = after.as_ref().and_then(|p| p.delivered_through.as_deref().cloned());
+        let mut through = after
+            .as_ref()
+            .and_then(|p| p.delivered_through.as_deref().cloned());
         let mut from_oldest = false;
         let mut limit = self.s.batch_rows;
         let rows = loop {
@@ -415,9 +425,17 @@ impl MssqlPoller {
             let a = after.as_ref().expect("from_oldest implies a position");
             let resume = Position::at(&a.file_name, a.audit_file_offset);
             let first = rows.first().and_then(|r| r.text("file_name"));
+            // Rollover deletes the oldest files first: when the oldest file
+            // left is newer than the resume file, or the whole trail was read
+            // without meeting it, its unread buffers (and any file between)
+            // are gone.
+            let seen = rows
+                .iter()
+                .any(|r| r.text("file_name").as_deref() == Some(resume.file_name.as_str()));
             let lost = first
                 .as_deref()
-                .is_none_or(|f| cmp_files(f, &resume.file_name) == Ordering::Greater);
+                .is_none_or(|f| cmp_files(f, &resume.file_name) == Ordering::Greater)
+                || (!truncated && !seen);
             if lost && self.gap_reported.as_ref() != Some(&resume) {
                 tracing::error!(
                     source = %self.s.source,

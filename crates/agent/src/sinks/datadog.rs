@@ -131,7 +131,9 @@ impl DatadogSink {
             (Some(e), _) => {
                 let e = e.trim().trim_end_matches('/');
                 if !(e.starts_with("http://") || e.starts_with("https://")) {
-                    return Err(format!("`endpoint: {e}` must start with https:// (or http://)"));
+                    return Err(format!(
+                        "`endpoint: {e}` must start with https:// (or http://)"
+                    ));
                 }
                 let url = if e.ends_with("/api/v2/logs") {
                     e.to_string()
@@ -162,7 +164,11 @@ impl DatadogSink {
         if api_key.expose().is_empty() {
             return Err("the Datadog API key is empty".into());
         }
-        let client = http_client(name, &cfg.tls, Duration::from_secs(cfg.request_timeout_secs.max(1)))?;
+        let client = http_client(
+            name,
+            &cfg.tls,
+            Duration::from_secs(cfg.request_timeout_secs.max(1)),
+        )?;
         Ok(DatadogSink {
             name: name.to_string(),
             client,
@@ -174,7 +180,8 @@ impl DatadogSink {
             tags: cfg.tags.join(","),
             service: cfg.service.clone(),
             hostname: cfg.host.clone().unwrap_or_else(super::hostname),
-            max_bytes: cfg.batch_max_bytes.clamp(4096, MAX_PAYLOAD_BYTES) - GAP_ROOM.min(cfg.batch_max_bytes / 4),
+            max_bytes: cfg.batch_max_bytes.clamp(4096, MAX_PAYLOAD_BYTES)
+                - GAP_ROOM.min(cfg.batch_max_bytes / 4),
             max_age: Duration::from_secs(cfg.max_event_age_secs),
             retry: RetryPolicy::from_config(cfg),
             dead: DeadLetter::new(name, cfg, data_dir),
@@ -213,7 +220,11 @@ impl DatadogSink {
         }
         // An explicit endpoint: one harmless GET proves DNS, TCP and TLS.
         match self.client.get(&self.url).send().await {
-            Ok(r) => Ok(format!("{} reachable (HTTP {})", self.url, r.status().as_u16())),
+            Ok(r) => Ok(format!(
+                "{} reachable (HTTP {})",
+                self.url,
+                r.status().as_u16()
+            )),
             Err(e) => Err(format!("{} unreachable: {}", self.url, error_chain(&e))),
         }
     }
@@ -231,8 +242,10 @@ impl DatadogSink {
         // so measure how many bytes each of its bytes costs.
         let mut e = ev.clone();
         let original = ev.statement.as_ref().map_or(0, String::len);
-        e.extra.insert("truncated_for_sink".into(), Value::Bool(true));
-        e.extra.insert("original_statement_bytes".into(), original.into());
+        e.extra
+            .insert("truncated_for_sink".into(), Value::Bool(true));
+        e.extra
+            .insert("original_statement_bytes".into(), original.into());
         for field in [Field::Statement, Field::Raw] {
             let full_text = field.get(&mut e).take().unwrap_or_default();
             if full_text.is_empty() {
@@ -327,7 +340,9 @@ impl DatadogSink {
             }
         }
         if !too_big.is_empty() {
-            metrics.rejected.fetch_add(too_big.len() as u64, Ordering::Relaxed);
+            metrics
+                .rejected
+                .fetch_add(too_big.len() as u64, Ordering::Relaxed);
             self.dead.write(&too_big, shutdown, metrics).await?;
         }
         let mut queue: VecDeque<Vec<Item<'_>>> = self.cut(items).into();
@@ -342,7 +357,9 @@ impl DatadogSink {
                 Sent::Reject(pos, reason) => {
                     let it = chunk.remove(pos);
                     metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                    self.dead.write(&[(&it.ev, reason)], shutdown, metrics).await?;
+                    self.dead
+                        .write(&[(&it.ev, reason)], shutdown, metrics)
+                        .await?;
                     if !chunk.is_empty() {
                         queue.push_front(chunk);
                     }
@@ -385,8 +402,9 @@ impl DatadogSink {
         if !chunk.iter().any(|i| i.ev.time < limit) {
             return Ok(());
         }
-        let (old, keep): (Vec<Item<'_>>, Vec<Item<'_>>) =
-            std::mem::take(chunk).into_iter().partition(|i| i.ev.time < limit);
+        let (old, keep): (Vec<Item<'_>>, Vec<Item<'_>>) = std::mem::take(chunk)
+            .into_iter()
+            .partition(|i| i.ev.time < limit);
         *chunk = keep;
         let reason = format!(
             "older than Datadog's intake window ({} h; `max_event_age_secs`)",
@@ -415,11 +433,14 @@ impl DatadogSink {
             gap.extra.insert("count".into(), its.len().into());
             gap.extra.insert(
                 "first_time".into(),
-                first.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into(),
+                first
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    .into(),
             );
             gap.extra.insert(
                 "last_time".into(),
-                last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into(),
+                last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                    .into(),
             );
             gap.extra.insert(
                 "dead_letter_path".into(),
@@ -457,7 +478,8 @@ impl DatadogSink {
             if chunk.is_empty() {
                 return Ok(Sent::Done);
             }
-            let mut raw = Vec::with_capacity(chunk.iter().map(|i| i.bytes.len() + 1).sum::<usize>() + 2);
+            let mut raw =
+                Vec::with_capacity(chunk.iter().map(|i| i.bytes.len() + 1).sum::<usize>() + 2);
             raw.push(b'[');
             for (n, it) in chunk.iter().enumerate() {
                 if n > 0 {
@@ -476,7 +498,9 @@ impl DatadogSink {
                 req = req.header("Content-Encoding", "gzip");
             }
             metrics.requests.fetch_add(1, Ordering::Relaxed);
-            metrics.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+            metrics
+                .bytes_sent
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
             attempt += 1;
             let (wait, msg, paused) = match req.body(body).send().await {
                 Err(e) => (
@@ -503,13 +527,19 @@ impl DatadogSink {
                                 Sent::Reject(0, format!("{what}: rejected by the Datadog intake"))
                             });
                         }
-                        408 | 429 | 500..=599 => (self.retry.delay(attempt, retry_after), what, false),
+                        408 | 429 | 500..=599 => {
+                            (self.retry.delay(attempt, retry_after), what, false)
+                        }
                         401 | 403 => (
                             self.retry.pause.max(retry_after.unwrap_or_default()),
                             format!("{what}: the API key is missing or invalid for this site"),
                             true,
                         ),
-                        _ => (self.retry.pause.max(retry_after.unwrap_or_default()), what, true),
+                        _ => (
+                            self.retry.pause.max(retry_after.unwrap_or_default()),
+                            what,
+                            true,
+                        ),
                     }
                 }
             };
@@ -537,10 +567,22 @@ mod tests {
 
     #[test]
     fn sites_map_to_intake_hosts() {
-        assert_eq!(intake_host("datadoghq.com").unwrap(), "http-intake.logs.datadoghq.com");
-        assert_eq!(intake_host("app.datadoghq.eu").unwrap(), "http-intake.logs.datadoghq.eu");
-        assert_eq!(intake_host("us5.datadoghq.com").unwrap(), "http-intake.logs.us5.datadoghq.com");
-        assert_eq!(intake_host("us2.ddog-gov.com").unwrap(), "http-intake.logs.us2.ddog-gov.com");
+        assert_eq!(
+            intake_host("datadoghq.com").unwrap(),
+            "http-intake.logs.datadoghq.com"
+        );
+        assert_eq!(
+            intake_host("app.datadoghq.eu").unwrap(),
+            "http-intake.logs.datadoghq.eu"
+        );
+        assert_eq!(
+            intake_host("us5.datadoghq.com").unwrap(),
+            "http-intake.logs.us5.datadoghq.com"
+        );
+        assert_eq!(
+            intake_host("us2.ddog-gov.com").unwrap(),
+            "http-intake.logs.us2.ddog-gov.com"
+        );
         assert!(intake_host("example.com").is_none());
     }
 

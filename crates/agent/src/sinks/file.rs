@@ -21,6 +21,8 @@ pub struct FileSink {
     file: File,
     encoding: Encoding,
     buf: Vec<u8>,
+    /// `chain: true`: the tamper-evident hash chain (see `crate::chain`).
+    chain: Option<crate::chain::Chain>,
 }
 
 impl FileSink {
@@ -37,13 +39,22 @@ impl FileSink {
             .append(true)
             .open(path)
             .map_err(|e| format!("cannot open {} for appending: {e}", path.display()))?;
-        repair_torn_tail(&mut file).map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
+        repair_torn_tail(&mut file)
+            .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
         Ok(FileSink {
             path: path.to_path_buf(),
             file,
             encoding,
             buf: Vec::with_capacity(256 * 1024),
+            chain: None,
         })
+    }
+
+    /// Hash-chain every line from now on; `state_path` carries the chain
+    /// across file rotations (the file's own last line wins when it has one).
+    pub fn enable_chain(&mut self, state_path: &Path) -> Result<(), String> {
+        self.chain = Some(crate::chain::Chain::open(state_path, &self.path)?);
+        Ok(())
     }
 
     pub async fn deliver(
@@ -53,15 +64,30 @@ impl FileSink {
         metrics: &SinkMetrics,
     ) -> Result<(), Aborted> {
         self.buf.clear();
-        encode_lines(batches, self.encoding, &mut self.buf);
+        match &mut self.chain {
+            Some(chain) => {
+                for ev in batches.iter().flat_map(|b| b.events.iter()) {
+                    chain.encode(ev, self.encoding, &mut self.buf);
+                }
+            }
+            None => encode_lines(batches, self.encoding, &mut self.buf),
+        }
         let mut attempt = 0;
         loop {
+            // A failed attempt may have left complete lines of this group behind;
+            // retrying from the same length writes each line exactly once.
+            let start = self.file.metadata().map(|m| m.len()).ok();
             let res = self
                 .file
                 .write_all(&self.buf)
                 .and_then(|()| self.file.sync_data());
             match res {
                 Ok(()) => {
+                    if let Some(chain) = &self.chain
+                        && let Err(e) = chain.persist()
+                    {
+                        tracing::warn!(path = %self.path.display(), "cannot save the chain state (the file's last line still holds it): {e}");
+                    }
                     metrics.set_ok();
                     return Ok(());
                 }
@@ -73,8 +99,16 @@ impl FileSink {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::error!(path = %self.path.display(), "file sink write failed (will retry): {e}");
                     // A partial write may have left a torn line: cut it before retrying.
-                    let _ = repair_torn_tail(&mut self.file);
-                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
+                    match start {
+                        Some(len) => {
+                            let _ = self.file.set_len(len);
+                        }
+                        None => {
+                            let _ = repair_torn_tail(&mut self.file);
+                        }
+                    }
+                    let wait =
+                        backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
                     if !sleep_unless_aborted(wait, shutdown).await {
                         return Err(Aborted);
                     }

@@ -41,7 +41,11 @@ impl Sink {
         match cfg.kind {
             SinkType::File => {
                 let path = cfg.path.as_ref().ok_or("`path` is required")?;
-                Ok(Sink::File(file::FileSink::open(path, cfg.encoding)?))
+                let mut sink = file::FileSink::open(path, cfg.encoding)?;
+                if cfg.chain {
+                    sink.enable_chain(&data_dir.join("chain").join(format!("{name}.json")))?;
+                }
+                Ok(Sink::File(sink))
             }
             SinkType::Stdout => Ok(Sink::Stdout(stdout::StdoutSink::new(cfg.encoding))),
             SinkType::SplunkHec => Ok(Sink::SplunkHec(Box::new(splunk_hec::SplunkHecSink::new(
@@ -200,7 +204,11 @@ impl RetryPolicy {
     pub fn from_config(cfg: &SinkConfig) -> RetryPolicy {
         RetryPolicy {
             initial: Duration::from_millis(cfg.retry_initial_backoff_ms.max(1)),
-            max: Duration::from_millis(cfg.retry_max_backoff_ms.max(cfg.retry_initial_backoff_ms).max(1)),
+            max: Duration::from_millis(
+                cfg.retry_max_backoff_ms
+                    .max(cfg.retry_initial_backoff_ms)
+                    .max(1),
+            ),
             pause: Duration::from_millis(cfg.pause_retry_ms.max(1)),
         }
     }
@@ -253,7 +261,11 @@ pub fn retry_after_of(headers: &reqwest::header::HeaderMap) -> Option<Duration> 
 
 /// An HTTP client for a sink: rustls with the system roots plus `tls.ca_file`,
 /// an optional client certificate, gzip responses, the request timeout.
-pub fn http_client(name: &str, tls: &TlsConfig, timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn http_client(
+    name: &str,
+    tls: &TlsConfig,
+    timeout: Duration,
+) -> Result<reqwest::Client, String> {
     let mut b = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -261,18 +273,29 @@ pub fn http_client(name: &str, tls: &TlsConfig, timeout: Duration) -> Result<req
         .user_agent(concat!("onetrail/", env!("CARGO_PKG_VERSION")));
     if let Some(ca) = &tls.ca_file {
         let pem = std::fs::read(ca).map_err(|e| format!("tls.ca_file {}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("tls.ca_file {}: not a PEM certificate bundle: {}", ca.display(), error_chain(&e)))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            format!(
+                "tls.ca_file {}: not a PEM certificate bundle: {}",
+                ca.display(),
+                error_chain(&e)
+            )
+        })?;
         if certs.is_empty() {
-            return Err(format!("tls.ca_file {}: no certificate in it", ca.display()));
+            return Err(format!(
+                "tls.ca_file {}: no certificate in it",
+                ca.display()
+            ));
         }
         b = b.tls_certs_merge(certs);
     }
     match (&tls.client_cert, &tls.client_key) {
         (Some(c), Some(k)) => {
-            let mut pem = std::fs::read(c).map_err(|e| format!("tls.client_cert {}: {e}", c.display()))?;
+            let mut pem =
+                std::fs::read(c).map_err(|e| format!("tls.client_cert {}: {e}", c.display()))?;
             pem.push(b'\n');
-            pem.extend(std::fs::read(k).map_err(|e| format!("tls.client_key {}: {e}", k.display()))?);
+            pem.extend(
+                std::fs::read(k).map_err(|e| format!("tls.client_key {}: {e}", k.display()))?,
+            );
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
                 format!(
                     "tls.client_cert/client_key ({} / {}): {}",
@@ -293,7 +316,8 @@ pub fn http_client(name: &str, tls: &TlsConfig, timeout: Duration) -> Result<req
         );
         b = b.tls_danger_accept_invalid_certs(true);
     }
-    b.build().map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
+    b.build()
+        .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
 }
 
 /// An error with its `source()` chain (TLS reasons are deep in it). Never
@@ -351,7 +375,14 @@ pub fn random_uuid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The local file where events a receiver rejects as invalid are kept, one
@@ -439,7 +470,8 @@ impl DeadLetter {
                     let msg = format!("cannot write dead-letter file {}: {e}", self.path.display());
                     tracing::error!(sink = %self.sink, "{msg} (will retry; the batch stays unacknowledged)");
                     metrics.set_error(msg);
-                    let wait = backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
+                    let wait =
+                        backoff(attempt, Duration::from_millis(100), Duration::from_secs(30));
                     if !sleep_unless_aborted(wait, shutdown).await {
                         return Err(Aborted);
                     }
@@ -458,10 +490,16 @@ mod http_tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(" 0 "), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("0.25"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
         let later = (chrono::Utc::now() + chrono::Duration::seconds(120)).to_rfc2822();
         let d = parse_retry_after(&later).unwrap();
-        assert!(d > Duration::from_secs(100) && d <= Duration::from_secs(120), "{d:?}");
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -472,8 +510,14 @@ mod http_tests {
             max: Duration::from_secs(2),
             pause: Duration::from_secs(1),
         };
-        assert_eq!(p.delay(5, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(p.delay(1, Some(Duration::from_secs(100_000))), MAX_RETRY_AFTER);
+        assert_eq!(
+            p.delay(5, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(100_000))),
+            MAX_RETRY_AFTER
+        );
         for attempt in 1..40 {
             let d = p.delay(attempt, None);
             assert!(d <= Duration::from_secs(2), "{attempt}: {d:?}");

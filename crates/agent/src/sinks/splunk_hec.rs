@@ -97,7 +97,11 @@ impl SplunkHecSink {
         if token.expose().is_empty() {
             return Err("the HEC token is empty".into());
         }
-        let client = http_client(name, &cfg.tls, Duration::from_secs(cfg.request_timeout_secs.max(1)))?;
+        let client = http_client(
+            name,
+            &cfg.tls,
+            Duration::from_secs(cfg.request_timeout_secs.max(1)),
+        )?;
         if cfg.batch_max_bytes == 0 {
             return Err("`batch_max_bytes` must be > 0".into());
         }
@@ -114,7 +118,10 @@ impl SplunkHecSink {
             max_bytes: cfg.batch_max_bytes,
             host: cfg.host.clone().unwrap_or_else(super::hostname),
             source: cfg.source.clone(),
-            sourcetype: cfg.sourcetype.clone().unwrap_or_else(|| DEFAULT_SOURCETYPE.into()),
+            sourcetype: cfg
+                .sourcetype
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SOURCETYPE.into()),
             index: cfg.index.clone(),
             indexed_fields: cfg.indexed_fields,
             retry: RetryPolicy::from_config(cfg),
@@ -146,10 +153,16 @@ impl SplunkHecSink {
             return;
         }
         self.started = true;
-        self.channel = Some(load_or_create_channel(&self.name, &self.channel_path, false));
+        self.channel = Some(load_or_create_channel(
+            &self.name,
+            &self.channel_path,
+            false,
+        ));
         match self.health().await {
             Ok(msg) => tracing::info!(sink = %self.name, "Splunk HEC health: {msg}"),
-            Err(msg) => tracing::warn!(sink = %self.name, "Splunk HEC health check failed (the sink keeps trying): {msg}"),
+            Err(msg) => {
+                tracing::warn!(sink = %self.name, "Splunk HEC health check failed (the sink keeps trying): {msg}")
+            }
         }
     }
 
@@ -166,7 +179,10 @@ impl SplunkHecSink {
         let body = r.text().await.unwrap_or_default();
         let (text, code) = hec_reply(&body);
         match status {
-            200 => Ok(format!("healthy ({})", text.unwrap_or_else(|| "HTTP 200".into()))),
+            200 => Ok(format!(
+                "healthy ({})",
+                text.unwrap_or_else(|| "HTTP 200".into())
+            )),
             400 | 401 | 403 => Err(format!(
                 "HTTP {status}{}: the token is invalid or disabled (check `token`, and that HEC is enabled)",
                 describe(text.as_deref(), code)
@@ -195,7 +211,10 @@ impl SplunkHecSink {
             serde_json::to_writer(&mut *out, v).expect("serializes");
         };
         push("host", &self.host);
-        let src = self.source.clone().unwrap_or_else(|| format!("onetrail:{batch_source}"));
+        let src = self
+            .source
+            .clone()
+            .unwrap_or_else(|| format!("onetrail:{batch_source}"));
         push("source", &src);
         push("sourcetype", &self.sourcetype);
         if let Some(i) = &self.index {
@@ -247,8 +266,11 @@ impl SplunkHecSink {
                     Sent::Reject(pos, reason) => {
                         let idx = chunk[pos];
                         metrics.rejected.fetch_add(1, Ordering::Relaxed);
-                        self.dead.write(&[(items[idx].0, reason)], shutdown, metrics).await?;
-                        let rest: Vec<usize> = chunk.iter().copied().filter(|&i| i != idx).collect();
+                        self.dead
+                            .write(&[(items[idx].0, reason)], shutdown, metrics)
+                            .await?;
+                        let rest: Vec<usize> =
+                            chunk.iter().copied().filter(|&i| i != idx).collect();
                         if !rest.is_empty() {
                             queue.push_front(rest);
                         }
@@ -281,7 +303,10 @@ impl SplunkHecSink {
             .client
             .post(self.url("/services/collector/ack"))
             .header("Authorization", format!("Splunk {}", self.token.expose()))
-            .header("X-Splunk-Request-Channel", self.channel.as_deref().unwrap_or(""))
+            .header(
+                "X-Splunk-Request-Channel",
+                self.channel.as_deref().unwrap_or(""),
+            )
             .header("Content-Type", "application/json")
             .body(body)
             .send()
@@ -295,7 +320,10 @@ impl SplunkHecSink {
                 if status == 200 {
                     if let Some(acks) = v.get("acks").and_then(Value::as_object) {
                         awaiting.retain(|(id, _, _)| {
-                            !acks.get(&id.to_string()).and_then(Value::as_bool).unwrap_or(false)
+                            !acks
+                                .get(&id.to_string())
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false)
                         });
                     }
                 } else {
@@ -364,13 +392,18 @@ impl SplunkHecSink {
                 .client
                 .post(self.url("/services/collector/event"))
                 .header("Authorization", format!("Splunk {}", self.token.expose()))
-                .header("X-Splunk-Request-Channel", self.channel.as_deref().unwrap_or(""))
+                .header(
+                    "X-Splunk-Request-Channel",
+                    self.channel.as_deref().unwrap_or(""),
+                )
                 .header("Content-Type", "application/json");
             if self.compression {
                 req = req.header("Content-Encoding", "gzip");
             }
             metrics.requests.fetch_add(1, Ordering::Relaxed);
-            metrics.bytes_sent.fetch_add(body.len() as u64, Ordering::Relaxed);
+            metrics
+                .bytes_sent
+                .fetch_add(body.len() as u64, Ordering::Relaxed);
             attempt += 1;
             let (wait, msg, paused) = match req.body(body.clone()).send().await {
                 Err(e) => (
@@ -405,7 +438,9 @@ impl SplunkHecSink {
                         (400, Some(6 | 12 | 13 | 15)) => {
                             let n = v.get("invalid-event-number").and_then(Value::as_u64);
                             return Ok(match n {
-                                Some(n) if (n as usize) < chunk.len() => Sent::Reject(n as usize, what),
+                                Some(n) if (n as usize) < chunk.len() => {
+                                    Sent::Reject(n as usize, what)
+                                }
                                 _ if chunk.len() > 1 => Sent::Split,
                                 _ => Sent::Reject(0, what),
                             });
@@ -414,17 +449,32 @@ impl SplunkHecSink {
                             return Ok(if chunk.len() > 1 {
                                 Sent::Split
                             } else {
-                                Sent::Reject(0, format!("{what}: the event is larger than the receiver accepts"))
+                                Sent::Reject(
+                                    0,
+                                    format!(
+                                        "{what}: the event is larger than the receiver accepts"
+                                    ),
+                                )
                             });
                         }
-                        (408 | 429, _) | (500..=599, _) => (self.retry.delay(attempt, retry_after), what, false),
+                        (408 | 429, _) | (500..=599, _) => {
+                            (self.retry.delay(attempt, retry_after), what, false)
+                        }
                         (400, Some(11)) => {
                             // Invalid channel: make a new one, then try again.
                             let path = self.channel_path.clone();
                             self.channel = Some(load_or_create_channel(&self.name, &path, true));
-                            (self.retry.pause, format!("{what}: made a new channel"), true)
+                            (
+                                self.retry.pause,
+                                format!("{what}: made a new channel"),
+                                true,
+                            )
                         }
-                        _ => (self.retry.pause.max(retry_after.unwrap_or_default()), what, true),
+                        _ => (
+                            self.retry.pause.max(retry_after.unwrap_or_default()),
+                            what,
+                            true,
+                        ),
                     }
                 }
             };
@@ -502,9 +552,7 @@ fn describe(text: Option<&str>, code: Option<i64>) -> String {
 
 /// Read the sink's channel from `path`, or make one and keep it there.
 fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
-    if !renew
-        && let Ok(s) = std::fs::read_to_string(path)
-    {
+    if !renew && let Ok(s) = std::fs::read_to_string(path) {
         let s = s.trim();
         if s.len() == 36 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
             return s.to_string();
@@ -518,7 +566,9 @@ fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
         .and_then(|()| std::fs::write(&tmp, format!("{ch}\n")))
         .and_then(|()| std::fs::rename(&tmp, path));
     match res {
-        Ok(()) => tracing::info!(sink = %sink, channel = %ch, "new Splunk HEC channel, kept in {}", path.display()),
+        Ok(()) => {
+            tracing::info!(sink = %sink, channel = %ch, "new Splunk HEC channel, kept in {}", path.display())
+        }
         Err(e) => tracing::warn!(
             sink = %sink, channel = %ch,
             "cannot keep the Splunk HEC channel in {}: {e}; this channel lasts until the agent restarts",

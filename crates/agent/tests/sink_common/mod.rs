@@ -74,7 +74,10 @@ pub async fn deliver(sink: &mut Sink, b: &[Arc<Batch>], m: &SinkMetrics, within:
     match tokio::time::timeout(within, sink.deliver(b, &sd, m)).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => panic!("deliver aborted"),
-        Err(_) => panic!("deliver did not finish within {within:?}; last error {:?}", m.last_error()),
+        Err(_) => panic!(
+            "deliver did not finish within {within:?}; last error {:?}",
+            m.last_error()
+        ),
     }
 }
 
