@@ -406,17 +406,13 @@ pub fn parse_file(
     let fmt_name = formats::static_name(&opts.format).unwrap_or("unknown");
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let key = tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let path_str = path.to_string_lossy();
     let mut enricher = Enricher::new(
         opts.instance.clone(),
         Default::default(),
         opts.mask_literals,
     );
-    let mut stats = ParseStats {
-        bytes: data.len() as u64,
-        ..Default::default()
-    };
+    let mut stats = ParseStats::default();
     let mut events = Vec::new();
     let mut line = Vec::with_capacity(1024);
     let mut emit =
@@ -435,22 +431,56 @@ pub fn parse_file(
             }
             Ok(())
         };
-    let mut off = 0usize;
-    while off < data.len() {
-        let n = match format.frame(&data[off..], Flush::Final) {
-            Some(n) if n > 0 => n,
-            _ => data.len() - off,
-        };
-        let pos = RecordPos {
-            source_key: &key,
-            path: Some(&path_str),
-            offset: off as u64,
-            format: fmt_name,
-        };
-        format.parse(&data[off..off + n], &pos, &mut events);
-        off += n;
-        if events.len() >= 256 {
-            emit(&mut events, &mut stats)?;
+    // Stream the file through a bounded buffer: memory stays flat whatever
+    // the file size (a record larger than the buffer grows it, once).
+    const CHUNK: usize = 1 << 20;
+    let mut file = file;
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
+    let mut start = 0usize; // first unconsumed byte in buf
+    let mut base = 0u64; // file offset of buf[0]
+    let mut eof = false;
+    loop {
+        if !eof {
+            if start > 0 {
+                buf.drain(..start);
+                base += start as u64;
+                start = 0;
+            }
+            let old = buf.len();
+            buf.resize(old + CHUNK, 0);
+            let n = loop {
+                match std::io::Read::read(&mut file, &mut buf[old..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(format!("{}: {e}", path.display())),
+                }
+            };
+            buf.truncate(old + n);
+            stats.bytes += n as u64;
+            eof = n == 0;
+        }
+        let flush = if eof { Flush::Final } else { Flush::No };
+        while start < buf.len() {
+            let rest = &buf[start..];
+            let n = match format.frame(rest, flush) {
+                Some(n) if n > 0 => n,
+                _ if eof => rest.len(),
+                _ => break,
+            };
+            let pos = RecordPos {
+                source_key: &key,
+                path: Some(&path_str),
+                offset: base + start as u64,
+                format: fmt_name,
+            };
+            format.parse(&rest[..n], &pos, &mut events);
+            start += n;
+            if events.len() >= 256 {
+                emit(&mut events, &mut stats)?;
+            }
+        }
+        if eof {
+            break;
         }
     }
     format.release_held(&mut events);
