@@ -13,6 +13,11 @@ need=()
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need+=(postgresql-15-pgaudit)
 [ -f /usr/lib/postgresql/15/lib/pgauditlogtofile.so ] || need+=(postgresql-15-pgauditlogtofile)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+# Packaging checks: systemd-analyze (verify/security of the unit, offline),
+# openssl (a test CA for the examples' tls.ca_file), adduser (the .deb's postinst).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v adduser >/dev/null 2>&1 || [ -x /usr/sbin/adduser ] || need+=(adduser)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   SUDO=""
@@ -24,3 +29,9 @@ fi
 
 echo "==> cargo test --workspace"
 cargo test --workspace --all-targets -j 2 "$@"
+
+# The .deb, from the debug binary the tests just built (a few seconds; the
+# first time also `cargo install cargo-deb`). In CI (root, throwaway machine)
+# it is also installed with dpkg and purged again.
+echo "==> package check"
+ONETRAIL_DPKG_INSTALL="${ONETRAIL_DPKG_INSTALL:-${CI:+1}}" ./scripts/package-check.sh

@@ -493,6 +493,13 @@ impl Config {
                     *p = base.join(&*p).to_string_lossy().into_owned();
                 }
             }
+            // Database-polling sources' secret and CA files.
+            for p in [&mut src.value.password_file, &mut src.value.ca_file]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
         }
         for sink in self.sinks.values_mut() {
             let s = &mut sink.value;

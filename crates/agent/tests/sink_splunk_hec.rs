@@ -50,69 +50,71 @@ async fn events_arrive_exactly_as_encoded_with_acks_and_limits() {
     )
     .await;
 
-    let s = rx.state();
-    assert!(s.violations.is_empty(), "{:?}", s.violations);
-    // Every event, once, exactly as the encoder writes it, in order.
-    assert_eq!(s.accepted.len(), evs.len());
-    for (env, ev) in s.accepted.iter().zip(&evs) {
-        assert_eq!(env["event"], encode::to_value(ev, Encoding::SplunkCim));
-        let secs = ev.time.timestamp();
-        let micros = ev.time.timestamp_subsec_micros();
-        let t = env["time"].as_f64().unwrap();
-        assert!(
-            (t - (secs as f64 + micros as f64 / 1e6)).abs() < 1e-5,
-            "{t}"
-        );
-        assert_eq!(env["host"], "db-01");
-        assert_eq!(env["source"], "onetrail:pg");
-        assert_eq!(env["sourcetype"], "onetrail:test");
-        assert_eq!(env["index"], "audit");
-        assert_eq!(env["fields"]["event_id"], ev.id.as_str());
-        assert_eq!(env["fields"]["db_system"], "postgresql");
-    }
-    // Headers and request sizes.
-    let posts: Vec<_> = s
-        .requests
-        .iter()
-        .filter(|r| r.path == "/services/collector/event")
-        .collect();
-    assert!(
-        posts.len() >= 5,
-        "8 KiB requests: expected several, got {}",
-        posts.len()
-    );
-    let channel = posts[0]
-        .header("x-splunk-request-channel")
-        .unwrap()
-        .to_string();
-    assert_eq!(channel.len(), 36);
-    for r in &posts {
-        assert_eq!(
-            r.header("authorization"),
-            Some(format!("Splunk {TOKEN}").as_str())
-        );
-        assert_eq!(r.header("content-encoding"), Some("gzip"));
-        assert_eq!(r.header("x-splunk-request-channel"), Some(channel.as_str()));
-        assert!(r.body.len() <= 8192, "request of {} bytes", r.body.len());
-        assert!(r.wire_len < r.body.len(), "gzip shrinks the body");
-    }
-    // Acks: polled on the same channel; every ack id came back true before deliver returned.
-    let polls: Vec<_> = s
-        .requests
-        .iter()
-        .filter(|r| r.path == "/services/collector/ack")
-        .collect();
-    assert!(!polls.is_empty());
-    assert!(
-        polls
+    let channel = {
+        let s = rx.state();
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+        // Every event, once, exactly as the encoder writes it, in order.
+        assert_eq!(s.accepted.len(), evs.len());
+        for (env, ev) in s.accepted.iter().zip(&evs) {
+            assert_eq!(env["event"], encode::to_value(ev, Encoding::SplunkCim));
+            let secs = ev.time.timestamp();
+            let micros = ev.time.timestamp_subsec_micros();
+            let t = env["time"].as_f64().unwrap();
+            assert!(
+                (t - (secs as f64 + micros as f64 / 1e6)).abs() < 1e-5,
+                "{t}"
+            );
+            assert_eq!(env["host"], "db-01");
+            assert_eq!(env["source"], "onetrail:pg");
+            assert_eq!(env["sourcetype"], "onetrail:test");
+            assert_eq!(env["index"], "audit");
+            assert_eq!(env["fields"]["event_id"], ev.id.as_str());
+            assert_eq!(env["fields"]["db_system"], "postgresql");
+        }
+        // Headers and request sizes.
+        let posts: Vec<_> = s
+            .requests
             .iter()
-            .all(|r| r.header("x-splunk-request-channel") == Some(channel.as_str()))
-    );
-    assert_eq!(s.acked.len(), posts.len());
-    // The channel is kept in data_dir and reused by a new sink.
-    let kept = std::fs::read_to_string(cfg.data_dir.join("splunk-hec/out.channel")).unwrap();
-    assert_eq!(kept.trim(), channel);
-    drop(s);
+            .filter(|r| r.path == "/services/collector/event")
+            .collect();
+        assert!(
+            posts.len() >= 5,
+            "8 KiB requests: expected several, got {}",
+            posts.len()
+        );
+        let channel = posts[0]
+            .header("x-splunk-request-channel")
+            .unwrap()
+            .to_string();
+        assert_eq!(channel.len(), 36);
+        for r in &posts {
+            assert_eq!(
+                r.header("authorization"),
+                Some(format!("Splunk {TOKEN}").as_str())
+            );
+            assert_eq!(r.header("content-encoding"), Some("gzip"));
+            assert_eq!(r.header("x-splunk-request-channel"), Some(channel.as_str()));
+            assert!(r.body.len() <= 8192, "request of {} bytes", r.body.len());
+            assert!(r.wire_len < r.body.len(), "gzip shrinks the body");
+        }
+        // Acks: polled on the same channel; every ack id came back true before deliver returned.
+        let polls: Vec<_> = s
+            .requests
+            .iter()
+            .filter(|r| r.path == "/services/collector/ack")
+            .collect();
+        assert!(!polls.is_empty());
+        assert!(
+            polls
+                .iter()
+                .all(|r| r.header("x-splunk-request-channel") == Some(channel.as_str()))
+        );
+        assert_eq!(s.acked.len(), posts.len());
+        // The channel is kept in data_dir and reused by a new sink.
+        let kept = std::fs::read_to_string(cfg.data_dir.join("splunk-hec/out.channel")).unwrap();
+        assert_eq!(kept.trim(), channel);
+        channel
+    };
     let mut again = build(&cfg);
     deliver(
         &mut again,
@@ -402,4 +404,23 @@ fn token_file_is_read_and_hidden() {
         .err()
         .unwrap();
     assert!(e.contains("empty"), "{e}");
+}
+
+#[test]
+fn deploy_examples_parse() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/examples");
+    for (file, kind) in [
+        ("splunk-hec.yaml", "SplunkHec"),
+        ("datadog.yaml", "Datadog"),
+    ] {
+        let p = root.join(file);
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("${SPLUNK_HEC_TOKEN}", "t")
+            .replace("${DD_API_KEY}", "k");
+        let cfg = onetrail_agent::config::Config::from_str_at(&text, &p)
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let sink = cfg.sinks.values().next().unwrap();
+        assert_eq!(format!("{:?}", sink.value.kind), kind, "{file}");
+    }
 }

@@ -64,7 +64,9 @@ pub fn cmd_status(a: StatusArgs) -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
         Err(e) => {
-            eprintln!("error: cannot reach the agent at http://{addr}/status: {e} (is it running with this configuration?)");
+            eprintln!(
+                "error: cannot reach the agent at http://{addr}/status: {e} (is it running with this configuration?)"
+            );
             return ExitCode::from(exit::RUNTIME);
         }
     };
@@ -94,7 +96,10 @@ pub fn cmd_status(a: StatusArgs) -> ExitCode {
 fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = String::new();
     s.read_to_string(&mut resp)?;
     let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
@@ -108,7 +113,11 @@ fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
 
 fn render_status(v: &Value) -> String {
     let mut o = String::new();
-    let state = if v["ready"] == true { "running" } else { "not ready" };
+    let state = if v["ready"] == true {
+        "running"
+    } else {
+        "not ready"
+    };
     o += &format!(
         "onetrail {} (pid {}), {state} since {}, {} reload(s), {} refused\n",
         v["version"].as_str().unwrap_or("?"),
@@ -233,7 +242,11 @@ impl ProgressBar {
     }
 
     fn update(&mut self, p: &onetrail_agent::import::Progress) {
-        if !self.tty || self.last_draw.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+        if !self.tty
+            || self
+                .last_draw
+                .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
             return;
         }
         self.last_draw = Some(Instant::now());
@@ -247,9 +260,16 @@ impl ProgressBar {
         };
         let width = 24usize;
         let filled = ((pct / 100.0) * width as f64) as usize;
-        let bar = format!("{}{}", "#".repeat(filled.min(width)), "-".repeat(width - filled.min(width)));
+        let bar = format!(
+            "{}{}",
+            "#".repeat(filled.min(width)),
+            "-".repeat(width - filled.min(width))
+        );
         let tail = if p.draining {
-            format!("waiting for acknowledgements: {}/{}", p.events_delivered, p.events_read)
+            format!(
+                "waiting for acknowledgements: {}/{}",
+                p.events_delivered, p.events_read
+            )
         } else {
             let eta = if bps > 0.0 {
                 hms((p.bytes_total.saturating_sub(p.bytes_read)) as f64 / bps)

@@ -642,12 +642,33 @@ fn audit_files(dir: &Path) -> Vec<PathBuf> {
     v.into_iter().map(|(_, p)| p).collect()
 }
 
+/// All lines of all audit files. A rotation renames every file; when one
+/// disappears between listing and reading, read everything again.
 fn read_raw(dir: &Path) -> Result<Vec<RawLine>, String> {
+    let mut attempt = 0;
+    loop {
+        match read_raw_once(dir) {
+            Err(e) if e.contains("No such file") && attempt < 20 => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
+}
+
+fn read_raw_once(dir: &Path) -> Result<Vec<RawLine>, String> {
     let mut out = Vec::new();
     for p in audit_files(dir) {
-        let text = fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let bytes = fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        for line in text.lines() {
+        // Complete lines only: the server may be writing the last one.
+        for line in bytes
+            .split_inclusive(|c| *c == b'\n')
+            .filter(|l| l.ends_with(b"\n"))
+        {
+            let line =
+                std::str::from_utf8(&line[..line.len() - 1]).map_err(|e| format!("{name}: {e}"))?;
             out.push(
                 parse_raw(&name, line)
                     .ok_or_else(|| format!("{name}: not a server_audit line: {line:?}"))?,
@@ -696,6 +717,83 @@ fn rotation_summary(raw: &[RawLine]) -> String {
     }
     out.push_str(&format!("\n  statements split across files: {split}"));
     out
+}
+
+/// `TABLE` operations of server_audit.
+fn is_table_op(op: &str) -> bool {
+    matches!(
+        op,
+        "READ" | "WRITE" | "CREATE" | "ALTER" | "DROP" | "RENAME"
+    )
+}
+
+/// The tables a TABLE line names (`old|newdb.new` for RENAME).
+fn table_names(r: &RawLine) -> Vec<(&str, &str)> {
+    match r.object.split_once('|') {
+        Some((old, new)) => {
+            let (ns, nn) = new.split_once('.').unwrap_or((&r.db, new));
+            vec![(r.db.as_str(), old), (ns, nn)]
+        }
+        None => vec![(r.db.as_str(), r.object.as_str())],
+    }
+}
+
+/// Does `e` carry table `schema.name` with TABLE operation `op`?
+fn has_object(e: &Value, schema: &str, name: &str, op: &str) -> bool {
+    let objs = e["objects"].as_array().cloned().unwrap_or_default();
+    let ops = e["extra"]["table_ops"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    objs.iter().zip(ops.iter()).any(|(o, o_op)| {
+        o["type"] == "table" && o["schema"] == schema && o["name"] == name && o_op == op
+    })
+}
+
+/// Every TABLE line must be delivered: merged into the `objects` of its
+/// statement's QUERY event when both are in the same file, else (a rotation
+/// fell between them; the files are parsed separately) as a standalone event
+/// of the same session and statement id. Returns what is missing.
+fn table_lines_missing(raw: &[RawLine], ev: &[&Value]) -> Vec<String> {
+    let query_file: HashMap<(u64, u64), &str> = raw
+        .iter()
+        .filter(|r| r.op == "QUERY")
+        .map(|r| ((r.conn, r.qid), r.file.as_str()))
+        .collect();
+    let mut missing = Vec::new();
+    for r in raw.iter().filter(|r| is_table_op(&r.op)) {
+        let (conn, qid) = (r.conn.to_string(), r.qid as i64);
+        let same_statement = |e: &&&Value| {
+            e["session"]["id"] == conn.as_str() && e["session"]["statement_id"] == qid
+        };
+        let split = query_file.get(&(r.conn, r.qid)) != Some(&r.file.as_str());
+        let carriers: Vec<&&Value> = ev
+            .iter()
+            .filter(same_statement)
+            .filter(|e| {
+                if split {
+                    op_of(e) == Some(r.op.as_str()) && e["action"] == r.op.as_str()
+                } else {
+                    op_of(e) == Some("QUERY")
+                }
+            })
+            .collect();
+        for (schema, name) in table_names(r) {
+            if !carriers.iter().any(|e| has_object(e, schema, name, &r.op)) {
+                missing.push(format!(
+                    "TABLE line {} {schema}.{name} ({}, conn {} query {}, {}) not delivered {}; events of the statement: {:?}",
+                    r.op,
+                    r.file,
+                    r.conn,
+                    r.qid,
+                    if split { "QUERY line in another file" } else { "QUERY line in the same file" },
+                    if split { "as a standalone event" } else { "in the QUERY event's objects" },
+                    ev.iter().filter(same_statement).map(|e| brief(e)).collect::<Vec<_>>()
+                ));
+            }
+        }
+    }
+    missing
 }
 
 // ------------------------------------------------------------------- agent
@@ -989,10 +1087,12 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     loop {
         let (events, _) = read_sink(&sink);
-        let got = event_op_counts(&distinct(&events));
+        let evs = distinct(&events);
+        let got = event_op_counts(&evs);
         if want_counts
             .iter()
             .all(|(op, n)| got.get(op).copied().unwrap_or(0) >= *n)
+            && table_lines_missing(&raw, &evs).is_empty()
         {
             break;
         }
@@ -1001,7 +1101,9 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
             let _ = agent.terminate();
             panic!(
                 "the agent did not deliver the workload's events within {DELIVERY_TIMEOUT:?}: \
-                 audit lines per operation {want_counts:?}, events {got:?}\n--- agent stderr ---\n{}",
+                 audit lines per operation {want_counts:?}, events {got:?}; TABLE lines missing: \
+                 {:#?}\n--- agent stderr ---\n{}",
+                table_lines_missing(&raw, &evs),
                 tail(&agent_stderr(), 4000)
             );
         }
@@ -1152,63 +1254,10 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
         || "the statement sent while logging was OFF was delivered".to_string(),
     );
 
-    // ---- every TABLE line is in the objects of its statement's QUERY event
-    let query_events: HashMap<(String, i64), &Value> = ev
-        .iter()
-        .filter(|e| op_of(e) == Some("QUERY"))
-        .filter_map(|e| {
-            Some((
-                (
-                    s(&e["session"]["id"])?.to_string(),
-                    e["session"]["statement_id"].as_i64()?,
-                ),
-                *e,
-            ))
-        })
-        .collect();
-    for r in raw.iter().filter(|r| {
-        matches!(
-            r.op.as_str(),
-            "READ" | "WRITE" | "CREATE" | "ALTER" | "DROP" | "RENAME"
-        )
-    }) {
-        let names: Vec<(&str, &str)> = match r.object.split_once('|') {
-            Some((old, new)) => {
-                let (ns, nn) = new.split_once('.').unwrap_or((&r.db, new));
-                vec![(r.db.as_str(), old), (ns, nn)]
-            }
-            None => vec![(r.db.as_str(), r.object.as_str())],
-        };
-        let key = (r.conn.to_string(), r.qid as i64);
-        let Some(q) = query_events.get(&key) else {
-            p.check(false, || format!("no QUERY event for TABLE line {r:?}"));
-            continue;
-        };
-        let objs = q["objects"].as_array().cloned().unwrap_or_default();
-        let ops = q["extra"]["table_ops"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for (schema, name) in names {
-            let found = objs.iter().zip(ops.iter()).any(|(o, op)| {
-                o["type"] == "table" && o["schema"] == schema && o["name"] == name && *op == r.op
-            });
-            p.check(found, || {
-                let standalone: Vec<String> = ev
-                    .iter()
-                    .filter(|e| {
-                        e["session"]["id"] == key.0.as_str()
-                            && e["session"]["statement_id"] == key.1
-                            && op_of(e) != Some("QUERY")
-                    })
-                    .map(|e| brief(e))
-                    .collect();
-                format!(
-                    "TABLE line {} {}.{} ({}, conn {} query {}) missing from the objects of {}; standalone events: {standalone:?}",
-                    r.op, schema, name, r.file, r.conn, r.qid, brief(q)
-                )
-            });
-        }
+    // ---- every TABLE line: in the objects of its statement's QUERY event, or,
+    // when a rotation separated them, a standalone event of its own
+    for m in table_lines_missing(&raw, &ev) {
+        p.check(false, || m);
     }
 
     // ---- logins and logouts of every workload session
@@ -1440,16 +1489,26 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
                 brief(e)
             )
         });
+        // A statement whose TABLE lines a rotation left in the previous file
+        // has them as standalone events (checked in detail above).
+        let split_off: Vec<&&Value> = ev
+            .iter()
+            .filter(|x| {
+                x["session"]["id"] == conn.as_str()
+                    && x["session"]["statement_id"] == r.qid as i64
+                    && op_of(x).is_some_and(is_table_op)
+            })
+            .collect();
         for (schema, name, op) in &w8.objects {
-            let found = objs.iter().zip(ops.iter()).any(|(o, o_op)| {
-                o["type"] == "table" && o["schema"] == *schema && o["name"] == *name && o_op == op
-            });
+            let found = has_object(e, schema, name, op)
+                || split_off.iter().any(|x| has_object(x, schema, name, op));
             p.check(found, || {
                 format!(
-                    "{}: want object {schema}.{name} ({op}), got {} / {}",
+                    "{}: want object {schema}.{name} ({op}), got {} / {}; split off: {:?}",
                     what(),
                     e["objects"],
-                    e["extra"]["table_ops"]
+                    e["extra"]["table_ops"],
+                    split_off.iter().map(|x| brief(x)).collect::<Vec<_>>()
                 )
             });
         }

@@ -962,3 +962,209 @@ pub fn check_report_against_jsonlog(report: &WorkloadReport, jsonlog: &str) -> R
         Err(problems.join("\n"))
     }
 }
+
+// ------------------------------------------------------------------ trust
+
+/// The login role of [`run_trust_workload`].
+pub const TRUST_USER: &str = "trust_svc";
+/// Its password (`CREATE ROLE … PASSWORD`).
+pub const TRUST_PASSWORD: &str = "Tr-Svc-pw1";
+/// The person `identity.static_map` should map [`TRUST_USER`] to.
+pub const TRUST_STATIC_ACTOR: &str = "Erin Static";
+/// Passwords [`run_trust_workload`] puts into statements; none may reach a sink.
+pub const TRUST_PASSWORDS: [&str; 6] = [
+    TRUST_PASSWORD,
+    "Fail-Dup-pw2",
+    "D0-Block-pw3",
+    "Map-Pw4",
+    "It's-Quoted-pw5",
+    "Dbl'Fail-pw6",
+];
+
+/// Statements of [`run_trust_workload`] that carry passwords, as sent.
+pub const TRUST_SECRET_STATEMENTS: [&str; 6] = [
+    "CREATE ROLE trust_svc LOGIN PASSWORD 'Tr-Svc-pw1'",
+    // Fails (duplicate role): the ERROR's STATEMENT line has it in clear text.
+    "CREATE ROLE trust_svc LOGIN PASSWORD 'Fail-Dup-pw2'",
+    // A DO block: pgaudit logs the block's text (password in doubled quotes).
+    "DO $$BEGIN EXECUTE 'CREATE ROLE trust_do LOGIN PASSWORD ''D0-Block-pw3'''; END$$",
+    // pgaudit < 16 logs user mappings in clear text.
+    "CREATE USER MAPPING FOR trust_svc SERVER trust_srv OPTIONS (user 'remote', password 'Map-Pw4')",
+    // Doubled quote inside the secret.
+    "ALTER USER MAPPING FOR trust_svc SERVER trust_srv OPTIONS (SET password 'It''s-Quoted-pw5')",
+    // Fails (no such role), doubled quote inside the secret.
+    "ALTER ROLE no_such_role PASSWORD 'Dbl''Fail-pw6'",
+];
+
+/// Switches auditing off server-wide (logged, then a reload line).
+pub const TRUST_AUDIT_OFF: &str = "ALTER SYSTEM SET pgaudit.log = 'none'";
+/// Switches it back on (not logged by pgaudit: auditing is off; the reload line shows it).
+pub const TRUST_AUDIT_ON: &str = "ALTER SYSTEM RESET pgaudit.log";
+/// Sent while auditing is off.
+pub const TRUST_UNAUDITED: &str = "SELECT 'while auditing was off' AS hidden";
+
+/// One row the trust workload inserts, and who should be named for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustAttribution {
+    /// The inserted note; the INSERT's statement contains it.
+    pub note: &'static str,
+    /// `application_name` of the session.
+    pub application_name: &'static str,
+    /// Expected `actor.name` and `actor.via`.
+    pub actor: &'static str,
+    pub via: &'static str,
+    /// Expected `context.ticket`, if any.
+    pub ticket: Option<&'static str>,
+}
+
+/// What [`run_trust_workload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustReport {
+    /// Every cleartext password it used in a statement.
+    pub passwords: Vec<&'static str>,
+    pub attributions: Vec<TrustAttribution>,
+}
+
+/// A second workload, for identity, redaction and tamper checks; run it after
+/// [`run_workload`] on the same server (it uses `appdb`, `pgaudit` and
+/// `postgres_fdw` from there). Leaves `pgaudit.log` as configured.
+///
+/// As `postgres`: a role, a table, statements carrying passwords
+/// ([`TRUST_SECRET_STATEMENTS`]: a failing one, a DO block, a user mapping,
+/// doubled quotes), then auditing switched off and on with `ALTER SYSTEM` +
+/// `pg_reload_conf()`, and `SET pgaudit.log`. Then five [`TRUST_USER`]
+/// sessions insert one row each, naming the person through a different
+/// mechanism: an `application_name` (`jira-alice`), a sqlcommenter comment,
+/// `SET onetrail.actor`, `set_config('onetrail.actor', …)`, and none (static map).
+pub async fn run_trust_workload(pg: &PgInstance) -> Result<TrustReport, HarnessError> {
+    let connect = |user: &str, password: &str, app: &str| {
+        let mut cfg = pg.tcp_config(user, password, APP_DATABASE);
+        cfg.application_name(app);
+        async move {
+            let (client, conn) = cfg.connect(tokio_postgres::NoTls).await?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            Ok::<_, HarnessError>(client)
+        }
+    };
+    let admin = connect("postgres", SUPERUSER_PASSWORD, "onetrail-trust-admin").await?;
+    let ok = |sql: &'static str| {
+        let admin = &admin;
+        async move {
+            admin.batch_execute(sql).await.map_err(|e| {
+                HarnessError(format!("trust workload: {sql}: {}", crate::postgres::pg_error_text(&e)))
+            })
+        }
+    };
+    let fails = |sql: &'static str, code: &'static str| {
+        let admin = &admin;
+        async move {
+            match admin.batch_execute(sql).await {
+                Err(e) if e.code().map(|c| c.code()) == Some(code) => Ok(()),
+                Err(e) => Err(HarnessError(format!(
+                    "trust workload: {sql}: expected {code}, got {}",
+                    crate::postgres::pg_error_text(&e)
+                ))),
+                Ok(()) => Err(HarnessError(format!("trust workload: {sql} should fail with {code}"))),
+            }
+        }
+    };
+    let [create_role, dup_role, do_block, mapping, alter_mapping, bad_role] = TRUST_SECRET_STATEMENTS;
+    ok(create_role).await?;
+    ok("CREATE TABLE public.trust_ledger (id serial PRIMARY KEY, note text)").await?;
+    ok("GRANT SELECT, INSERT ON public.trust_ledger TO trust_svc").await?;
+    ok("GRANT USAGE ON SEQUENCE public.trust_ledger_id_seq TO trust_svc").await?;
+    fails(dup_role, "42710").await?;
+    ok(do_block).await?;
+    ok("CREATE SERVER trust_srv FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host '127.0.0.1', dbname 'remote')").await?;
+    ok(mapping).await?;
+    ok(alter_mapping).await?;
+    fails(bad_role, "42704").await?;
+
+    // Auditing off and on again, server-wide, then per session.
+    let reload = || async {
+        ok("SELECT pg_reload_conf()").await?;
+        // Backends apply the new configuration at their next command.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Ok::<_, HarnessError>(())
+    };
+    ok(TRUST_AUDIT_OFF).await?;
+    reload().await?;
+    ok(TRUST_UNAUDITED).await?;
+    ok(TRUST_AUDIT_ON).await?;
+    reload().await?;
+    ok("SET pgaudit.log = 'none'").await?;
+    ok("SET pgaudit.log = 'all'").await?;
+    drop(admin);
+
+    let attributions = vec![
+        TrustAttribution {
+            note: "by application name",
+            application_name: "jira-alice",
+            actor: "alice",
+            via: "application_name",
+            ticket: None,
+        },
+        TrustAttribution {
+            note: "by sqlcommenter",
+            application_name: "onetrail-trust",
+            actor: "bob@corp",
+            via: "sqlcommenter",
+            ticket: Some("OPS-42"),
+        },
+        TrustAttribution {
+            note: "by set onetrail.actor",
+            application_name: "onetrail-trust",
+            actor: "carol",
+            via: "session",
+            ticket: Some("OPS-7"),
+        },
+        TrustAttribution {
+            note: "by set_config",
+            application_name: "onetrail-trust",
+            actor: "dave",
+            via: "session",
+            ticket: None,
+        },
+        TrustAttribution {
+            note: "by static map",
+            application_name: "onetrail-trust",
+            actor: TRUST_STATIC_ACTOR,
+            via: "static_map",
+            ticket: None,
+        },
+    ];
+    for a in &attributions {
+        let c = connect(TRUST_USER, TRUST_PASSWORD, a.application_name).await?;
+        let mut sqls: Vec<String> = Vec::new();
+        match a.note {
+            "by set onetrail.actor" => {
+                sqls.push("SET onetrail.actor = 'carol'".into());
+                sqls.push("SET onetrail.ticket = 'OPS-7'".into());
+            }
+            "by set_config" => sqls.push("SELECT set_config('onetrail.actor', 'dave', false)".into()),
+            _ => {}
+        }
+        let comment = if a.via == "sqlcommenter" {
+            " /*user='bob%40corp',ticket='OPS-42'*/"
+        } else {
+            ""
+        };
+        sqls.push(format!(
+            "INSERT INTO public.trust_ledger (note) VALUES ('{}'){comment}",
+            a.note
+        ));
+        for sql in sqls {
+            c.batch_execute(&sql).await.map_err(|e| {
+                HarnessError(format!("trust workload: {sql}: {}", crate::postgres::pg_error_text(&e)))
+            })?;
+        }
+        drop(c);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok(TrustReport {
+        passwords: TRUST_PASSWORDS.to_vec(),
+        attributions,
+    })
+}

@@ -42,9 +42,7 @@ impl Assembler {
     fn push(&mut self, row: Row, origin: Origin, out: &mut Vec<Event>) {
         let key = group_key(&row);
         let keyless = key.0.is_none() || key.1.is_none();
-        if !self.rows.is_empty()
-            && (key != self.key || (keyless && !is_continuation(&row)))
-        {
+        if !self.rows.is_empty() && (key != self.key || (keyless && !is_continuation(&row))) {
             self.flush(out);
         }
         self.key = key;
@@ -77,7 +75,13 @@ fn origin(pos: &RecordPos<'_>) -> Origin {
 }
 
 fn unparsed(pos: &RecordPos<'_>, raw: &[u8], err: impl Into<String>) -> Event {
-    Event::unparsed(Engine::Sqlserver, DateTime::<Utc>::UNIX_EPOCH, pos, raw, err)
+    Event::unparsed(
+        Engine::Sqlserver,
+        DateTime::<Utc>::UNIX_EPOCH,
+        pos,
+        raw,
+        err,
+    )
 }
 
 /// `mssql-audit-csv`.
@@ -190,13 +194,21 @@ impl RecordFormat for CsvExport {
             out.push(unparsed(
                 pos,
                 record,
-                format!("{} fields where the header has {}", fields.len(), header.len()),
+                format!(
+                    "{} fields where the header has {}",
+                    fields.len(),
+                    header.len()
+                ),
             ));
             return;
         }
         let mut row = Row::new();
         for (name, v) in header.iter().zip(fields) {
-            let cell = if v == "NULL" { Cell::Null } else { Cell::Text(v) };
+            let cell = if v == "NULL" {
+                Cell::Null
+            } else {
+                Cell::Text(v)
+            };
             row.push(name.clone(), cell);
         }
         self.asm.push(row, origin(pos), out);

@@ -364,7 +364,10 @@ fn typed_json(name: &str, c: &Cell) -> Option<Value> {
         && let Cell::Text(s) = c
     {
         let t = s.trim();
-        let h = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
+        let h = t
+            .strip_prefix("0x")
+            .or_else(|| t.strip_prefix("0X"))
+            .unwrap_or(t);
         if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Some(h.to_ascii_lowercase().into());
         }
@@ -432,7 +435,6 @@ pub fn classify_statement(stmt: &str) -> Option<Category> {
     })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,7 +468,12 @@ mod tests {
             ])
         };
         let a = "a".repeat(4000);
-        let rows = vec![base(1, &a), base(2, &a), base(3, "tail"), base(1, "SELECT 1")];
+        let rows = vec![
+            base(1, &a),
+            base(2, &a),
+            base(3, "tail"),
+            base(1, "SELECT 1"),
+        ];
         let m = Mapper::new("mssql-audit", "src");
         let mut out = Vec::new();
         m.map_group(&rows, &[], &mut out);
@@ -475,8 +482,14 @@ mod tests {
         assert_eq!(out[0].extra["sequence_rows"], 3);
         assert_eq!(out[0].category, Category::Read);
         assert_eq!(out[0].action, "SELECT");
-        assert_eq!(out[0].id, onetrail_event::event_id("mssql:SRV1:/a/x.sqlaudit", 4096, 0));
-        assert_eq!(out[1].id, onetrail_event::event_id("mssql:SRV1:/a/x.sqlaudit", 4096, 3));
+        assert_eq!(
+            out[0].id,
+            onetrail_event::event_id("mssql:SRV1:/a/x.sqlaudit", 4096, 0)
+        );
+        assert_eq!(
+            out[1].id,
+            onetrail_event::event_id("mssql:SRV1:/a/x.sqlaudit", 4096, 3)
+        );
     }
 
     #[test]
@@ -487,7 +500,11 @@ mod tests {
             row(&[("action_id", t("AUSC")), ("succeeded", t("1"))]),
             row(&[("action_id", t("AL  ")), ("class_type", t("SA"))]),
             row(&[("action_id", t("CR  ")), ("class_type", t("SL"))]),
-            row(&[("action_id", t("LGIF")), ("succeeded", t("0")), ("client_ip", t("local machine"))]),
+            row(&[
+                ("action_id", t("LGIF")),
+                ("succeeded", t("0")),
+                ("client_ip", t("local machine")),
+            ]),
         ];
         m.map_group(&rows, &[], &mut out);
         assert!(out[0].alert && out[0].category == Category::AuditConfig);

@@ -121,10 +121,16 @@ mod tests {
         assert_eq!(class("SA").unwrap().kind, ClassKind::Audit);
         assert_eq!(class("SL").unwrap().kind, ClassKind::Principal);
         // Every line of the files parsed (no stray spaces instead of tabs).
-        for l in ACTIONS_TSV.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for l in ACTIONS_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             assert_eq!(l.split('\t').count(), 3, "{l:?}");
         }
-        for l in CLASSES_TSV.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for l in CLASSES_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             assert_eq!(l.split('\t').count(), 3, "{l:?}");
         }
     }

@@ -93,7 +93,11 @@ pub fn row_from_event_text(text: &str) -> Row {
 }
 
 fn push(row: &mut Row, k: String, v: String) {
-    let cell = if v.is_empty() { Cell::Null } else { Cell::Text(v) };
+    let cell = if v.is_empty() {
+        Cell::Null
+    } else {
+        Cell::Text(v)
+    };
     row.push(k, cell);
 }
 

@@ -19,8 +19,12 @@ fn corpus_dir() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let p = corpus_dir().join(name);
-    let text = std::fs::read_to_string(&p)
-        .unwrap_or_else(|e| panic!("{}: {e} (set ONETRAIL_CORPORA to the corpora directory)", p.display()));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (set ONETRAIL_CORPORA to the corpora directory)",
+            p.display()
+        )
+    });
     serde_json::from_str(&text).unwrap()
 }
 
@@ -52,22 +56,38 @@ fn event_33205_agrees_with_the_peer_where_they_overlap() {
         assert_eq!(ev.outcome == Outcome::Success, peer_outcome == "success");
         // event.action "SELECT on TABLE" = our action + object type.
         assert_eq!(
-            format!("{} on {}", ev.action, ev.extra["class_desc"].as_str().unwrap()),
+            format!(
+                "{} on {}",
+                ev.action,
+                ev.extra["class_desc"].as_str().unwrap()
+            ),
             want["event"]["action"].as_str().unwrap()
         );
         assert_eq!(ev.category, Category::Read);
         // Names, statement, client.
         assert_eq!(ev.db_user.as_deref(), a["server_principal_name"].as_str());
-        assert_eq!(ev.extra["session_server_principal_name"], a["session_server_principal_name"]);
-        assert_eq!(ev.extra["database_principal_name"], a["database_principal_name"]);
+        assert_eq!(
+            ev.extra["session_server_principal_name"],
+            a["session_server_principal_name"]
+        );
+        assert_eq!(
+            ev.extra["database_principal_name"],
+            a["database_principal_name"]
+        );
         assert_eq!(ev.database.as_deref(), a["database_name"].as_str());
         assert_eq!(ev.objects[0].schema.as_deref(), a["schema_name"].as_str());
         assert_eq!(ev.objects[0].name.as_deref(), a["object_name"].as_str());
         assert_eq!(ev.statement.as_deref(), a["statement"].as_str());
-        assert_eq!(ev.client.application.as_deref(), a["application_name"].as_str());
+        assert_eq!(
+            ev.client.application.as_deref(),
+            a["application_name"].as_str()
+        );
         assert_eq!(ev.client.host.as_deref(), a["host_name"].as_str());
         assert_eq!(a["client_ip"], "local machine");
-        assert_eq!((ev.client.ip.as_deref(), &ev.extra["client_local"]), (None, &Value::Bool(true)));
+        assert_eq!(
+            (ev.client.ip.as_deref(), &ev.extra["client_local"]),
+            (None, &Value::Bool(true))
+        );
         assert_eq!(ev.session.id.as_deref(), a["session_id"].as_str());
         assert_eq!(ev.extra["connection_id"], a["connection_id"]);
         assert_eq!(ev.extra["sequence_number"], a["sequence_number"]);
@@ -81,6 +101,9 @@ fn event_33205_agrees_with_the_peer_where_they_overlap() {
         assert_eq!(ev.extra["server_principal_sid"], a["server_principal_sid"]);
         assert_eq!(ev.rows, a["affected_rows"].as_i64());
         assert_eq!(ev.extra["response_rows"], a["response_rows"]);
-        assert_eq!(ev.extra["duration_milliseconds"], a["duration_milliseconds"]);
+        assert_eq!(
+            ev.extra["duration_milliseconds"],
+            a["duration_milliseconds"]
+        );
     }
 }

@@ -140,14 +140,19 @@ pub(crate) fn parse_fields(body: &str) -> Result<Vec<Field>, String> {
         let Some(colon) = rest.find(':') else {
             return Err(format!("expected NAME:[len] 'value' at {:?}", head(rest)));
         };
-        let name = rest[..colon].split_whitespace().collect::<Vec<_>>().join(" ");
+        let name = rest[..colon]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         if name.is_empty() || name.len() > 40 || name.contains(['\'', '"', '\n']) {
             return Err(format!("expected a field name at {:?}", head(rest)));
         }
         let mut after = rest[colon + 1..].trim_start();
         let mut declared = None;
         if let Some(r) = after.strip_prefix('[') {
-            let close = r.find(']').ok_or_else(|| format!("unclosed [len] in {name}"))?;
+            let close = r
+                .find(']')
+                .ok_or_else(|| format!("unclosed [len] in {name}"))?;
             declared = r[..close].trim().parse::<usize>().ok();
             after = r[close + 1..].trim_start();
         }
@@ -282,14 +287,26 @@ impl AudState {
         let fields = match parse_fields(body) {
             Ok(f) => f,
             Err(e) => {
-                let t = time.map(|t| t.0).or(self.last_time).unwrap_or(DateTime::UNIX_EPOCH);
+                let t = time
+                    .map(|t| t.0)
+                    .or(self.last_time)
+                    .unwrap_or(DateTime::UNIX_EPOCH);
                 out.push(Event::unparsed(Engine::Oracle, t, pos, raw, e));
                 return;
             }
         };
         if fields.iter().all(|f| f.name == "LENGTH") {
-            let t = time.map(|t| t.0).or(self.last_time).unwrap_or(DateTime::UNIX_EPOCH);
-            out.push(Event::unparsed(Engine::Oracle, t, pos, raw, "record without fields"));
+            let t = time
+                .map(|t| t.0)
+                .or(self.last_time)
+                .unwrap_or(DateTime::UNIX_EPOCH);
+            out.push(Event::unparsed(
+                Engine::Oracle,
+                t,
+                pos,
+                raw,
+                "record without fields",
+            ));
             return;
         }
         let mut row = UnifiedAuditRow::new();
@@ -360,7 +377,14 @@ impl AudState {
             }
             (None, None) => code.map_or_else(|| "UNKNOWN".to_string(), |c| format!("ACTION {c}")),
         };
-        row.set_text("ACTION_NAME", if name == "CONNECT" { "LOGON".to_string() } else { name });
+        row.set_text(
+            "ACTION_NAME",
+            if name == "CONNECT" {
+                "LOGON".to_string()
+            } else {
+                name
+            },
+        );
         if let Some(t) = &action_text
             && row.get("SQL_TEXT").is_none()
             && !NOT_SQL.contains(&normalize_action(t).as_str())
@@ -405,7 +429,8 @@ impl AudState {
                 if let Some(t) = self.last_time {
                     ev.time = t;
                     ev.extra.remove("time_missing");
-                    ev.extra.insert("time_fallback".into(), "previous_record".into());
+                    ev.extra
+                        .insert("time_fallback".into(), "previous_record".into());
                 }
             }
         }

@@ -244,7 +244,9 @@ pub fn classify(i: ClassifyInput<'_>) -> Classified {
                 false,
             );
         }
-        "LOGOFF" | "LOGOFF BY CLEANUP" | "DISCONNECT" => return mk(Category::Auth, "LOGOUT", false),
+        "LOGOFF" | "LOGOFF BY CLEANUP" | "DISCONNECT" => {
+            return mk(Category::Auth, "LOGOUT", false);
+        }
         _ => {}
     }
     if AUDIT_CONFIG_ACTIONS.contains(&a) {
@@ -287,20 +289,51 @@ pub fn classify(i: ClassifyInput<'_>) -> Classified {
         "SELECT" => Category::Read,
         "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "UPSERT" | "TRUNCATE TABLE"
         | "TRUNCATE CLUSTER" | "LOCK" | "LOCK TABLE" => Category::Dml,
-        "GRANT" | "REVOKE" | "GRANT OBJECT" | "REVOKE OBJECT" | "SYSTEM GRANT"
-        | "SYSTEM REVOKE" | "GRANT ROLE" | "REVOKE ROLE" | "SET ROLE" | "CREATE USER"
-        | "ALTER USER" | "DROP USER" | "CREATE ROLE" | "ALTER ROLE" | "DROP ROLE"
-        | "CREATE PROFILE" | "ALTER PROFILE" | "DROP PROFILE" | "BECOME USER"
+        "GRANT"
+        | "REVOKE"
+        | "GRANT OBJECT"
+        | "REVOKE OBJECT"
+        | "SYSTEM GRANT"
+        | "SYSTEM REVOKE"
+        | "GRANT ROLE"
+        | "REVOKE ROLE"
+        | "SET ROLE"
+        | "CREATE USER"
+        | "ALTER USER"
+        | "DROP USER"
+        | "CREATE ROLE"
+        | "ALTER ROLE"
+        | "DROP ROLE"
+        | "CREATE PROFILE"
+        | "ALTER PROFILE"
+        | "DROP PROFILE"
+        | "BECOME USER"
         | "PROXY AUTHENTICATION ONLY" => Category::Dcl,
         "ALTER SESSION" | "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "SET TRANSACTION"
         | "SET CONTAINER" | "SESSION REC" | "EXPLAIN" | "NO-OP" => Category::Session,
-        "ALTER SYSTEM" | "ALTER DATABASE" | "CREATE DATABASE" | "STARTUP" | "SHUTDOWN"
-        | "ANALYZE TABLE" | "ANALYZE INDEX" | "ANALYZE CLUSTER" | "ALTER RESOURCE COST"
-        | "CREATE CONTROL FILE" | "ADMINISTER KEY MANAGEMENT" | "CREATE SPFILE"
-        | "CREATE PFILE" | "CREATE PLUGGABLE DATABASE" | "ALTER PLUGGABLE DATABASE"
-        | "DROP PLUGGABLE DATABASE" | "CREATE TABLESPACE" | "ALTER TABLESPACE"
-        | "DROP TABLESPACE" | "CREATE ROLLBACK SEG" | "ALTER ROLLBACK SEG"
-        | "DROP ROLLBACK SEG" | "PURGE DBA_RECYCLEBIN" => Category::Admin,
+        "ALTER SYSTEM"
+        | "ALTER DATABASE"
+        | "CREATE DATABASE"
+        | "STARTUP"
+        | "SHUTDOWN"
+        | "ANALYZE TABLE"
+        | "ANALYZE INDEX"
+        | "ANALYZE CLUSTER"
+        | "ALTER RESOURCE COST"
+        | "CREATE CONTROL FILE"
+        | "ADMINISTER KEY MANAGEMENT"
+        | "CREATE SPFILE"
+        | "CREATE PFILE"
+        | "CREATE PLUGGABLE DATABASE"
+        | "ALTER PLUGGABLE DATABASE"
+        | "DROP PLUGGABLE DATABASE"
+        | "CREATE TABLESPACE"
+        | "ALTER TABLESPACE"
+        | "DROP TABLESPACE"
+        | "CREATE ROLLBACK SEG"
+        | "ALTER ROLLBACK SEG"
+        | "DROP ROLLBACK SEG"
+        | "PURGE DBA_RECYCLEBIN" => Category::Admin,
         _ if a.starts_with("CREATE ")
             || a.starts_with("ALTER ")
             || a.starts_with("DROP ")
@@ -337,7 +370,10 @@ pub fn action_from_statement(text: &str) -> String {
             let mut i = 1;
             let mut out = first.to_string();
             while let Some(w) = words.get(i) {
-                if matches!(w.as_str(), "OR" | "REPLACE" | "PUBLIC" | "UNIQUE" | "GLOBAL") {
+                if matches!(
+                    w.as_str(),
+                    "OR" | "REPLACE" | "PUBLIC" | "UNIQUE" | "GLOBAL"
+                ) {
                     i += 1;
                     continue;
                 }
@@ -380,7 +416,12 @@ mod tests {
 
     #[test]
     fn failed_logons_and_audit_packages() {
-        for (rc, want) in [(0, "LOGIN"), (28002, "LOGIN"), (1017, "LOGIN FAILED"), (28000, "LOGIN FAILED")] {
+        for (rc, want) in [
+            (0, "LOGIN"),
+            (28002, "LOGIN"),
+            (1017, "LOGIN FAILED"),
+            (28000, "LOGIN FAILED"),
+        ] {
             let r = classify(ClassifyInput {
                 action: "LOGON",
                 return_code: Some(rc),
@@ -423,8 +464,17 @@ mod tests {
 
     #[test]
     fn statement_actions() {
-        assert_eq!(action_from_statement("ALTER DATABASE   MOUNT"), "ALTER DATABASE");
-        assert_eq!(action_from_statement("create or replace view v as"), "CREATE VIEW");
-        assert_eq!(action_from_statement("DECLARE x int; BEGIN null; END;"), "PL/SQL EXECUTE");
+        assert_eq!(
+            action_from_statement("ALTER DATABASE   MOUNT"),
+            "ALTER DATABASE"
+        );
+        assert_eq!(
+            action_from_statement("create or replace view v as"),
+            "CREATE VIEW"
+        );
+        assert_eq!(
+            action_from_statement("DECLARE x int; BEGIN null; END;"),
+            "PL/SQL EXECUTE"
+        );
     }
 }

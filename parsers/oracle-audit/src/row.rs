@@ -245,7 +245,12 @@ const EXTRA_INT: &[(&str, &str)] = &[
 /// `EVENT_TIMESTAMP_UTC` gets the Unix epoch and `extra.time_missing`.
 pub fn map_row(row: &UnifiedAuditRow, pos: &RecordPos<'_>, index: u32) -> Event {
     let time = row.event_time();
-    let mut ev = Event::new(Engine::Oracle, time.unwrap_or(DateTime::UNIX_EPOCH), pos, index);
+    let mut ev = Event::new(
+        Engine::Oracle,
+        time.unwrap_or(DateTime::UNIX_EPOCH),
+        pos,
+        index,
+    );
     if time.is_none() {
         ev.extra.insert("time_missing".into(), true.into());
     }
@@ -278,7 +283,9 @@ pub fn map_row(row: &UnifiedAuditRow, pos: &RecordPos<'_>, index: u32) -> Event 
     ev.statement = sql_text;
     if schema.is_some() || name.is_some() {
         ev.objects.push(DbObject {
-            kind: row.text("OBJECT_TYPE").or_else(|| object_kind(&action_name)),
+            kind: row
+                .text("OBJECT_TYPE")
+                .or_else(|| object_kind(&action_name)),
             schema,
             name,
         });

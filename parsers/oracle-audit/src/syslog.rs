@@ -210,10 +210,8 @@ impl SyslogState {
                 None => unknown.push((k.clone(), v.clone())),
             }
         }
-        if let Some(code) = row.int("AUDIT_TYPE_CODE") {
-            if code == 4 {
-                row.set_text("AUDIT_TYPE", "Standard");
-            }
+        if row.int("AUDIT_TYPE_CODE") == Some(4) {
+            row.set_text("AUDIT_TYPE", "Standard");
         }
         if let Some(pid) = &prefix.pid {
             row.set_text("OS_PROCESS", pid.clone());
@@ -273,11 +271,20 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let p = parse_syslog_prefix("Nov 13 15:52:56 db21si journal: Oracle Unified Audit[23128]: ", 2024);
-        assert_eq!(p.time.unwrap().time.to_rfc3339(), "2024-11-13T15:52:56+00:00");
+        let p = parse_syslog_prefix(
+            "Nov 13 15:52:56 db21si journal: Oracle Unified Audit[23128]: ",
+            2024,
+        );
+        assert_eq!(
+            p.time.unwrap().time.to_rfc3339(),
+            "2024-11-13T15:52:56+00:00"
+        );
         assert_eq!(p.host.as_deref(), Some("db21si"));
         assert_eq!(p.pid.as_deref(), Some("23128"));
-        let p = parse_syslog_prefix("2024-11-13T15:52:56.123456+01:00 db21si Oracle Unified Audit[1]: ", 2024);
+        let p = parse_syslog_prefix(
+            "2024-11-13T15:52:56.123456+01:00 db21si Oracle Unified Audit[1]: ",
+            2024,
+        );
         assert!(p.time.unwrap().zoned);
         assert!(!p.year_assumed);
     }

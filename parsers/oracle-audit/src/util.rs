@@ -28,13 +28,18 @@ pub fn parse_time(s: &str) -> Option<ParsedTime> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(zoned(t));
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f %:z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f %:z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(t) = DateTime::parse_from_str(s, f) {
             return Some(zoned(t));
         }
     }
     // Trailing " UTC" / "Z" / " +00:00" on otherwise zone-less forms.
-    let (body, utc_suffix) = if let Some(b) = s.strip_suffix(" UTC").or_else(|| s.strip_suffix('Z')) {
+    let (body, utc_suffix) = if let Some(b) = s.strip_suffix(" UTC").or_else(|| s.strip_suffix('Z'))
+    {
         (b.trim_end(), true)
     } else {
         (s, false)
@@ -251,8 +256,14 @@ mod tests {
         .unwrap();
         assert_eq!(a.ip.as_deref(), Some("10.1.2.3"));
         assert_eq!(a.port, Some(58864));
-        assert_eq!(parse_client_address("192.168.2.2").unwrap().ip.as_deref(), Some("192.168.2.2"));
-        assert_eq!(parse_client_address("test.local").unwrap().host.as_deref(), Some("test.local"));
+        assert_eq!(
+            parse_client_address("192.168.2.2").unwrap().ip.as_deref(),
+            Some("192.168.2.2")
+        );
+        assert_eq!(
+            parse_client_address("test.local").unwrap().host.as_deref(),
+            Some("test.local")
+        );
         assert!(parse_client_address("").is_none());
     }
 }

@@ -175,7 +175,9 @@ pub(crate) fn elements(rec: &str) -> Result<Vec<(String, String)>, String> {
                 rest = &r[e + 3..];
                 continue;
             }
-            let lt = rest.find('<').ok_or_else(|| format!("unterminated <{name}>"))?;
+            let lt = rest
+                .find('<')
+                .ok_or_else(|| format!("unterminated <{name}>"))?;
             value.push_str(&unescape(&rest[..lt]));
             rest = &rest[lt..];
             if rest.starts_with("<![CDATA[") {
@@ -265,7 +267,9 @@ impl XmlState {
             {
                 self.version = Some(t[i + 9..i + j].trim().to_string());
             }
-            let known = t.starts_with("<?xml") || t.starts_with("<Audit") || t.starts_with("</Audit>")
+            let known = t.starts_with("<?xml")
+                || t.starts_with("<Audit")
+                || t.starts_with("</Audit>")
                 || t.starts_with("<Version");
             if !known {
                 out.push(self.unparsed(pos, record, "not part of an Oracle XML audit file"));
@@ -320,13 +324,15 @@ impl XmlState {
         {
             ev.time = t;
             ev.extra.remove("time_missing");
-            ev.extra.insert("time_fallback".into(), "previous_record".into());
+            ev.extra
+                .insert("time_fallback".into(), "previous_record".into());
         }
         if let Some(p) = privilege {
             ev.extra.insert("privilege".into(), p.into());
         }
         if let Some(v) = &self.version {
-            ev.extra.insert("xml_audit_version".into(), v.clone().into());
+            ev.extra
+                .insert("xml_audit_version".into(), v.clone().into());
         }
         if !other.is_empty() {
             native_fields(&mut ev, "xml_fields", &other);

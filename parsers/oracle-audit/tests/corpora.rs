@@ -46,7 +46,12 @@ fn every_corpus_record_parses() {
         let data = std::fs::read(p).unwrap();
         let evs = run("oracle-aud", &data);
         let bad = unparsed(&evs);
-        assert!(bad.is_empty(), "{}: {:?}", p.display(), bad.first().map(|e| &e.parse_error));
+        assert!(
+            bad.is_empty(),
+            "{}: {:?}",
+            p.display(),
+            bad.first().map(|e| &e.parse_error)
+        );
         assert_eq!(evs.len(), records_in(&data), "{}", p.display());
         for e in &evs {
             assert!(e.time.timestamp() > 1_500_000_000, "{}: {e:?}", p.display());
@@ -54,7 +59,12 @@ fn every_corpus_record_parses() {
             assert_ne!(e.category, Category::Other, "{}: {}", p.display(), e.action);
         }
         // chunked feeding frames the same records
-        assert_eq!(evs, run_chunked("oracle-aud", &data, "test", 7), "{}", p.display());
+        assert_eq!(
+            evs,
+            run_chunked("oracle-aud", &data, "test", 7),
+            "{}",
+            p.display()
+        );
         total += evs.len();
     }
     assert_eq!(total, 1 + 4 + 3 + 3 + 1 + 27);
@@ -84,7 +94,11 @@ fn agree(path: &Path, e: &Event, x: &serde_json::Map<String, Value>) {
     let want = chrono::DateTime::parse_from_rfc3339(&get("@timestamp").unwrap()).unwrap();
     assert_eq!(e.time, want, "{ctx}");
     // byte offset of the record
-    assert_eq!(e.source.offset, x.get("log.offset").and_then(Value::as_u64), "{ctx}");
+    assert_eq!(
+        e.source.offset,
+        x.get("log.offset").and_then(Value::as_u64),
+        "{ctx}"
+    );
     // user: classic `DATABASE USER` (server.user.name), extended USERID
     let user = get("server.user.name").or(get("oracle.database_audit.userid"));
     assert_eq!(e.db_user, user, "{ctx}");
@@ -95,7 +109,11 @@ fn agree(path: &Path, e: &Event, x: &serde_json::Map<String, Value>) {
     if let Some(num) = get("oracle.database_audit.action_number") {
         assert_eq!(extra(e, "action_code"), Some(num), "{ctx}");
         let text = get("oracle.database_audit.action").unwrap();
-        assert_eq!(extra(e, "action_text").map(|t| collapse(&t)), Some(text), "{ctx}");
+        assert_eq!(
+            extra(e, "action_text").map(|t| collapse(&t)),
+            Some(text),
+            "{ctx}"
+        );
     } else if let Some(num) = get("oracle.database_audit.action") {
         assert_eq!(extra(e, "action_code"), Some(num.clone()), "{ctx}");
         match num.as_str() {
@@ -116,9 +134,19 @@ fn agree(path: &Path, e: &Event, x: &serde_json::Map<String, Value>) {
         _ => {}
     }
     // session, database id, terminal, host, privilege, object
-    assert_eq!(e.session.id, get("oracle.database_audit.session_id"), "{ctx}");
-    assert_eq!(extra(e, "dbid"), get("oracle.database_audit.database.id"), "{ctx}");
-    if let Some(t) = get("oracle.database_audit.client.terminal").or(get("oracle.database_audit.terminal")) {
+    assert_eq!(
+        e.session.id,
+        get("oracle.database_audit.session_id"),
+        "{ctx}"
+    );
+    assert_eq!(
+        extra(e, "dbid"),
+        get("oracle.database_audit.database.id"),
+        "{ctx}"
+    );
+    if let Some(t) =
+        get("oracle.database_audit.client.terminal").or(get("oracle.database_audit.terminal"))
+    {
         assert_eq!(extra(e, "terminal"), Some(t), "{ctx}");
     }
     if let Some(h) = get("server.address") {
@@ -128,7 +156,11 @@ fn agree(path: &Path, e: &Event, x: &serde_json::Map<String, Value>) {
         assert_eq!(extra(e, "privilege"), Some(r), "{ctx}");
     }
     if let Some(o) = get("oracle.database_audit.obj_name") {
-        assert_eq!(e.objects.first().and_then(|o| o.name.clone()), Some(o), "{ctx}");
+        assert_eq!(
+            e.objects.first().and_then(|o| o.name.clone()),
+            Some(o),
+            "{ctx}"
+        );
     }
     if let Some(e_id) = get("oracle.database_audit.entryid") {
         assert_eq!(extra(e, "entry_id"), Some(e_id), "{ctx}");
@@ -140,7 +172,10 @@ fn beats_expected_parses_agree() {
     let dir = corpora_dir().join(BEATS);
     let mut compared = 0;
     for p in aud_files() {
-        let exp = p.with_file_name(format!("{}-expected.json", p.file_name().unwrap().to_string_lossy()));
+        let exp = p.with_file_name(format!(
+            "{}-expected.json",
+            p.file_name().unwrap().to_string_lossy()
+        ));
         if !exp.exists() {
             continue;
         }
@@ -167,11 +202,20 @@ fn integrations_records_are_mapped() {
     assert_eq!(first.action, "SELECT");
     assert_eq!(first.category, Category::Read);
     let st = first.statement.as_deref().unwrap();
-    assert!(st.starts_with("select /*+ opt_param('parallel_execution_enabled',\n"), "{st}");
+    assert!(
+        st.starts_with("select /*+ opt_param('parallel_execution_enabled',\n"),
+        "{st}"
+    );
     assert!(st.ends_with("where 1=0"), "{st}");
     assert_eq!(evs[1].client.ip.as_deref(), Some("192.168.2.2"));
     let plsql = evs.iter().find(|e| e.action == "PL/SQL EXECUTE").unwrap();
-    assert!(plsql.statement.as_deref().unwrap().ends_with("END LOOP;\nEND;"));
+    assert!(
+        plsql
+            .statement
+            .as_deref()
+            .unwrap()
+            .ends_with("END LOOP;\nEND;")
+    );
     assert_eq!(plsql.extra["length_mismatch"], true);
     assert_eq!(plsql.time.to_rfc3339(), "2021-01-28T23:27:48+00:00");
     let session_rec = &evs[25];

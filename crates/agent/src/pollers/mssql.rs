@@ -574,6 +574,39 @@ mod tests {
         assert_eq!(cmp_files("b.sqlaudit", "a.sqlaudit"), Ordering::Greater);
     }
 
+    fn check(source: &str) -> Result<(), String> {
+        let text = format!(
+            "sources:\n  sql1:\n    type: mssql\n{source}sinks:\n  out: {{ type: stdout }}\n"
+        );
+        crate::config::Config::from_str_at(&text, std::path::Path::new("/etc/onetrail.yaml"))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_is_checked_without_connecting() {
+        let good = "    host: db1\n    username: reader\n    password: x\n    file_pattern: /a/*.sqlaudit\n";
+        check(good).unwrap();
+        let e = check(&format!("{good}    auth: integrated\n")).unwrap_err();
+        assert!(
+            e.contains("auth: integrated") && e.contains("auth: sql"),
+            "{e}"
+        );
+        let e = check(&good.replace("    file_pattern: /a/*.sqlaudit\n", "")).unwrap_err();
+        assert!(e.contains("file_pattern"), "{e}");
+        let e = check(&good.replace("/a/*.sqlaudit", "/a/")).unwrap_err();
+        assert!(e.contains("directory"), "{e}");
+        let e = check(&format!("{good}    encryption: maybe\n")).unwrap_err();
+        assert!(e.contains("not_supported"), "{e}");
+        let e = check(&good.replace("    password: x\n", "")).unwrap_err();
+        assert!(e.contains("password_file"), "{e}");
+        let e = check(&format!(
+            "{good}    trust_server_certificate: true\n    ca_file: /ca.pem\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("ca_file"), "{e}");
+    }
+
     #[test]
     fn position_round_trips() {
         let mut p = Position::at("f", 4096);

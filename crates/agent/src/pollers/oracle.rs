@@ -146,7 +146,7 @@ fn parse_micros(v: &Value) -> Option<i64> {
 
 /// Timestamp (micros) of a key string (`dbid:con:inst:sess:entry:stmt:micros:action`).
 fn key_micros(k: &str) -> Option<i64> {
-    k.splitn(8, ':').nth(6)?.parse().ok()
+    k.split(':').nth(6)?.parse().ok()
 }
 
 /// The look-back window: keys seen at or after `floor`, and the high-water mark.

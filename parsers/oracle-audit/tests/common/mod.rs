@@ -23,15 +23,28 @@ pub fn run_with(
 ) -> Vec<Event> {
     let mut out = Vec::new();
     let mut start = 0usize;
-    let mut avail = if chunk == 0 { input.len() } else { chunk.min(input.len()) };
+    let mut avail = if chunk == 0 {
+        input.len()
+    } else {
+        chunk.min(input.len())
+    };
     loop {
         let buf = &input[start..avail];
         let fin = avail == input.len();
         let flush = if fin { Flush::Final } else { Flush::No };
         match f.frame(buf, flush) {
             Some(n) => {
-                assert!(n > 0 && n <= buf.len(), "frame returned {n} for {} bytes", buf.len());
-                let pos = RecordPos { source_key, path: None, offset: start as u64, format };
+                assert!(
+                    n > 0 && n <= buf.len(),
+                    "frame returned {n} for {} bytes",
+                    buf.len()
+                );
+                let pos = RecordPos {
+                    source_key,
+                    path: None,
+                    offset: start as u64,
+                    format,
+                };
                 f.parse(&buf[..n], &pos, &mut out);
                 start += n;
                 if start == input.len() {
@@ -39,7 +52,11 @@ pub fn run_with(
                 }
             }
             None => {
-                assert!(!fin || buf.is_empty(), "frame(Final) returned None on {} bytes", buf.len());
+                assert!(
+                    !fin || buf.is_empty(),
+                    "frame(Final) returned None on {} bytes",
+                    buf.len()
+                );
                 if fin {
                     break;
                 }
@@ -56,7 +73,9 @@ pub fn run(format: &str, input: &[u8]) -> Vec<Event> {
 }
 
 pub fn unparsed(evs: &[Event]) -> Vec<&Event> {
-    evs.iter().filter(|e| e.category == Category::Unparsed).collect()
+    evs.iter()
+        .filter(|e| e.category == Category::Unparsed)
+        .collect()
 }
 
 /// `CARGO_MANIFEST_DIR/../../../shared/corpora`, or a clear failure.

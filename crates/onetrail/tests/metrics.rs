@@ -1,0 +1,346 @@
+//! The agent's `/metrics`, `/health` and `/status` endpoint, scraped while the
+//! real binary tails a file: the counters move as events flow, and a sink
+//! that cannot deliver shows as down, with bytes behind and retries.
+
+use std::fs::{self, OpenOptions};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PREFIX: &str = "%m [%p] %q%u@%d ";
+
+fn record(n: u64) -> String {
+    format!(
+        "2026-11-26 06:15:{:02}.{:03} UTC [4242] app@appdb LOG:  AUDIT: SESSION,{n},1,WRITE,INSERT,TABLE,public.t,INSERT INTO public.t VALUES ({n}),<none>\n",
+        (n / 1000) % 60,
+        n % 1000
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let (head, body) = r.split_once("\r\n\r\n")?;
+    Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
+}
+
+/// The value of one sample (`name{labels}`) in a Prometheus text page.
+fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
+    page.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+struct Agent(Child);
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+impl Agent {
+    fn start(cfg: &Path, log: &Path) -> Agent {
+        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Agent(child)
+    }
+    fn terminate(mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let st = self.0.wait().unwrap();
+        std::mem::forget(self);
+        st
+    }
+}
+
+#[test]
+fn counters_move_as_events_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let out = dir.path().join("events.jsonl");
+    let cfg = dir.path().join("onetrail.yaml");
+    let port = free_port();
+    let text: String = (1..=100).map(record).collect();
+    append(&log, &text);
+    fs::write(
+        &cfg,
+        format!(
+            "data_dir: {state}\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\nsinks:\n  out: {{ type: file, path: {out} }}\n",
+            state = dir.path().join("state").display(),
+            log = log.display(),
+            out = out.display(),
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
+    let src = "{source=\"pg\",type=\"pgaudit\"}";
+    let snk = "{sink=\"out\",type=\"file\"}";
+    let file = format!("{{source=\"pg\",path=\"{}\"}}", log.display());
+    let scrape = || get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+
+    // 100 records + the START agent event.
+    wait_for(
+        "the first 100 records delivered",
+        Duration::from_secs(20),
+        || {
+            sample(
+                &scrape(),
+                &format!("onetrail_source_events_delivered_total{src}"),
+            ) == Some(101.0)
+        },
+    );
+    let page = scrape();
+    assert_eq!(
+        sample(&page, &format!("onetrail_source_events_read_total{src}")),
+        Some(101.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_source_events_parsed_total{src}")),
+        Some(101.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            &format!("onetrail_source_events_unparsed_total{src}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_sink_events_delivered_total{snk}")),
+        Some(101.0)
+    );
+    assert_eq!(sample(&page, &format!("onetrail_sink_up{snk}")), Some(1.0));
+    assert_eq!(
+        sample(&page, &format!("onetrail_sink_retries_total{snk}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            &format!("onetrail_sink_events_dead_lettered_total{snk}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(sample(&page, "onetrail_ready"), Some(1.0));
+
+    // 50 more, and one AUDIT record too broken to parse.
+    let more: String = (101..=150).map(record).collect();
+    append(&log, &more);
+    append(
+        &log,
+        "2026-11-26 06:16:00.000 UTC [4242] app@appdb LOG:  AUDIT: SESSION,\"unterminated\n",
+    );
+    append(&log, &record(151));
+    wait_for(
+        "the next 52 records delivered",
+        Duration::from_secs(20),
+        || {
+            sample(
+                &scrape(),
+                &format!("onetrail_source_events_delivered_total{src}"),
+            ) == Some(153.0)
+        },
+    );
+    let page = scrape();
+    let unparsed = sample(
+        &page,
+        &format!("onetrail_source_events_unparsed_total{src}"),
+    )
+    .unwrap();
+    assert!(
+        unparsed >= 1.0,
+        "the broken record is counted as unparsed:\n{page}"
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_source_events_parsed_total{src}")).unwrap() + unparsed,
+        sample(&page, &format!("onetrail_source_events_read_total{src}")).unwrap()
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_sink_events_delivered_total{snk}")),
+        Some(153.0)
+    );
+    // Everything delivered: nothing behind, nothing in flight, checkpoint fresh.
+    wait_for("bytes behind to reach 0", Duration::from_secs(10), || {
+        sample(&scrape(), &format!("onetrail_file_bytes_behind{file}")) == Some(0.0)
+    });
+    let page = scrape();
+    assert_eq!(
+        sample(
+            &page,
+            &format!("onetrail_source_oldest_undelivered_seconds{src}")
+        ),
+        Some(0.0)
+    );
+    let age = sample(
+        &page,
+        &format!("onetrail_source_checkpoint_age_seconds{src}"),
+    )
+    .unwrap();
+    assert!((0.0..5.0).contains(&age), "checkpoint age {age}");
+    assert!(page.contains("# TYPE onetrail_source_events_delivered_total counter"));
+
+    let (code, health) = get(port, "/health").unwrap();
+    assert_eq!(code, 200, "{health}");
+    let (code, status) = get(port, "/status").unwrap();
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(v["sources"]["pg"]["events_delivered"], 153);
+    assert_eq!(v["sinks"]["out"]["up"], true);
+    assert_eq!(v["sources"]["pg"]["files"][0]["bytes_behind"], 0);
+
+    // `onetrail status` finds the agent through the same config.
+    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(
+        st.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    assert!(text.contains("source pg (pgaudit): 153 read"), "{text}");
+    assert!(
+        text.contains("sink out (file): up; 153 delivered"),
+        "{text}"
+    );
+
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn a_sink_that_cannot_deliver_shows_down_and_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let cfg = dir.path().join("onetrail.yaml");
+    let port = free_port();
+    let nobody = free_port(); // nothing listens there
+    let text: String = (1..=20).map(record).collect();
+    append(&log, &text);
+    fs::write(
+        &cfg,
+        format!(
+            "data_dir: {state}\nshutdown_timeout_secs: 1\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\nsinks:\n  hec:\n    type: splunk_hec\n    endpoint: http://127.0.0.1:{nobody}\n    token: t0k3n\n    batch_timeout_ms: 10\n    retry_initial_backoff_ms: 20\n    retry_max_backoff_ms: 100\n",
+            state = dir.path().join("state").display(),
+            log = log.display(),
+        ),
+    )
+    .unwrap();
+    let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
+    let src = "{source=\"pg\",type=\"pgaudit\"}";
+    let snk = "{sink=\"hec\",type=\"splunk_hec\"}";
+    let file = format!("{{source=\"pg\",path=\"{}\"}}", log.display());
+    let scrape = || get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    wait_for(
+        "retries against the dead receiver",
+        Duration::from_secs(20),
+        || sample(&scrape(), &format!("onetrail_sink_retries_total{snk}")).unwrap_or(0.0) >= 3.0,
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    let page = scrape();
+    assert_eq!(
+        sample(&page, &format!("onetrail_sink_up{snk}")),
+        Some(0.0),
+        "{page}"
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_source_events_read_total{src}")),
+        Some(21.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            &format!("onetrail_source_events_delivered_total{src}")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_sink_events_delivered_total{snk}")),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&page, &format!("onetrail_file_bytes_behind{file}")),
+        Some(text.len() as f64),
+        "nothing delivered: the whole file is behind"
+    );
+    let oldest = sample(
+        &page,
+        &format!("onetrail_source_oldest_undelivered_seconds{src}"),
+    )
+    .unwrap();
+    assert!(oldest >= 1.0, "oldest undelivered {oldest}");
+
+    let (code, health) = get(port, "/health").unwrap();
+    assert_eq!(code, 503, "{health}");
+    assert!(health.contains("\"sink\":\"hec\""), "{health}");
+    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert_eq!(st.status.code(), Some(3), "{text}");
+    assert!(text.contains("sink hec (splunk_hec): DOWN ("), "{text}");
+    assert!(agent.terminate().success());
+}
+
+#[test]
+fn status_without_a_metrics_endpoint_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("onetrail.yaml");
+    fs::write(
+        &cfg,
+        "sources:\n  pg:\n    type: pgaudit\n    paths: [\"/nonexistent/*.log\"]\nsinks:\n  c: { type: stdout }\n",
+    )
+    .unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("metrics.listen"));
+}
