@@ -649,15 +649,11 @@ impl Config {
                         ));
                     }
                 }
-                SinkType::Datadog => {
-                    if s.api_key.is_none() && s.api_key_file.is_none() {
-                        return Err(err(
-                            line,
-                            format!(
-                                "sinks.{name}: set `api_key: ${{DD_API_KEY}}` or `api_key_file:`"
-                            ),
-                        ));
-                    }
+                SinkType::Datadog if s.api_key.is_none() && s.api_key_file.is_none() => {
+                    return Err(err(
+                        line,
+                        format!("sinks.{name}: set `api_key: ${{DD_API_KEY}}` or `api_key_file:`"),
+                    ));
                 }
                 _ => {}
             }
