@@ -302,7 +302,7 @@ pub fn verify(
 ) -> std::io::Result<Verified> {
     // Pass 1: every line's parsed value (seq needed ahead to tell deletions
     // from reorderings).
-    let mut parsed: Vec<Result<(u64, String, String, Vec<u8>), String>> = Vec::new();
+    let mut parsed: Vec<Result<Link, String>> = Vec::new();
     let mut buf = Vec::new();
     let mut reader = reader;
     loop {
@@ -417,8 +417,10 @@ pub fn verify(
     Ok(out)
 }
 
-#[allow(clippy::type_complexity)]
-fn parse_line(line: &[u8]) -> Result<(u64, String, String, Vec<u8>), String> {
+/// `(seq, prev, hash, canonical event)` of a line.
+type Link = (u64, String, String, Vec<u8>);
+
+fn parse_line(line: &[u8]) -> Result<Link, String> {
     let mut v: Value =
         serde_json::from_slice(line).map_err(|e| format!("not a JSON event ({e})"))?;
     let (seq, prev, hash) = link_of(&v).ok_or("the line has no valid `chain` link")?;

@@ -23,8 +23,8 @@
 //! 9. redaction again over what steps 3–5 added (`actor.name`, `context`
 //!    strings), so every text field is covered whatever its origin;
 //! 10. the **filter** ([`filter::FilterConfig`]) decides whether the event is
-//!    sent. A filtered event is simply not sent: its record position still
-//!    advances with its chunk, so checkpoints are unaffected.
+//!     sent. A filtered event is simply not sent: its record position still
+//!     advances with its chunk, so checkpoints are unaffected.
 //!
 //! `redacted` and `redacted_count` say what redaction did.
 
@@ -362,18 +362,30 @@ impl Enricher {
     /// events the filter rejects are removed (their positions still advance
     /// with the chunk).
     pub fn process(&mut self, events: &mut Vec<Event>) {
-        let mut out = Vec::with_capacity(events.len());
-        for mut ev in events.drain(..) {
-            if let Some(gap) = self.enrich(&mut ev) {
-                out.push(gap);
-            }
-            if self.rules.filter.keep(&ev) {
-                out.push(ev);
-            } else {
-                self.filtered += 1;
+        // In place: a chunk's Vec is reused, nothing is moved in the common case.
+        let mut gaps: Vec<(usize, Event)> = Vec::new();
+        for (i, ev) in events.iter_mut().enumerate() {
+            if let Some(gap) = self.enrich(ev) {
+                gaps.push((i, gap));
             }
         }
-        *events = out;
+        if !gaps.is_empty() {
+            let old = std::mem::take(events);
+            events.reserve(old.len() + gaps.len());
+            let mut gaps = gaps.into_iter().peekable();
+            for (i, ev) in old.into_iter().enumerate() {
+                while let Some((_, g)) = gaps.next_if(|(at, _)| *at == i) {
+                    events.push(g);
+                }
+                events.push(ev);
+            }
+        }
+        if !self.rules.filter.is_noop() {
+            let before = events.len();
+            let filter = &self.rules.filter;
+            events.retain(|e| filter.keep(e));
+            self.filtered += (before - events.len()) as u64;
+        }
     }
 
     /// Session-state persistence: start from the state saved with the

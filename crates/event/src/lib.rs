@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 mod format;
+pub mod json;
 pub use format::{Flush, RecordFormat, RecordPos};
 
 /// Version of the event schema, emitted nowhere per event (it is implied by the
@@ -309,6 +310,34 @@ pub mod rfc3339_micros {
 
     pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Micros, true))
+    }
+
+    /// Append the serialized form (a JSON string, quotes included) without
+    /// chrono's formatting machinery; same bytes as [`serialize`].
+    pub fn write(out: &mut Vec<u8>, t: &DateTime<Utc>) {
+        use chrono::{Datelike, Timelike};
+        let (y, ns) = (t.year(), t.nanosecond());
+        if !(0..=9999).contains(&y) || ns >= 1_000_000_000 {
+            out.push(b'"');
+            out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::Micros, true).as_bytes());
+            out.push(b'"');
+            return;
+        }
+        let mut b = *b"\"0000-00-00T00:00:00.000000Z\"";
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                b[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(1, 4, y as u32);
+        put(6, 2, t.month());
+        put(9, 2, t.day());
+        put(12, 2, t.hour());
+        put(15, 2, t.minute());
+        put(18, 2, t.second());
+        put(21, 6, ns / 1000);
+        out.extend_from_slice(&b);
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {

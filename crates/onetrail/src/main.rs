@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use onetrail_agent::config::Config;
 
+/// Many small, short-lived allocations per event: see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod ops;
 
 /// Exit codes (also in `onetrail --help`).

@@ -1,15 +1,23 @@
 //! End to end against a real MariaDB + `server_audit`: a private server with a
 //! small `server_audit_file_rotate_size` (several rotations during the
 //! workload) runs a workload driven through `mysql_async` while `onetrail run`
-//! tails `server_audit.log*` into a file sink. The agent is stopped (SIGTERM)
-//! mid-workload, the workload goes on (including a forced rotation) while it is
-//! down, and a second agent picks up from the checkpoints.
+//! tails `server_audit.log*` into a file sink.
+//!
+//! 1. First agent: schema, users, grants, failed logins, DML, reads; the
+//!    workload goes on until a rotation falls *inside* a statement (its TABLE
+//!    lines end one file, its QUERY line starts the next). The agent must
+//!    deliver all of it while the server is idle. Then a burst, and SIGTERM
+//!    at once (work in flight).
+//! 2. No agent: a password change, a forced rotation, more statements.
+//! 3. Second agent (from the checkpoints): `server_audit_logging=OFF`/`ON`,
+//!    REVOKE, RENAME, TRUNCATE, DROP.
 //!
 //! Then every workload statement, login, failed login and logout is checked
 //! field by field against the workload *and* against the raw audit lines the
 //! server wrote (the ground truth: all rotated files, read after the run):
 //! nothing lost, nothing duplicated, TABLE lines merged into their statement's
-//! `objects`, no cleartext password of the workload anywhere in the sink file.
+//! `objects` (or, across a rotation, delivered as standalone events), no
+//! cleartext password of the workload anywhere in the sink file.
 //!
 //! Needs root (or a user that can run `mariadbd`) and the Debian package
 //! `mariadb-server` (it ships `server_audit.so`). When it is missing the test
@@ -31,7 +39,7 @@ const INSTANCE: &str = "mariadb-test";
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the agent gets to exit after SIGTERM.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
-/// `server_audit_file_rotate_size`: the workload writes ~25 KB of audit lines.
+/// `server_audit_file_rotate_size`: the workload writes ~20 KB of audit lines.
 const ROTATE_SIZE: u64 = 3000;
 /// `server_audit_file_rotations`: enough that no rotated file is deleted.
 const ROTATIONS: u32 = 99;
@@ -395,6 +403,27 @@ async fn phase1(c: &Client<'_>, w: &mut Workload) -> Result<(), String> {
     bye(admin).await
 }
 
+/// Phase 1b: a burst of statements right before the agent is stopped.
+async fn phase1b(c: &Client<'_>, w: &mut Workload) -> Result<(), String> {
+    let (mut app, p) = c
+        .connect(w, "app-burst", "app", Some(APP_PW), true, Some("shop"))
+        .await?;
+    for i in 500..520 {
+        exec(
+            w,
+            &mut app,
+            p,
+            format!(
+                "UPDATE orders SET note = 'burst {i}' WHERE id = {}",
+                i - 400
+            ),
+            want("dml", "UPDATE").obj("shop", "orders", "WRITE"),
+        )
+        .await?;
+    }
+    bye(app).await
+}
+
 /// Phase 2, agent stopped: password change, a forced rotation, more DML, an
 /// unmasked secret, a statement over the query log limit, DDL.
 async fn phase2(c: &Client<'_>, w: &mut Workload) -> Result<(), String> {
@@ -638,7 +667,7 @@ fn audit_files(dir: &Path) -> Vec<PathBuf> {
                 .collect()
         })
         .unwrap_or_default();
-    v.sort_by(|a, b| b.0.cmp(&a.0));
+    v.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     v.into_iter().map(|(_, p)| p).collect()
 }
 
@@ -892,6 +921,62 @@ impl Drop for Agent {
     }
 }
 
+/// Wait until the server has logged a DISCONNECT for every session (the
+/// files are then final), then until the agent has delivered one event per
+/// non-TABLE audit line and every TABLE line. Returns the audit lines.
+async fn wait_delivered(
+    log_dir: &Path,
+    sink: &Path,
+    agent: &mut Agent,
+) -> Result<Vec<RawLine>, String> {
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    let raw = loop {
+        let raw = read_raw(log_dir)?;
+        let opened = raw
+            .iter()
+            .filter(|r| r.op == "CONNECT" || r.op == "FAILED_CONNECT")
+            .count();
+        let closed = raw.iter().filter(|r| r.op == "DISCONNECT").count();
+        if opened == closed {
+            break raw;
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the server did not log every DISCONNECT within {DELIVERY_TIMEOUT:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let want_counts = raw_op_counts(&raw);
+    let deadline = Instant::now() + DELIVERY_TIMEOUT;
+    loop {
+        let (events, _) = read_sink(sink);
+        let evs = distinct(&events);
+        let got = event_op_counts(&evs);
+        let missing = table_lines_missing(&raw, &evs);
+        if missing.is_empty()
+            && want_counts
+                .iter()
+                .all(|(op, n)| got.get(op).copied().unwrap_or(0) >= *n)
+        {
+            return Ok(raw);
+        }
+        agent.check_alive()?;
+        if Instant::now() > deadline {
+            let stderr = fs::read_to_string(&agent.stderr_path).unwrap_or_default();
+            let _ = agent.terminate();
+            return Err(format!(
+                "the agent did not deliver the workload's events within {DELIVERY_TIMEOUT:?}: \
+                 audit lines per operation {want_counts:?}, events {got:?}; TABLE lines missing: \
+                 {missing:#?}\n{}\n--- agent stderr ---\n{}",
+                rotation_summary(&raw),
+                tail(&stderr, 4000)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Sink lines as JSON (with their line number), and lines that are not JSON objects.
 fn read_sink(path: &Path) -> (Vec<Value>, Vec<String>) {
     let text = fs::read_to_string(path).unwrap_or_default();
@@ -1040,13 +1125,20 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     let agent_log = work.path().join("agent.stderr");
     let agent_stderr = || fs::read_to_string(&agent_log).unwrap_or_default();
 
-    // -- phase 1 with the first agent
+    // -- phase 1 with the first agent, which must deliver all of it (also
+    // the TABLE lines a rotation separated from their statement) while the
+    // server is idle: no later rotation or restart may help it along
     let mut agent = Agent::spawn(&config, &agent_log).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     agent.check_alive().unwrap();
     let client = Client { db: &db };
     let mut w = Workload::default();
     phase1(&client, &mut w).await.unwrap();
+    wait_delivered(&log_dir, &sink, &mut agent)
+        .await
+        .unwrap_or_else(|e| panic!("after phase 1: {e}"));
+    // a burst, then SIGTERM at once: the agent stops with work in flight
+    phase1b(&client, &mut w).await.unwrap();
     let exit1 = agent.terminate().unwrap();
     let run1_lines = read_sink(&sink).0.len();
     let files_before_phase2 = audit_files(&log_dir).len();
@@ -1060,55 +1152,10 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     agent.check_alive().unwrap();
     phase3(&client, &mut w).await.unwrap();
-
-    // The server writes a DISCONNECT line after the client has gone: wait
-    // until every session (and failed login) has one, then the files are final.
-    let raw = {
-        let deadline = Instant::now() + DELIVERY_TIMEOUT;
-        loop {
-            let raw = read_raw(&log_dir).unwrap();
-            let opened = raw
-                .iter()
-                .filter(|r| r.op == "CONNECT" || r.op == "FAILED_CONNECT")
-                .count();
-            let closed = raw.iter().filter(|r| r.op == "DISCONNECT").count();
-            if opened == closed {
-                break raw;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not log every DISCONNECT within {DELIVERY_TIMEOUT:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let raw = wait_delivered(&log_dir, &sink, &mut agent)
+        .await
+        .unwrap_or_else(|e| panic!("after phase 3: {e}"));
     eprintln!("{}", rotation_summary(&raw));
-    let want_counts = raw_op_counts(&raw);
-    let deadline = Instant::now() + DELIVERY_TIMEOUT;
-    loop {
-        let (events, _) = read_sink(&sink);
-        let evs = distinct(&events);
-        let got = event_op_counts(&evs);
-        if want_counts
-            .iter()
-            .all(|(op, n)| got.get(op).copied().unwrap_or(0) >= *n)
-            && table_lines_missing(&raw, &evs).is_empty()
-        {
-            break;
-        }
-        agent.check_alive().unwrap();
-        if Instant::now() > deadline {
-            let _ = agent.terminate();
-            panic!(
-                "the agent did not deliver the workload's events within {DELIVERY_TIMEOUT:?}: \
-                 audit lines per operation {want_counts:?}, events {got:?}; TABLE lines missing: \
-                 {:#?}\n--- agent stderr ---\n{}",
-                table_lines_missing(&raw, &evs),
-                tail(&agent_stderr(), 4000)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     let exit2 = agent.terminate().unwrap();
 
     let (all, bad_lines) = read_sink(&sink);
@@ -1238,6 +1285,7 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     });
 
     // ---- nothing lost, nothing duplicated: one event per non-TABLE audit line
+    let want_counts = raw_op_counts(&raw);
     let got_counts = event_op_counts(&ev);
     p.check(got_counts == want_counts, || {
         format!("audit lines per operation {want_counts:?}, delivered events {got_counts:?}")

@@ -57,8 +57,11 @@ fn config(dir: &Path, port: u16, environment: &str) -> String {
     )
 }
 
-/// statement_id → environments it was delivered with, in delivery order.
-fn delivered(out: &Path) -> (BTreeMap<u64, Vec<String>>, Vec<(u64, String)>) {
+/// statement_id → the environments it was delivered with.
+type ById = BTreeMap<u64, Vec<String>>;
+
+/// Delivered audit records: by statement_id, and (statement_id, environment) in delivery order.
+fn delivered(out: &Path) -> (ById, Vec<(u64, String)>) {
     let mut by_id: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     let mut order = Vec::new();
     for line in fs::read_to_string(out).unwrap_or_default().lines() {
@@ -215,4 +218,57 @@ fn sighup_applies_new_context_without_loss_or_duplicates() {
     assert!(by_id.range(at_reload + 1..).all(|(_, v)| v[0] == "green"));
     let log_text = fs::read_to_string(&agent_log).unwrap();
     assert!(log_text.contains("configuration reloaded"), "{log_text}");
+}
+
+/// `Type=notify` as systemd sees it: READY=1 once delivering, RELOADING=1 then
+/// READY=1 around a SIGHUP, WATCHDOG=1 at half `WATCHDOG_USEC`, STOPPING=1.
+#[test]
+fn speaks_sd_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    fs::create_dir_all(d.join("log")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let cfg = d.join("onetrail.yaml");
+    fs::write(&cfg, config(&d, port, "blue")).unwrap();
+    let sock_path = d.join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = agent.id() as i32;
+    let mut seen: Vec<String> = Vec::new();
+    let mut next_until = |want: &str, seen: &mut Vec<String>| {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = sock
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("waiting for {want}: {e}; got {seen:?}"));
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            seen.push(msg.clone());
+            if msg.lines().any(|l| l == want) {
+                return;
+            }
+        }
+    };
+    next_until("READY=1", &mut seen);
+    next_until("WATCHDOG=1", &mut seen);
+    next_until("WATCHDOG=1", &mut seen);
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    next_until("RELOADING=1", &mut seen);
+    next_until("READY=1", &mut seen);
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    next_until("STOPPING=1", &mut seen);
+    assert!(agent.wait().unwrap().success());
 }

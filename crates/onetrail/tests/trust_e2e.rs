@@ -28,7 +28,9 @@ use onetrail_testkit::pg_workload::{
     self, APP_PASSWORD, APP_PASSWORD_INITIAL, FDW_PASSWORD, TRUST_AUDIT_OFF, TRUST_STATIC_ACTOR,
     TRUST_USER, TrustReport, WorkloadReport,
 };
-use onetrail_testkit::postgres::{DEFAULT_LOG_LINE_PREFIX, PgInstance, PgLogFormat, PgOptions, SUPERUSER_PASSWORD};
+use onetrail_testkit::postgres::{
+    DEFAULT_LOG_LINE_PREFIX, PgInstance, PgLogFormat, PgOptions, SUPERUSER_PASSWORD,
+};
 use serde_json::Value;
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(40);
@@ -102,9 +104,16 @@ fn tail(s: &str, n: usize) -> &str {
 }
 
 fn delivered(report: &WorkloadReport, trust: &TrustReport, events: &[Value]) -> bool {
-    let last_note = trust.attributions.last().map(|a| a.note).unwrap_or_default();
+    let last_note = trust
+        .attributions
+        .last()
+        .map(|a| a.note)
+        .unwrap_or_default();
     let last_in = events.iter().any(|e| {
-        e["action"] == "INSERT" && e["statement"].as_str().is_some_and(|s| s.contains(last_note))
+        e["action"] == "INSERT"
+            && e["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains(last_note))
     });
     let failed = events
         .iter()
@@ -226,7 +235,11 @@ impl Drop for Agent {
 fn brief(e: &Value) -> String {
     format!(
         "{{category:{} action:{} user:{} actor:{} alert:{} statement:{:?}}}",
-        e["category"], e["action"], e["db_user"], e["actor"], e["alert"],
+        e["category"],
+        e["action"],
+        e["db_user"],
+        e["actor"],
+        e["alert"],
         e["statement"].as_str().map(|s| tail(s, 100)),
     )
 }
@@ -239,7 +252,11 @@ fn verify(args: &[&Path]) -> (i32, String) {
         .expect("run onetrail verify");
     (
         out.status.code().unwrap_or(-1),
-        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
     )
 }
 
@@ -252,21 +269,45 @@ fn trust_e2e_postgresql() {
             problems.push(msg);
         }
     };
-    check(run.exit.success(), format!("agent exit status {}", run.exit));
+    check(
+        run.exit.success(),
+        format!("agent exit status {}", run.exit),
+    );
     let ev = &run.events;
 
     // ---- nothing leaked
-    let mut passwords: Vec<&str> = vec![APP_PASSWORD_INITIAL, APP_PASSWORD, FDW_PASSWORD, SUPERUSER_PASSWORD];
-    passwords.extend(run.report.failed_logins.iter().map(|f| f.password).filter(|p| p.len() >= 8));
+    let mut passwords: Vec<&str> = vec![
+        APP_PASSWORD_INITIAL,
+        APP_PASSWORD,
+        FDW_PASSWORD,
+        SUPERUSER_PASSWORD,
+    ];
+    passwords.extend(
+        run.report
+            .failed_logins
+            .iter()
+            .map(|f| f.password)
+            .filter(|p| p.len() >= 8),
+    );
     passwords.extend(run.trust.passwords.iter().copied());
     // The test means something: the server log holds secrets in clear text.
     for p in [FDW_PASSWORD, "Fail-Dup-pw2", "D0-Block-pw3", "Map-Pw4"] {
-        check(run.server_log.contains(p), format!("server log should hold {p:?} in clear text (workload changed?)"));
+        check(
+            run.server_log.contains(p),
+            format!("server log should hold {p:?} in clear text (workload changed?)"),
+        );
     }
-    let checkpoints = fs::read_to_string(run.state_dir.join("checkpoints.json")).unwrap_or_default();
+    let checkpoints =
+        fs::read_to_string(run.state_dir.join("checkpoints.json")).unwrap_or_default();
     let outputs = [
-        ("native sink", fs::read_to_string(&run.native).unwrap_or_default()),
-        ("ocsf sink", fs::read_to_string(&run.ocsf).unwrap_or_default()),
+        (
+            "native sink",
+            fs::read_to_string(&run.native).unwrap_or_default(),
+        ),
+        (
+            "ocsf sink",
+            fs::read_to_string(&run.ocsf).unwrap_or_default(),
+        ),
         ("checkpoints", checkpoints),
         ("agent log", run.agent_stderr.clone()),
     ];
@@ -279,8 +320,14 @@ fn trust_e2e_postgresql() {
             }
         }
     }
-    check(outputs[1].1.lines().count() >= ev.len().saturating_sub(5), "ocsf sink has too few events".into());
-    check(ev.iter().any(|e| e["redacted"] == true), "no event marked redacted".into());
+    check(
+        outputs[1].1.lines().count() >= ev.len().saturating_sub(5),
+        "ocsf sink has too few events".into(),
+    );
+    check(
+        ev.iter().any(|e| e["redacted"] == true),
+        "no event marked redacted".into(),
+    );
 
     // ---- who
     for a in &run.trust.attributions {
@@ -292,91 +339,173 @@ fn trust_e2e_postgresql() {
                     && e["statement"].as_str().is_some_and(|s| s.contains(a.note))
             })
             .collect();
-        check(found.len() == 1, format!("{}: {} INSERT events", a.note, found.len()));
+        check(
+            found.len() == 1,
+            format!("{}: {} INSERT events", a.note, found.len()),
+        );
         for e in found {
             check(
                 e["actor"]["name"] == a.actor && e["actor"]["via"] == a.via,
-                format!("{}: expected {} via {}, got {}", a.note, a.actor, a.via, brief(e)),
+                format!(
+                    "{}: expected {} via {}, got {}",
+                    a.note,
+                    a.actor,
+                    a.via,
+                    brief(e)
+                ),
             );
             check(
                 e["context"]["ticket"].as_str() == a.ticket,
                 format!("{}: ticket {:?}, got {}", a.note, a.ticket, e["context"]),
             );
-            check(e["context"]["environment"] == "test", format!("{}: static context {}", a.note, e["context"]));
+            check(
+                e["context"]["environment"] == "test",
+                format!("{}: static context {}", a.note, e["context"]),
+            );
             check(
                 e["sensitivity"] == serde_json::json!(["pci"])
-                    && e["compliance"].as_array().is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.1")),
-                format!("{}: sensitivity/compliance {} {}", a.note, e["sensitivity"], e["compliance"]),
+                    && e["compliance"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.1")),
+                format!(
+                    "{}: sensitivity/compliance {} {}",
+                    a.note, e["sensitivity"], e["compliance"]
+                ),
             );
         }
     }
     // The login of the jira-alice session is attributed too.
     check(
-        ev.iter().any(|e| e["action"] == "LOGIN" && e["client"]["application"] == "jira-alice" && e["actor"]["name"] == "alice"),
+        ev.iter().any(|e| {
+            e["action"] == "LOGIN"
+                && e["client"]["application"] == "jira-alice"
+                && e["actor"]["name"] == "alice"
+        }),
         "LOGIN of jira-alice not attributed to alice".into(),
     );
 
     // ---- tamper
-    let off = ev.iter().find(|e| e["statement"].as_str() == Some(TRUST_AUDIT_OFF));
+    let off = ev
+        .iter()
+        .find(|e| e["statement"].as_str() == Some(TRUST_AUDIT_OFF));
     check(
         off.is_some_and(|e| e["category"] == "audit_config" && e["alert"] == true),
-        format!("ALTER SYSTEM SET pgaudit.log = 'none': {:?}", off.map(brief)),
+        format!(
+            "ALTER SYSTEM SET pgaudit.log = 'none': {:?}",
+            off.map(brief)
+        ),
     );
     let changes: Vec<&Value> = ev
         .iter()
         .filter(|e| e["action"] == "SET PARAMETER" && e["extra"]["parameter"] == "pgaudit.log")
         .collect();
     check(
-        changes.iter().any(|e| e["extra"]["value"] == "none" && e["alert"] == true),
-        format!("no alert for pgaudit.log changed to none: {:?}", changes.iter().map(|e| brief(e)).collect::<Vec<_>>()),
+        changes
+            .iter()
+            .any(|e| e["extra"]["value"] == "none" && e["alert"] == true),
+        format!(
+            "no alert for pgaudit.log changed to none: {:?}",
+            changes.iter().map(|e| brief(e)).collect::<Vec<_>>()
+        ),
     );
     check(
-        changes.iter().any(|e| e["extra"]["value"] != "none" && e["alert"] == true),
-        format!("no alert for pgaudit.log switched back on: {:?}", changes.iter().map(|e| e["extra"].to_string()).collect::<Vec<_>>()),
+        changes
+            .iter()
+            .any(|e| e["extra"]["value"] != "none" && e["alert"] == true),
+        format!(
+            "no alert for pgaudit.log switched back on: {:?}",
+            changes
+                .iter()
+                .map(|e| e["extra"].to_string())
+                .collect::<Vec<_>>()
+        ),
     );
     check(
-        ev.iter().any(|e| e["statement"] == "SET pgaudit.log = 'all'" && e["alert"] == true),
+        ev.iter()
+            .any(|e| e["statement"] == "SET pgaudit.log = 'all'" && e["alert"] == true),
         "SET pgaudit.log = 'all' not an alert".into(),
     );
     for e in ev.iter().filter(|e| e["category"] == "audit_config") {
-        check(e["alert"] == true, format!("audit_config without alert: {}", brief(e)));
         check(
-            e["compliance"].as_array().is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.6")),
+            e["alert"] == true,
+            format!("audit_config without alert: {}", brief(e)),
+        );
+        check(
+            e["compliance"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.6")),
             format!("audit_config without pci-dss:10.2.1.6: {}", brief(e)),
         );
     }
-    let hidden = ev.iter().any(|e| e["statement"].as_str() == Some(pg_workload::TRUST_UNAUDITED));
-    check(!hidden, "a statement sent while auditing was off was audited".into());
+    let hidden = ev
+        .iter()
+        .any(|e| e["statement"].as_str() == Some(pg_workload::TRUST_UNAUDITED));
+    check(
+        !hidden,
+        "a statement sent while auditing was off was audited".into(),
+    );
     // pgaudit 1.7 numbers only logged statements: declared `all`, no false GAP.
     let gaps: Vec<&Value> = ev.iter().filter(|e| e["action"] == "GAP").collect();
-    check(gaps.is_empty(), format!("unexpected GAP events: {:?}", gaps.iter().map(|g| g["extra"].to_string()).collect::<Vec<_>>()));
+    check(
+        gaps.is_empty(),
+        format!(
+            "unexpected GAP events: {:?}",
+            gaps.iter()
+                .map(|g| g["extra"].to_string())
+                .collect::<Vec<_>>()
+        ),
+    );
 
     // ---- compliance and sensitivity elsewhere
     for e in ev.iter().filter(|e| e["action"] == "LOGIN FAILED") {
         check(
-            e["compliance"].as_array().is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.4")),
+            e["compliance"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.4")),
             format!("LOGIN FAILED without pci-dss:10.2.1.4: {}", brief(e)),
         );
     }
     check(
-        ev.iter().any(|e| e["category"] == "read" && e["sensitivity"] == serde_json::json!(["phi"])
-            && e["compliance"].as_array().is_some_and(|c| c.iter().any(|t| t == "hipaa:164.312(b)"))),
+        ev.iter().any(|e| {
+            e["category"] == "read"
+                && e["sensitivity"] == serde_json::json!(["phi"])
+                && e["compliance"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|t| t == "hipaa:164.312(b)"))
+        }),
         "no phi-labelled read of secret.patients with the HIPAA tag".into(),
     );
     check(
-        ev.iter().any(|e| e["action"] == "CREATE ROLE"
-            && e["compliance"].as_array().is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.5"))),
+        ev.iter().any(|e| {
+            e["action"] == "CREATE ROLE"
+                && e["compliance"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|t| t == "pci-dss:10.2.1.5"))
+        }),
         "CREATE ROLE without pci-dss:10.2.1.5".into(),
     );
 
     // ---- the chain
     let state = run.state_dir.join("chain").join("chained.json");
     let (code, out) = verify(&[&run.native]);
-    check(code == 0 && out.contains("chain intact"), format!("verify of the intact file: exit {code}\n{out}"));
+    check(
+        code == 0 && out.contains("chain intact"),
+        format!("verify of the intact file: exit {code}\n{out}"),
+    );
     let (code, out) = verify(&[Path::new("--state"), &state, &run.native]);
-    check(code == 0, format!("verify --state of the intact file: exit {code}\n{out}"));
-    let lines: Vec<String> = fs::read_to_string(&run.native).unwrap().lines().map(str::to_string).collect();
-    check(lines.len() > 20, format!("only {} chained lines", lines.len()));
+    check(
+        code == 0,
+        format!("verify --state of the intact file: exit {code}\n{out}"),
+    );
+    let lines: Vec<String> = fs::read_to_string(&run.native)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    check(
+        lines.len() > 20,
+        format!("only {} chained lines", lines.len()),
+    );
     let write = |name: &str, l: &[String]| {
         let p = run.native.with_file_name(name);
         fs::write(&p, l.iter().map(|x| format!("{x}\n")).collect::<String>()).unwrap();
@@ -387,22 +516,38 @@ fn trust_e2e_postgresql() {
     deleted.remove(n);
     let (code, out) = verify(&[&write("deleted.jsonl", &deleted)]);
     check(
-        code == 3 && out.contains(&format!("line {}: DELETED: event seq {} is missing", n + 1, n + 1)),
+        code == 3
+            && out.contains(&format!(
+                "line {}: DELETED: event seq {} is missing",
+                n + 1,
+                n + 1
+            )),
         format!("deleted line {}: exit {code}\n{out}", n + 1),
     );
     let mut altered = lines.clone();
-    altered[n] = altered[n].replacen("\"outcome\":\"success\"", "\"outcome\":\"failure\"", 1).replacen("\"engine\":\"postgresql\"", "\"engine\":\"mysql\"", 1);
+    altered[n] = altered[n]
+        .replacen("\"outcome\":\"success\"", "\"outcome\":\"failure\"", 1)
+        .replacen("\"engine\":\"postgresql\"", "\"engine\":\"mysql\"", 1);
     let (code, out) = verify(&[&write("altered.jsonl", &altered)]);
-    check(code == 3 && out.contains(&format!("line {}: ALTERED", n + 1)), format!("altered line {}: exit {code}\n{out}", n + 1));
+    check(
+        code == 3 && out.contains(&format!("line {}: ALTERED", n + 1)),
+        format!("altered line {}: exit {code}\n{out}", n + 1),
+    );
     let mut reordered = lines.clone();
     reordered.swap(n, n + 1);
     let (code, out) = verify(&[&write("reordered.jsonl", &reordered)]);
-    check(code == 3 && out.contains(&format!("line {}: REORDERED", n + 1)), format!("reordered lines: exit {code}\n{out}"));
+    check(
+        code == 3 && out.contains(&format!("line {}: REORDERED", n + 1)),
+        format!("reordered lines: exit {code}\n{out}"),
+    );
     let mut truncated = lines.clone();
     truncated.pop();
     let t = write("truncated.jsonl", &truncated);
     let (code, out) = verify(&[Path::new("--state"), &state, &t]);
-    check(code == 3 && out.contains("DELETED"), format!("truncated file with --state: exit {code}\n{out}"));
+    check(
+        code == 3 && out.contains("DELETED"),
+        format!("truncated file with --state: exit {code}\n{out}"),
+    );
 
     if !problems.is_empty() {
         panic!(

@@ -46,6 +46,11 @@ impl Triggers {
 
     /// True when `b` contains (ASCII case-insensitively) a trigger.
     pub fn any(&self, b: &[u8]) -> bool {
+        // Enrichment asks about every short text field of every event: a
+        // single byte pass rules most of them out without the finders.
+        if !may_hold_trigger(b) {
+            return false;
+        }
         // Most statements are short: avoid initialising a large window for them.
         if b.len() <= SMALL {
             let mut buf = [0u8; SMALL];
@@ -85,6 +90,30 @@ impl Triggers {
     }
 }
 
+/// Cheap necessary condition for [`Triggers::any`]: some position starts
+/// with the first three bytes of a trigger (`pas`, `pwd`, `ide`, `sec`,
+/// `sp_`, `://`), ASCII case-insensitively. False positives are fine; a false
+/// negative is impossible because every trigger starts with one of these.
+fn may_hold_trigger(b: &[u8]) -> bool {
+    if b.len() < 3 {
+        return false;
+    }
+    let lower = |c: u8| c.to_ascii_lowercase();
+    for i in 0..b.len() - 2 {
+        let hit = match lower(b[i]) {
+            b'p' => matches!((lower(b[i + 1]), lower(b[i + 2])), (b'a', b's') | (b'w', b'd')),
+            b'i' => lower(b[i + 1]) == b'd' && lower(b[i + 2]) == b'e',
+            b's' => matches!((lower(b[i + 1]), b[i + 2]), (b'e', b'c' | b'C') | (b'p', b'_')),
+            b':' => b[i + 1] == b'/' && b[i + 2] == b'/',
+            _ => false,
+        };
+        if hit {
+            return true;
+        }
+    }
+    false
+}
+
 fn is_proc_at(b: &[u8]) -> bool {
     PROCS
         .iter()
@@ -95,6 +124,31 @@ fn is_proc_at(b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefilter_never_hides_a_trigger() {
+        for t in TRIGGERS.iter().chain(PROCS.iter()).chain([&LONGEST]) {
+            let upper = t.to_ascii_uppercase();
+            let mixed: Vec<u8> = t
+                .iter()
+                .enumerate()
+                .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { *c })
+                .collect();
+            for v in [t.to_vec(), upper, mixed] {
+                let mut s = b"xx ".to_vec();
+                s.extend_from_slice(&v);
+                assert!(may_hold_trigger(&s), "{}", String::from_utf8_lossy(&s));
+                assert!(may_hold_trigger(&v), "{}", String::from_utf8_lossy(&v));
+            }
+        }
+        assert!(!may_hold_trigger(b"LOG"));
+        assert!(!may_hold_trigger(b"client backend"));
+        let t = Triggers::new();
+        for s in ["SELECT 1", "ALTER ROLE x PASSWORD 'y'", "a://b", "Pwd=1", "sp_addlogin", "x"] {
+            let mut buf = [0u8; SMALL];
+            assert_eq!(t.any(s.as_bytes()), t.any_in(s.as_bytes(), &mut buf), "{s}");
+        }
+    }
 
     #[test]
     fn finds_triggers_case_insensitively() {

@@ -1053,7 +1053,10 @@ pub async fn run_trust_workload(pg: &PgInstance) -> Result<TrustReport, HarnessE
         let admin = &admin;
         async move {
             admin.batch_execute(sql).await.map_err(|e| {
-                HarnessError(format!("trust workload: {sql}: {}", crate::postgres::pg_error_text(&e)))
+                HarnessError(format!(
+                    "trust workload: {sql}: {}",
+                    crate::postgres::pg_error_text(&e)
+                ))
             })
         }
     };
@@ -1066,11 +1069,20 @@ pub async fn run_trust_workload(pg: &PgInstance) -> Result<TrustReport, HarnessE
                     "trust workload: {sql}: expected {code}, got {}",
                     crate::postgres::pg_error_text(&e)
                 ))),
-                Ok(()) => Err(HarnessError(format!("trust workload: {sql} should fail with {code}"))),
+                Ok(()) => Err(HarnessError(format!(
+                    "trust workload: {sql} should fail with {code}"
+                ))),
             }
         }
     };
-    let [create_role, dup_role, do_block, mapping, alter_mapping, bad_role] = TRUST_SECRET_STATEMENTS;
+    let [
+        create_role,
+        dup_role,
+        do_block,
+        mapping,
+        alter_mapping,
+        bad_role,
+    ] = TRUST_SECRET_STATEMENTS;
     ok(create_role).await?;
     ok("CREATE TABLE public.trust_ledger (id serial PRIMARY KEY, note text)").await?;
     ok("GRANT SELECT, INSERT ON public.trust_ledger TO trust_svc").await?;
@@ -1143,7 +1155,9 @@ pub async fn run_trust_workload(pg: &PgInstance) -> Result<TrustReport, HarnessE
                 sqls.push("SET onetrail.actor = 'carol'".into());
                 sqls.push("SET onetrail.ticket = 'OPS-7'".into());
             }
-            "by set_config" => sqls.push("SELECT set_config('onetrail.actor', 'dave', false)".into()),
+            "by set_config" => {
+                sqls.push("SELECT set_config('onetrail.actor', 'dave', false)".into())
+            }
             _ => {}
         }
         let comment = if a.via == "sqlcommenter" {
@@ -1157,7 +1171,10 @@ pub async fn run_trust_workload(pg: &PgInstance) -> Result<TrustReport, HarnessE
         ));
         for sql in sqls {
             c.batch_execute(&sql).await.map_err(|e| {
-                HarnessError(format!("trust workload: {sql}: {}", crate::postgres::pg_error_text(&e)))
+                HarnessError(format!(
+                    "trust workload: {sql}: {}",
+                    crate::postgres::pg_error_text(&e)
+                ))
             })?;
         }
         drop(c);

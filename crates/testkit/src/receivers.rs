@@ -7,15 +7,25 @@
 //! and every request it saw, and notes every contract violation by the
 //! client (missing channel, oversized batch, ...) in `violations`, so a test
 //! can assert there were none.
+//!
+//! Both receivers also speak HTTPS (`start_tls`, and `start_mtls` to require
+//! a client certificate) with certificates made at test time by
+//! [`TlsMaterial::generate`] (the `openssl` command-line tool), over rustls
+//! with the aws-lc-rs provider.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -94,19 +104,51 @@ pub enum Fault {
 
 type Handler = Arc<dyn Fn(Request) -> (Option<Duration>, Reply) + Send + Sync>;
 
-async fn serve(listener: TcpListener, handler: Handler) {
+/// Called with the reason of every failed TLS handshake.
+type TlsErrorLog = Arc<dyn Fn(String) + Send + Sync>;
+
+/// A connection the receivers serve: plain TCP or TLS over TCP.
+trait Conn: AsyncRead + AsyncWrite + Unpin + Send {
+    /// Make the coming close a reset (RST) as the client sees it.
+    fn zero_linger(&self);
+}
+
+impl Conn for TcpStream {
+    fn zero_linger(&self) {
+        let _ = self.set_zero_linger();
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    fn zero_linger(&self) {
+        let _ = self.get_ref().0.set_zero_linger();
+    }
+}
+
+async fn serve(listener: TcpListener, handler: Handler, tls: Option<(TlsAcceptor, TlsErrorLog)>) {
     loop {
         let Ok((sock, _)) = listener.accept().await else {
             return;
         };
         let h = handler.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let _ = connection(sock, h).await;
+            match tls {
+                None => {
+                    let _ = connection(sock, h).await;
+                }
+                Some((acceptor, log)) => match acceptor.accept(sock).await {
+                    Ok(s) => {
+                        let _ = connection(s, h).await;
+                    }
+                    Err(e) => log(e.to_string()),
+                },
+            }
         });
     }
 }
 
-async fn connection(mut sock: TcpStream, handler: Handler) -> std::io::Result<()> {
+async fn connection<S: Conn>(mut sock: S, handler: Handler) -> std::io::Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     loop {
         // Headers.
@@ -173,7 +215,7 @@ async fn connection(mut sock: TcpStream, handler: Handler) -> std::io::Result<()
         }
         match reply {
             Reply::Reset => {
-                let _ = sock.set_zero_linger();
+                sock.zero_linger();
                 return Ok(());
             }
             Reply::Respond {
@@ -218,12 +260,206 @@ fn reason(s: u16) -> &'static str {
     }
 }
 
-async fn bind() -> (TcpListener, String) {
+async fn bind(scheme: &str) -> (TcpListener, String) {
     let l = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
-    let url = format!("http://{}", l.local_addr().expect("local addr"));
+    let url = format!("{scheme}://{}", l.local_addr().expect("local addr"));
     (l, url)
+}
+
+// ---------------------------------------------------------------------------
+// TLS
+
+/// Certificates for the HTTPS receivers, made at test time with the `openssl`
+/// command-line tool in a temp dir (removed on drop). All keys are P-256,
+/// all certificates valid for two days.
+pub struct TlsMaterial {
+    pub dir: tempfile::TempDir,
+    /// The CA (`CA:TRUE`, keyCertSign) that signed the server and client certificates.
+    pub ca_cert: PathBuf,
+    /// The receivers' certificate, signed by `ca_cert`: `CA:FALSE`, serverAuth,
+    /// SAN `DNS:localhost, IP:127.0.0.1`.
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// A second CA that signed nothing the receivers use.
+    pub other_ca_cert: PathBuf,
+    /// A client certificate (clientAuth) signed by `ca_cert`.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A client certificate (clientAuth) signed by `other_ca_cert`.
+    pub other_client_cert: PathBuf,
+    pub other_client_key: PathBuf,
+}
+
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = onetrail-test
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = match std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+            "the `openssl` command-line tool is needed to make the test certificates and is not on PATH: install it (`apt-get install openssl`)"
+        ),
+        Err(e) => panic!("cannot run `openssl`: {e}"),
+    };
+    assert!(
+        out.status.success(),
+        "openssl {} failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TlsMaterial {
+    /// Make a CA, a server certificate it signs, an unrelated CA, and a
+    /// client certificate from each CA. Panics with a clear message when the
+    /// `openssl` tool is missing.
+    pub fn generate() -> TlsMaterial {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        std::fs::write(d.join("openssl.cnf"), OPENSSL_CNF).expect("write openssl.cnf");
+        let newkey = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let ca = |name: &str, cn: &str| {
+            let mut a = vec!["req", "-config", "openssl.cnf", "-x509", "-new"];
+            a.extend(newkey);
+            let (key, pem, subj) = (
+                format!("{name}.key"),
+                format!("{name}.pem"),
+                format!("/CN={cn}"),
+            );
+            a.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
+            a.extend(["-extensions", "ca"]);
+            openssl(d, &a);
+        };
+        ca("ca", "onetrail test CA");
+        ca("other-ca", "unrelated test CA");
+        let leaf = |name: &str, cn: &str, ca: &str, ext: &str, serial: &str| {
+            let (key, csr, pem, subj) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("/CN={cn}"),
+            );
+            let mut a = vec!["req", "-config", "openssl.cnf", "-new"];
+            a.extend(newkey);
+            a.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+            openssl(d, &a);
+            let (ca_pem, ca_key) = (format!("{ca}.pem"), format!("{ca}.key"));
+            openssl(
+                d,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    &ca_pem,
+                    "-CAkey",
+                    &ca_key,
+                    "-set_serial",
+                    serial,
+                    "-days",
+                    "2",
+                    "-out",
+                    &pem,
+                    "-extfile",
+                    "openssl.cnf",
+                    "-extensions",
+                    ext,
+                ],
+            );
+        };
+        leaf("server", "localhost", "ca", "server", "1001");
+        leaf("client", "onetrail-agent", "ca", "client", "1002");
+        leaf(
+            "other-client",
+            "onetrail-agent",
+            "other-ca",
+            "client",
+            "2001",
+        );
+        TlsMaterial {
+            ca_cert: d.join("ca.pem"),
+            server_cert: d.join("server.pem"),
+            server_key: d.join("server.key"),
+            other_ca_cert: d.join("other-ca.pem"),
+            client_cert: d.join("client.pem"),
+            client_key: d.join("client.key"),
+            other_client_cert: d.join("other-client.pem"),
+            other_client_key: d.join("other-client.key"),
+            dir,
+        }
+    }
+
+    /// A rustls server config (aws-lc-rs provider, HTTP/1.1 by ALPN) serving
+    /// `server_cert`. With `require_client_cert`, a client must present a
+    /// certificate signed by `ca_cert`.
+    pub fn server_config(&self, require_client_cert: bool) -> Arc<rustls::ServerConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(&read(&self.server_cert))
+                .collect::<Result<_, _>>()
+                .expect("server certificate PEM");
+        let key = PrivateKeyDer::from_pem_slice(&read(&self.server_key)).expect("server key PEM");
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions");
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(&read(&self.ca_cert)) {
+                roots.add(c.expect("CA PEM")).expect("CA certificate");
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut cfg = builder
+            .with_single_cert(certs, key)
+            .expect("server certificate and key");
+        cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(cfg)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -253,6 +489,8 @@ pub struct HecState {
     pub event_statuses: Vec<u16>,
     /// Contract violations by the client.
     pub violations: Vec<String>,
+    /// HTTPS receivers: why each failed TLS handshake failed (as the server saw it).
+    pub tls_errors: Vec<String>,
     /// Pending ack ids per channel → whether indexed.
     acks: BTreeMap<String, BTreeMap<u64, bool>>,
     next_ack: u64,
@@ -275,14 +513,36 @@ impl Drop for HecReceiver {
 
 impl HecReceiver {
     pub async fn start(token: &str) -> HecReceiver {
-        let (l, url) = bind().await;
+        HecReceiver::start_with(token, None).await
+    }
+
+    /// The same receiver over HTTPS (`url` is `https://127.0.0.1:<port>`),
+    /// serving `tls.server_cert`; no client certificate asked for.
+    pub async fn start_tls(token: &str, tls: &TlsMaterial) -> HecReceiver {
+        HecReceiver::start_with(token, Some(tls.server_config(false))).await
+    }
+
+    /// HTTPS requiring a client certificate signed by `tls.ca_cert` (mTLS).
+    pub async fn start_mtls(token: &str, tls: &TlsMaterial) -> HecReceiver {
+        HecReceiver::start_with(token, Some(tls.server_config(true))).await
+    }
+
+    /// Plain HTTP without `tls`, else HTTPS with this server config.
+    pub async fn start_with(token: &str, tls: Option<Arc<rustls::ServerConfig>>) -> HecReceiver {
+        let (l, url) = bind(if tls.is_some() { "https" } else { "http" }).await;
         let state = Arc::new(Mutex::new(HecState {
             token: token.to_string(),
             ..Default::default()
         }));
         let st = state.clone();
         let handler: Handler = Arc::new(move |req| hec_handle(&st, req));
-        let task = tokio::spawn(serve(l, handler));
+        let tls = tls.map(|cfg| {
+            let st = state.clone();
+            let log: TlsErrorLog =
+                Arc::new(move |e| st.lock().expect("poisoned").tls_errors.push(e));
+            (TlsAcceptor::from(cfg), log)
+        });
+        let task = tokio::spawn(serve(l, handler, tls));
         HecReceiver { url, state, task }
     }
 
@@ -503,6 +763,8 @@ pub struct DatadogState {
     pub requests: Vec<Request>,
     pub statuses: Vec<u16>,
     pub violations: Vec<String>,
+    /// HTTPS receivers: why each failed TLS handshake failed (as the server saw it).
+    pub tls_errors: Vec<String>,
 }
 
 /// A Datadog Logs intake double: `POST /api/v2/logs`, `GET /api/v1/validate`.
@@ -520,14 +782,39 @@ impl Drop for DatadogReceiver {
 
 impl DatadogReceiver {
     pub async fn start(api_key: &str) -> DatadogReceiver {
-        let (l, url) = bind().await;
+        DatadogReceiver::start_with(api_key, None).await
+    }
+
+    /// The same receiver over HTTPS (`url` is `https://127.0.0.1:<port>`),
+    /// serving `tls.server_cert`; no client certificate asked for.
+    pub async fn start_tls(api_key: &str, tls: &TlsMaterial) -> DatadogReceiver {
+        DatadogReceiver::start_with(api_key, Some(tls.server_config(false))).await
+    }
+
+    /// HTTPS requiring a client certificate signed by `tls.ca_cert` (mTLS).
+    pub async fn start_mtls(api_key: &str, tls: &TlsMaterial) -> DatadogReceiver {
+        DatadogReceiver::start_with(api_key, Some(tls.server_config(true))).await
+    }
+
+    /// Plain HTTP without `tls`, else HTTPS with this server config.
+    pub async fn start_with(
+        api_key: &str,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> DatadogReceiver {
+        let (l, url) = bind(if tls.is_some() { "https" } else { "http" }).await;
         let state = Arc::new(Mutex::new(DatadogState {
             api_key: api_key.to_string(),
             ..Default::default()
         }));
         let st = state.clone();
         let handler: Handler = Arc::new(move |req| dd_handle(&st, req));
-        let task = tokio::spawn(serve(l, handler));
+        let tls = tls.map(|cfg| {
+            let st = state.clone();
+            let log: TlsErrorLog =
+                Arc::new(move |e| st.lock().expect("poisoned").tls_errors.push(e));
+            (TlsAcceptor::from(cfg), log)
+        });
+        let task = tokio::spawn(serve(l, handler, tls));
         DatadogReceiver { url, state, task }
     }
 

@@ -29,11 +29,10 @@ pub fn to_value(ev: &Event, encoding: Encoding) -> Value {
 /// Append the event as compact JSON (no newline) in `encoding`.
 pub fn write_json(ev: &Event, encoding: Encoding, out: &mut Vec<u8>) {
     match encoding {
-        // Fast path: no intermediate `Value`.
-        Encoding::Native => serde_json::to_writer(&mut *out, ev),
-        other => serde_json::to_writer(&mut *out, &to_value(ev, other)),
+        // Fast path: no intermediate `Value`; same bytes as serde_json.
+        Encoding::Native => ev.write_json(out),
+        other => serde_json::to_writer(&mut *out, &to_value(ev, other)).expect("events always serialize"),
     }
-    .expect("events always serialize");
 }
 
 /// The product name of an engine, as its vendor writes it.

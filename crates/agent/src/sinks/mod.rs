@@ -320,8 +320,9 @@ pub fn http_client(
         .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
 }
 
-/// An error with its `source()` chain (TLS reasons are deep in it). Never
-/// contains secrets: reqwest errors carry the URL, and sink URLs hold none.
+/// An error with its `source()` chain (TLS reasons are deep in it), and what
+/// to change when it is a TLS failure (see [`tls_hint`]). Never contains
+/// secrets: reqwest errors carry the URL, and sink URLs hold none.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -333,7 +334,38 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = c.source();
     }
+    if let Some(h) = tls_hint(&s) {
+        s.push_str(" (");
+        s.push_str(h);
+        s.push(')');
+    }
     s
+}
+
+/// The setting to look at for a TLS failure, from rustls' reason in `msg`.
+pub fn tls_hint(msg: &str) -> Option<&'static str> {
+    let has = |n: &str| msg.contains(n);
+    Some(if has("invalid peer certificate: UnknownIssuer") {
+        "the receiver's certificate is not signed by a CA this host trusts: set `tls.ca_file` to the PEM file of the CA that signed it"
+    } else if has("CaUsedAsEndEntity") {
+        "the receiver presents a CA certificate as its own: it needs a server certificate (CA:FALSE) signed by a CA, and that CA in `tls.ca_file`"
+    } else if has("certificate not valid for name") || has("NotValidForName") {
+        "the endpoint's host name is not one the receiver's certificate names (subjectAltName): use one of those names in `endpoint`"
+    } else if has("certificate expired") || has("certificate not valid yet") {
+        "the receiver's certificate is outside its validity period, or this host's clock is wrong"
+    } else if has("invalid peer certificate") {
+        "the receiver's certificate failed verification: check it, and `tls.ca_file`"
+    } else if has("received fatal alert: CertificateRequired") {
+        "the receiver requires a client certificate: set `tls.client_cert` and `tls.client_key`"
+    } else if has("received fatal alert: UnknownCA")
+        || has("received fatal alert: BadCertificate")
+        || has("received fatal alert: CertificateUnknown")
+        || has("received fatal alert: AccessDenied")
+    {
+        "the receiver refused the TLS handshake, likely the client certificate: check `tls.client_cert`/`tls.client_key` and that the receiver trusts their CA"
+    } else {
+        return None;
+    })
 }
 
 /// gzip a request body.
@@ -526,6 +558,32 @@ mod http_tests {
         for _ in 0..100 {
             assert!(p.delay(1, None) <= Duration::from_millis(100));
         }
+    }
+
+    #[test]
+    fn tls_failures_name_the_setting_to_fix() {
+        let h = |m: &str| tls_hint(m).unwrap_or("");
+        assert!(
+            h("client error (Connect): invalid peer certificate: UnknownIssuer")
+                .contains("`tls.ca_file`")
+        );
+        assert!(
+            h("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))")
+                .contains("CA:FALSE")
+        );
+        assert!(h("invalid peer certificate: certificate not valid for name \"db\"; certificate is only valid for DnsName(\"localhost\")").contains("`endpoint`"));
+        assert!(
+            h("connection error: received fatal alert: CertificateRequired")
+                .contains("`tls.client_cert`")
+        );
+        assert!(
+            h("connection error: received fatal alert: UnknownCA").contains("`tls.client_cert`")
+        );
+        assert_eq!(
+            tls_hint("client error (Connect): tcp connect error: Connection refused"),
+            None
+        );
+        assert_eq!(tls_hint("operation timed out"), None);
     }
 
     #[test]
