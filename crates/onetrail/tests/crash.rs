@@ -61,6 +61,17 @@ fn delivered(out: &Path) -> (HashMap<i64, usize>, HashMap<String, usize>) {
     (by_stmt, by_id)
 }
 
+/// Kills the agent if the test fails half-way (no orphan processes).
+struct Guard(Option<Child>);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A tiny deterministic PRNG, so a failure can be replayed.
 struct Rng(u64);
 impl Rng {
@@ -101,7 +112,7 @@ fn sigkill_at_random_moments_loses_nothing() {
     let mut rng = Rng(seed);
     let total: u64 = 20_000;
     let live = logs.join("postgresql.log");
-    let mut agent = spawn_agent(&cfg);
+    let mut guard = Guard(Some(spawn_agent(&cfg)));
     let mut kills = 0usize;
     let mut next_kill = Instant::now() + Duration::from_millis(rng.range(100, 500));
     let mut n = 1u64;
@@ -131,10 +142,11 @@ fn sigkill_at_random_moments_loses_nothing() {
             fs::rename(&live, logs.join(format!("postgresql.log.{rotations}"))).unwrap();
         }
         if Instant::now() >= next_kill {
+            let agent = guard.0.as_mut().unwrap();
             agent.kill().unwrap(); // SIGKILL
             agent.wait().unwrap();
             kills += 1;
-            agent = spawn_agent(&cfg);
+            guard.0 = Some(spawn_agent(&cfg));
             next_kill = Instant::now() + Duration::from_millis(rng.range(100, 700));
         }
         std::thread::sleep(Duration::from_millis(rng.range(5, 30)));
@@ -142,10 +154,11 @@ fn sigkill_at_random_moments_loses_nothing() {
     // Make sure enough kills happened even on a fast machine.
     while kills < 10 {
         std::thread::sleep(Duration::from_millis(rng.range(50, 300)));
+        let agent = guard.0.as_mut().unwrap();
         agent.kill().unwrap();
         agent.wait().unwrap();
         kills += 1;
-        agent = spawn_agent(&cfg);
+        guard.0 = Some(spawn_agent(&cfg));
     }
     // Let the last incarnation catch up, then stop it gracefully.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -156,6 +169,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    let mut agent = guard.0.take().unwrap();
     unsafe {
         libc::kill(agent.id() as i32, libc::SIGTERM);
     }

@@ -35,6 +35,15 @@ fn statement_ids(rx: &HecReceiver) -> BTreeSet<i64> {
         .collect()
 }
 
+/// Kills the agent if the test fails half-way (no orphan processes).
+struct Guard(std::process::Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sink_outage_with_two_rotations_loses_nothing() {
     let rx = HecReceiver::start(TOKEN).await;
@@ -81,7 +90,7 @@ sinks:
         ),
     )
     .unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+    let agent = Command::new(env!("CARGO_BIN_EXE_onetrail"))
         .args(["run", "--config"])
         .arg(&cfg)
         .env("ONETRAIL_TEST_HEC_TOKEN", TOKEN)
@@ -90,6 +99,7 @@ sinks:
         .stderr(Stdio::piped())
         .spawn()
         .expect("start onetrail");
+    let mut agent = Guard(agent);
 
     // Records, then two rename rotations, all while the sink refuses.
     append_records(&live, 1, 300);
@@ -116,9 +126,9 @@ sinks:
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     unsafe {
-        libc::kill(agent.id() as i32, libc::SIGTERM);
+        libc::kill(agent.0.id() as i32, libc::SIGTERM);
     }
-    let status = agent.wait().unwrap();
+    let status = agent.0.wait().unwrap();
     let got = statement_ids(&rx);
     let missing: Vec<i64> = (1..=900).filter(|i| !got.contains(i)).collect();
     assert!(missing.is_empty(), "lost after the outage: {missing:?}");

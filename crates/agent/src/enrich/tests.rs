@@ -522,3 +522,53 @@ fn throughput() {
         events.clear();
     }
 }
+
+#[test]
+fn source_and_sink_keys_parse_and_validate() {
+    use crate::config::Config;
+    use std::path::Path;
+    let text = r#"
+data_dir: /tmp/onetrail-keys-test
+sources:
+  pg:
+    type: pgaudit
+    paths: ["/var/log/postgresql/*.log"]
+    pgaudit_log: all
+    identity:
+      resolvers: [session, static_map]
+      application_name: ['^jira-(?P<user>[a-z]+)$']
+      static_map: [{ db_user: a, actor: "B Person", instance: i1 }]
+      comment_keys: { actor: [who] }
+      max_sessions: 50
+    sensitivity: { "billing.cards": pci, "public.patients*": [phi, pii] }
+    filter: { preset: recommended, rules: [ { exclude: { db_user: [x], category: [read] } } ] }
+    compliance: { privileged_users: [dba] }
+sinks:
+  out: { type: file, path: /tmp/onetrail-keys-test/e.jsonl, chain: true }
+"#;
+    let at = Path::new("/etc/onetrail/onetrail.yaml");
+    let c = Config::from_str_at(text, at).unwrap();
+    let s = &c.sources["pg"].value;
+    assert_eq!(
+        s.identity.resolvers,
+        vec![Resolver::Session, Resolver::StaticMap]
+    );
+    assert_eq!(s.identity.max_sessions, 50);
+    assert_eq!(s.identity.comment_keys.ticket, vec!["ticket"]);
+    assert!(c.sinks["out"].value.chain);
+    let e = Config::from_str_at(&text.replace("(?P<user>", "("), at)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sources.pg") && e.contains("named capture"),
+        "{e}"
+    );
+    let e = Config::from_str_at(&text.replace("type: file,", "type: stdout,"), at)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("chain"), "{e}");
+    let e = Config::from_str_at(&text.replace("preset: recommended", "preset: some"), at)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("some"), "{e}");
+}
