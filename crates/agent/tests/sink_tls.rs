@@ -126,7 +126,7 @@ impl Running {
     }
 
     /// Wait (bounded) until the sink reports an error containing every one of
-    /// `needles`; then keep watching for `watch` that nothing is acknowledged.
+    /// `needles`; then watch for a second that it keeps retrying and nothing is acknowledged.
     /// Returns the error.
     async fn refused(&self, acks: &std_mpsc::Receiver<u64>, needles: &[&str]) -> String {
         let end = Instant::now() + Duration::from_secs(10);

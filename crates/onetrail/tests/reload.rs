@@ -249,7 +249,7 @@ fn speaks_sd_notify() {
         .unwrap();
     let pid = agent.id() as i32;
     let mut seen: Vec<String> = Vec::new();
-    let mut next_until = |want: &str, seen: &mut Vec<String>| {
+    let next_until = |want: &str, seen: &mut Vec<String>| {
         let mut buf = [0u8; 256];
         loop {
             let n = sock
