@@ -28,7 +28,7 @@ fi
 
 
 echo "==> cargo test --workspace"
-cargo test --workspace --all-targets -j 2 "$@"
+cargo test --workspace --all-targets --no-fail-fast -j 2 "$@"
 
 # The .deb, from the debug binary the tests just built (a few seconds; the
 # first time also `cargo install cargo-deb`). In CI (root, throwaway machine)

@@ -693,6 +693,42 @@ pub fn expand_env(
     text: &str,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<String, (u64, String)> {
+    // YAML comments are left alone: a commented-out `${TOKEN}` must not need
+    // the variable to be set.
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let cut = comment_start(line).unwrap_or(line.len());
+        let (code, comment) = line.split_at(cut);
+        let expanded = expand_env_code(code, &lookup).map_err(|(l, m)| (l + i as u64, m))?;
+        out.push_str(&expanded);
+        out.push_str(comment);
+    }
+    Ok(out)
+}
+
+/// Byte index of a `#` that starts a YAML comment (outside quotes, at the
+/// line's start or after whitespace).
+fn comment_start(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    let (mut sq, mut dq) = (false, false);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'\'' if !dq => sq = !sq,
+            b'"' if !sq => dq = !dq,
+            b'\\' if dq => {}
+            b'#' if !sq && !dq && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') => {
+                return Some(i);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn expand_env_code(
+    text: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, (u64, String)> {
     let mut out = String::with_capacity(text.len());
     let mut line = 1u64;
     let mut rest = text;
@@ -822,6 +858,11 @@ sinks:
         assert_eq!(e.0, 2);
         assert!(e.1.contains("NOPE"));
         assert!(expand_env("${unterminated", look).is_err());
+        // Comments are not expanded; quoted `#` is not a comment.
+        assert_eq!(
+            expand_env("a: 1 # token: ${NOPE}\nb: \"x # ${TOK}\"\n", look).unwrap(),
+            "a: 1 # token: ${NOPE}\nb: \"x # abc\"\n"
+        );
     }
 
     #[test]

@@ -508,23 +508,13 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             message,
         })
     };
-    match std::fs::create_dir_all(&cfg.data_dir).and_then(|()| {
-        let probe = cfg.data_dir.join(".onetrail-check");
-        std::fs::write(&probe, b"ok")?;
-        std::fs::remove_file(probe)
-    }) {
-        Ok(()) => push(
-            true,
-            "data_dir".into(),
-            format!("{} is writable", cfg.data_dir.display()),
-        ),
+    // `check` changes nothing on disk: it probes, it does not create.
+    match check_dir_writable(&cfg.data_dir) {
+        Ok(msg) => push(true, "data_dir".into(), msg),
         Err(e) => push(
             false,
             "data_dir".into(),
-            format!(
-                "{} is not writable: {e} (the agent keeps its checkpoints there)",
-                cfg.data_dir.display()
-            ),
+            format!("{e} (the agent keeps its checkpoints there)"),
         ),
     }
     for (name, sc) in &cfg.sources {
@@ -586,6 +576,24 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
     }
     for (name, sc) in &cfg.sinks {
         let subject = format!("sink {name}");
+        if sc.value.kind == SinkType::File {
+            let path = sc.value.path.clone().unwrap_or_default();
+            let r = if path.exists() {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .map(|_| format!("{} is writable", path.display()))
+                    .map_err(|e| format!("{} is not writable: {e}", path.display()))
+            } else {
+                check_dir_writable(path.parent().unwrap_or(Path::new(".")))
+                    .map(|_| format!("{} will be created", path.display()))
+            };
+            match r {
+                Ok(m) => push(true, subject, m),
+                Err(e) => push(false, subject, e),
+            }
+            continue;
+        }
         match Sink::build(name, &sc.value, &cfg.data_dir) {
             Ok(sink) => {
                 let (ok, msg) = probe_sink(sink);
@@ -627,4 +635,33 @@ fn probe_sink(sink: Sink) -> (bool, String) {
     std::thread::spawn(run)
         .join()
         .unwrap_or_else(|_| (false, "the probe panicked".into()))
+}
+
+/// Whether the agent could write in `dir` (or create it), without creating
+/// anything: an existing directory gets a probe file that is removed at once.
+fn check_dir_writable(dir: &Path) -> Result<String, String> {
+    if dir.is_dir() {
+        let probe = dir.join(format!(".onetrail-check-{}", std::process::id()));
+        return match std::fs::write(&probe, b"ok") {
+            Ok(()) => {
+                let _ = std::fs::remove_file(&probe);
+                Ok(format!("{} is writable", dir.display()))
+            }
+            Err(e) => Err(format!("{} is not writable: {e}", dir.display())),
+        };
+    }
+    if dir.exists() {
+        return Err(format!("{} exists but is not a directory", dir.display()));
+    }
+    // Walk up to the first existing ancestor: that is where it would be created.
+    let mut anc = dir.parent();
+    while let Some(a) = anc {
+        if a.is_dir() {
+            return check_dir_writable(a).map(|_| {
+                format!("{} does not exist yet and will be created", dir.display())
+            });
+        }
+        anc = a.parent();
+    }
+    Err(format!("{} cannot be created", dir.display()))
 }

@@ -431,6 +431,9 @@ pub struct Generator {
     /// When set, every statement carries `/* seq=N */` (latency measurement);
     /// `step_statement` uses it.
     pub seq: Option<u64>,
+    /// No failing statements (latency runs: every statement must yield an
+    /// event carrying its marker).
+    pub no_failures: bool,
 }
 
 impl Generator {
@@ -449,6 +452,7 @@ impl Generator {
             buf: Vec::with_capacity(64 * 1024),
             records: 0,
             seq: None,
+            no_failures: false,
         }
     }
 
@@ -484,6 +488,9 @@ impl Generator {
         let i = self.r.below(self.sessions.len() as u64) as usize;
         let pg = self.pg();
         let mut st = statement(&mut self.r, pg);
+        if self.no_failures {
+            st.fail = None;
+        }
         if let Some(n) = self.seq {
             st.sql = format!("/* seq={n} */ {}", st.sql);
             self.seq = Some(n + 1);

@@ -90,22 +90,51 @@ impl Triggers {
     }
 }
 
+/// Every case variant of the first two bytes of each trigger, as a bitset
+/// over `(byte << 8) | next byte`.
+const BIGRAMS: [u64; 1024] = {
+    let pairs: [&[u8; 2]; 6] = [b"pa", b"pw", b"id", b"se", b"sp", b":/"];
+    let mut t = [0u64; 1024];
+    let mut p = 0;
+    while p < pairs.len() {
+        let (a, b) = (pairs[p][0], pairs[p][1]);
+        let va = [a, a.to_ascii_uppercase()];
+        let vb = [b, b.to_ascii_uppercase()];
+        let mut i = 0;
+        while i < 2 {
+            let mut j = 0;
+            while j < 2 {
+                let k = ((va[i] as usize) << 8) | vb[j] as usize;
+                t[k >> 6] |= 1 << (k & 63);
+                j += 1;
+            }
+            i += 1;
+        }
+        p += 1;
+    }
+    t
+};
+
 /// Cheap necessary condition for [`Triggers::any`]: some position starts
 /// with the first three bytes of a trigger (`pas`, `pwd`, `ide`, `sec`,
-/// `sp_`, `://`), ASCII case-insensitively. False positives are fine; a false
-/// negative is impossible because every trigger starts with one of these.
+/// `sp_`, `://`), ASCII case-insensitively. A branch-free bigram lookup per
+/// byte; false positives are fine, a false negative is impossible because
+/// every trigger starts with one of these.
 fn may_hold_trigger(b: &[u8]) -> bool {
     if b.len() < 3 {
         return false;
     }
     let lower = |c: u8| c.to_ascii_lowercase();
     for i in 0..b.len() - 2 {
+        let k = ((b[i] as usize) << 8) | b[i + 1] as usize;
+        if BIGRAMS[k >> 6] >> (k & 63) & 1 == 0 {
+            continue;
+        }
         let hit = match lower(b[i]) {
             b'p' => matches!((lower(b[i + 1]), lower(b[i + 2])), (b'a', b's') | (b'w', b'd')),
-            b'i' => lower(b[i + 1]) == b'd' && lower(b[i + 2]) == b'e',
+            b'i' => lower(b[i + 2]) == b'e',
             b's' => matches!((lower(b[i + 1]), b[i + 2]), (b'e', b'c' | b'C') | (b'p', b'_')),
-            b':' => b[i + 1] == b'/' && b[i + 2] == b'/',
-            _ => false,
+            _ => b[i + 2] == b'/',
         };
         if hit {
             return true;

@@ -118,46 +118,87 @@ pub fn statement_action(statement: &str) -> String {
     }
 }
 
-/// Does the statement change what pgaudit audits?
-pub fn is_audit_config(statement: &str) -> bool {
-    let w = leading_words(statement, 6);
-    let word = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
-    let is_pgaudit_name = |s: &str| s.starts_with("PGAUDIT.");
-    let is_pgaudit_ext = |s: &str| matches!(s, "PGAUDIT" | "PGAUDITLOGTOFILE");
-    match word(0) {
-        "SET" | "RESET" => {
-            let i = usize::from(matches!(word(1), "SESSION" | "LOCAL"));
-            is_pgaudit_name(word(1 + i))
-        }
-        "ALTER" if word(1) == "SYSTEM" => is_pgaudit_name(word(3)),
-        "ALTER" if matches!(word(1), "ROLE" | "USER" | "DATABASE" | "GROUP") => {
-            contains_ci(statement, "set pgaudit.") || contains_ci(statement, "reset pgaudit.")
-        }
-        "CREATE" | "ALTER" | "DROP" if word(1) == "EXTENSION" => {
-            let mut i = 2;
-            while matches!(word(i), "IF" | "NOT" | "EXISTS") {
+/// [`leading_words`] without allocating: the words as they are written
+/// (compare them with `eq_ignore_ascii_case`). Returns how many were found.
+fn leading_word_slices<'a>(statement: &'a str, out: &mut [&'a str]) -> usize {
+    let b = statement.as_bytes();
+    let mut i = 0;
+    let mut n = 0;
+    while i < b.len() && n < out.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() || c == b'(' {
+            i += 1;
+        } else if b[i..].starts_with(b"--") {
+            i += memchr::memchr(b'\n', &b[i..]).unwrap_or(b.len() - i);
+        } else if b[i..].starts_with(b"/*") {
+            i += memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len() - i, |p| p + 4);
+        } else if c.is_ascii_alphanumeric() || c == b'_' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
                 i += 1;
             }
-            is_pgaudit_ext(word(i))
+            out[n] = &statement[start..i];
+            n += 1;
+        } else {
+            break;
         }
-        _ => {
-            contains_ci(statement, "set_config") && {
-                let lower = statement.to_ascii_lowercase();
-                lower.match_indices("set_config").any(|(p, _)| {
-                    lower[p..]
-                        .trim_start_matches(|c: char| c != '\'')
-                        .starts_with("'pgaudit.")
-                })
-            }
+    }
+    n
+}
+
+/// Does the statement change what pgaudit audits? (Runs for every AUDIT
+/// record: no allocation unless the statement mentions `set_config`.)
+pub fn is_audit_config(statement: &str) -> bool {
+    let mut w = [""; 6];
+    let n = leading_word_slices(statement, &mut w);
+    let word = |i: usize| if i < n { w[i] } else { "" };
+    let is = |i: usize, kws: &[&str]| kws.iter().any(|k| word(i).eq_ignore_ascii_case(k));
+    let is_pgaudit_name =
+        |s: &str| s.len() >= 8 && s.as_bytes()[..8].eq_ignore_ascii_case(b"PGAUDIT.");
+    if is(0, &["SET", "RESET"]) {
+        let i = usize::from(is(1, &["SESSION", "LOCAL"]));
+        return is_pgaudit_name(word(1 + i));
+    }
+    if is(0, &["ALTER"]) && is(1, &["SYSTEM"]) {
+        return is_pgaudit_name(word(3));
+    }
+    if is(0, &["ALTER"]) && is(1, &["ROLE", "USER", "DATABASE", "GROUP"]) {
+        return contains_ci(statement, "set pgaudit.") || contains_ci(statement, "reset pgaudit.");
+    }
+    if is(0, &["CREATE", "ALTER", "DROP"]) && is(1, &["EXTENSION"]) {
+        let mut i = 2;
+        while is(i, &["IF", "NOT", "EXISTS"]) {
+            i += 1;
         }
+        return is(i, &["PGAUDIT", "PGAUDITLOGTOFILE"]);
+    }
+    contains_ci(statement, "set_config") && {
+        let lower = statement.to_ascii_lowercase();
+        lower.match_indices("set_config").any(|(p, _)| {
+            lower[p..]
+                .trim_start_matches(|c: char| c != '\'')
+                .starts_with("'pgaudit.")
+        })
     }
 }
 
+/// ASCII case-insensitive substring test. Anchors on a byte of the needle
+/// that has no case (`.`, `_`, …) found with `memchr`, so the full compare
+/// runs rarely.
 fn contains_ci(hay: &str, needle_lower: &str) -> bool {
-    let n = needle_lower.as_bytes();
-    hay.as_bytes()
-        .windows(n.len())
-        .any(|w| w.eq_ignore_ascii_case(n))
+    let (h, n) = (hay.as_bytes(), needle_lower.as_bytes());
+    if n.is_empty() {
+        return true;
+    }
+    if h.len() < n.len() {
+        return false;
+    }
+    let Some(k) = n.iter().rposition(|c| !c.is_ascii_alphabetic() && *c != b' ') else {
+        return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+    };
+    memchr::memchr_iter(n[k], h).any(|p| {
+        p >= k && p - k + n.len() <= h.len() && h[p - k..p - k + n.len()].eq_ignore_ascii_case(n)
+    })
 }
 
 const SESSION_COMMANDS: &[&str] = &[
@@ -329,6 +370,55 @@ mod tests {
         assert_eq!(statement_action("(select 1)"), "SELECT");
         assert_eq!(statement_action("truncate t"), "TRUNCATE TABLE");
         assert_eq!(statement_action(""), "");
+    }
+
+    /// The allocating implementation `is_audit_config` replaced.
+    fn is_audit_config_reference(statement: &str) -> bool {
+        let w = leading_words(statement, 6);
+        let word = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
+        let is_pgaudit_name = |s: &str| s.starts_with("PGAUDIT.");
+        let is_pgaudit_ext = |s: &str| matches!(s, "PGAUDIT" | "PGAUDITLOGTOFILE");
+        let ci = |hay: &str, n: &str| {
+            hay.as_bytes()
+                .windows(n.len())
+                .any(|w| w.eq_ignore_ascii_case(n.as_bytes()))
+        };
+        match word(0) {
+            "SET" | "RESET" => {
+                let i = usize::from(matches!(word(1), "SESSION" | "LOCAL"));
+                is_pgaudit_name(word(1 + i))
+            }
+            "ALTER" if word(1) == "SYSTEM" => is_pgaudit_name(word(3)),
+            "ALTER" if matches!(word(1), "ROLE" | "USER" | "DATABASE" | "GROUP") => {
+                ci(statement, "set pgaudit.") || ci(statement, "reset pgaudit.")
+            }
+            "CREATE" | "ALTER" | "DROP" if word(1) == "EXTENSION" => {
+                let mut i = 2;
+                while matches!(word(i), "IF" | "NOT" | "EXISTS") {
+                    i += 1;
+                }
+                is_pgaudit_ext(word(i))
+            }
+            _ => {
+                ci(statement, "set_config") && {
+                    let lower = statement.to_ascii_lowercase();
+                    lower.match_indices("set_config").any(|(p, _)| {
+                        lower[p..]
+                            .trim_start_matches(|c: char| c != '\'')
+                            .starts_with("'pgaudit.")
+                    })
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn audit_config_matches_reference(
+            s in "((set|SET|Reset|alter|ALTER|drop|create|session|local|system|role|user|extension|if|not|exists|pgaudit|PGAUDIT\\.log|pgauditlogtofile|set_config|SeT_CoNfIg|'pgaudit\\.x'|/\\* c \\*/|--x\n|[ (_.a-z$é]){0,12})"
+        ) {
+            proptest::prop_assert_eq!(is_audit_config(&s), is_audit_config_reference(&s), "{}", s);
+        }
     }
 
     #[test]
