@@ -9,26 +9,24 @@
 //! fingerprint + offset), so a file both imported and tailed yields
 //! duplicates a receiver recognises by `id`.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use onetrail_event::{Category, Event, Flush, RecordPos};
+use onetrail_event::Category;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, SinkType};
 use crate::enrich::{EnrichConfig, Enricher};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, SINK_QUEUE, Shutdown};
+use crate::reader::FileReader;
 use crate::sinks::{Grouping, Sink};
 
 /// Events per batch handed to the sinks (the tailer's chunk size).
 const BATCH_EVENTS: usize = 500;
-/// Bytes read from a file at a time.
-const READ_CHUNK: usize = 1024 * 1024;
 /// A record larger than this is cut (as the tailer does).
 const MAX_RECORD: usize = 16 * 1024 * 1024;
 
@@ -157,7 +155,8 @@ pub async fn import(
     'files: for (i, path) in files.iter().enumerate() {
         p.file = i + 1;
         p.path = path.display().to_string();
-        let mut reader = FileReader::open(path, fmt_name, &fopts)?;
+        let (format, _) = crate::formats::by_name(fmt_name, &fopts)?;
+        let mut reader = FileReader::open(path, format, fmt_name, MAX_RECORD)?;
         loop {
             let (events, eof) = reader.next_events(BATCH_EVENTS)?;
             p.bytes_read = done_before + reader.read;
@@ -285,95 +284,6 @@ impl Interrupt {
     }
 }
 
-/// Reads one whole file and frames it as the tailer does (same ids).
-struct FileReader {
-    file: std::fs::File,
-    format: Box<dyn onetrail_event::RecordFormat>,
-    format_name: &'static str,
-    key: String,
-    path: String,
-    buf: Vec<u8>,
-    /// File offset of `buf[0]`.
-    buf_offset: u64,
-    /// Bytes read so far.
-    read: u64,
-    eof: bool,
-}
-
-impl FileReader {
-    fn open(
-        path: &Path,
-        format_name: &'static str,
-        fopts: &crate::formats::FormatOptions,
-    ) -> Result<FileReader, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let key =
-            crate::tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
-        let (format, _) = crate::formats::by_name(format_name, fopts)?;
-        Ok(FileReader {
-            file,
-            format,
-            format_name,
-            key,
-            path: path.to_string_lossy().into_owned(),
-            buf: Vec::new(),
-            buf_offset: 0,
-            read: 0,
-            eof: false,
-        })
-    }
-
-    /// Up to about `max` events; true once the whole file is consumed.
-    fn next_events(&mut self, max: usize) -> Result<(Vec<Event>, bool), String> {
-        let mut events = Vec::new();
-        loop {
-            let flush = if self.eof { Flush::Final } else { Flush::No };
-            let mut consumed = 0usize;
-            while events.len() < max {
-                let rest = &self.buf[consumed..];
-                if rest.is_empty() {
-                    break;
-                }
-                let n = match self.format.frame(rest, flush) {
-                    Some(n) if n > 0 => n,
-                    _ if rest.len() > MAX_RECORD => MAX_RECORD,
-                    _ if self.eof => rest.len(),
-                    _ => break,
-                };
-                let pos = RecordPos {
-                    source_key: &self.key,
-                    path: Some(&self.path),
-                    offset: self.buf_offset + consumed as u64,
-                    format: self.format_name,
-                };
-                self.format.parse(&rest[..n], &pos, &mut events);
-                consumed += n;
-            }
-            self.buf.drain(..consumed);
-            self.buf_offset += consumed as u64;
-            if events.len() >= max {
-                return Ok((events, false));
-            }
-            if self.eof {
-                self.format.release_held(&mut events);
-                return Ok((events, true));
-            }
-            // Need more bytes.
-            let old = self.buf.len();
-            self.buf.resize(old + READ_CHUNK, 0);
-            let n = self
-                .file
-                .read(&mut self.buf[old..])
-                .map_err(|e| format!("{}: {e}", self.path))?;
-            self.buf.truncate(old + n);
-            self.read += n as u64;
-            if n == 0 {
-                self.eof = true;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,7 +305,8 @@ mod tests {
             log_line_prefix: None,
             forward_other: true,
         };
-        let mut r = FileReader::open(&p, "pgaudit-stderr", &fopts).unwrap();
+        let (format, _) = crate::formats::by_name("pgaudit-stderr", &fopts).unwrap();
+        let mut r = FileReader::open(&p, format, "pgaudit-stderr", MAX_RECORD).unwrap();
         let mut ids = Vec::new();
         loop {
             let (evs, eof) = r.next_events(BATCH_EVENTS).unwrap();

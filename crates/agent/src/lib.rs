@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pipeline;
 pub mod pollers;
+mod reader;
 pub mod sinks;
 pub mod tail;
 
@@ -28,7 +29,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use onetrail_event::{Flush, RecordPos};
 use tokio::sync::mpsc;
 
 use crate::checkpoint::CheckpointStore;
@@ -402,11 +402,9 @@ pub fn parse_file(
         log_line_prefix: opts.log_line_prefix.clone(),
         forward_other: opts.forward_other,
     };
-    let (mut format, _engine) = formats::by_name(&opts.format, &fopts)?;
+    let (format, _engine) = formats::by_name(&opts.format, &fopts)?;
     let fmt_name = formats::static_name(&opts.format).unwrap_or("unknown");
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let key = tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
-    let path_str = path.to_string_lossy();
+    let mut reader = reader::FileReader::open(path, format, fmt_name, usize::MAX)?;
     let mut enricher = Enricher::new(
         opts.instance.clone(),
         Default::default(),
@@ -432,60 +430,15 @@ pub fn parse_file(
             }
             Ok(())
         };
-    // Stream the file through a bounded buffer: memory stays flat whatever
-    // the file size (a record larger than the buffer grows it, once).
-    const CHUNK: usize = 1 << 20;
-    let mut file = file;
-    let mut buf: Vec<u8> = Vec::with_capacity(2 * CHUNK);
-    let mut start = 0usize; // first unconsumed byte in buf
-    let mut base = 0u64; // file offset of buf[0]
-    let mut eof = false;
+    // Streamed through a bounded buffer (see `reader`), 256 events at a time.
     loop {
-        if !eof {
-            if start > 0 {
-                buf.drain(..start);
-                base += start as u64;
-                start = 0;
-            }
-            let old = buf.len();
-            buf.resize(old + CHUNK, 0);
-            let n = loop {
-                match std::io::Read::read(&mut file, &mut buf[old..]) {
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(format!("{}: {e}", path.display())),
-                }
-            };
-            buf.truncate(old + n);
-            stats.bytes += n as u64;
-            eof = n == 0;
-        }
-        let flush = if eof { Flush::Final } else { Flush::No };
-        while start < buf.len() {
-            let rest = &buf[start..];
-            let n = match format.frame(rest, flush) {
-                Some(n) if n > 0 => n,
-                _ if eof => rest.len(),
-                _ => break,
-            };
-            let pos = RecordPos {
-                source_key: &key,
-                path: Some(&path_str),
-                offset: base + start as u64,
-                format: fmt_name,
-            };
-            format.parse(&rest[..n], &pos, &mut events);
-            start += n;
-            if events.len() >= 256 {
-                emit(&mut events, &mut stats)?;
-            }
-        }
+        let eof = reader.fill(256, &mut events)?;
+        emit(&mut events, &mut stats)?;
         if eof {
             break;
         }
     }
-    format.release_held(&mut events);
-    emit(&mut events, &mut stats)?;
+    stats.bytes = reader.read;
     Ok(stats)
 }
 

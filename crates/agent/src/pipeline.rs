@@ -136,14 +136,15 @@ pub struct FileSourceRunner {
 
 impl FileSourceRunner {
     pub fn run(mut self) {
-        let (ack_tx, ack_rx) = std_mpsc::channel::<u64>();
-        // seq → (file id, end offset); committed in order.
-        let mut pending: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-        let mut delivered: std::collections::BTreeSet<u64> = Default::default();
-        let mut in_flight = InFlight::default();
-        let mut seq = 0u64;
+        // Each chunk commits (file id, end offset), in order.
+        let mut acks: Acks<(u64, u64)> = Acks::new();
         let mut chunks: Vec<Chunk> = Vec::new();
         let mut last_save = Instant::now();
+        // Batches sent, kept until every sink has let go of them so that their
+        // events are freed here, on the thread that allocated them: a
+        // cross-thread free costs the allocator several times a local one
+        // (BENCHMARKS.md). Bounded by the batches in flight.
+        let mut retire: Vec<Arc<Batch>> = Vec::new();
 
         let start = agent_event(&self.name, self.engine, "START", "source started");
         chunks.push(Chunk {
@@ -161,62 +162,45 @@ impl FileSourceRunner {
                 }
             }
             for chunk in chunks.drain(..) {
-                seq += 1;
-                pending.insert(seq, (chunk.file_id, chunk.end_offset));
+                let seq = acks.begin((chunk.file_id, chunk.end_offset));
                 let mut events = chunk.events;
                 // Enrich (session state is tagged with the chunk), then filter:
                 // a chunk whose events were all filtered out still advances.
                 self.enricher.begin_chunk(seq);
                 self.enricher.process(&mut events);
                 if events.is_empty() {
-                    delivered.insert(seq);
+                    acks.skip(seq);
                     continue;
                 }
                 self.metrics.count_events(&events);
-                in_flight.sent(seq, events.len(), &self.metrics);
-                let batch = Arc::new(Batch {
-                    source: self.name.clone(),
-                    events,
-                    ack: Some(AckToken {
-                        remaining: AtomicUsize::new(self.sinks.len()),
-                        seq,
-                        tx: ack_tx.clone(),
-                    }),
-                });
+                let batch =
+                    Arc::new(acks.batch(&self.name, seq, events, self.sinks.len(), &self.metrics));
                 for sink in &self.sinks {
                     if !send_blocking(sink, batch.clone(), &self.shutdown) {
                         break;
                     }
                 }
+                retire.push(batch);
             }
+            retire.retain(|b| Arc::strong_count(b) > 1);
             // Apply acknowledgements; wait on them instead of sleeping when idle.
             let wait = if progressed {
                 Duration::ZERO
             } else {
                 self.poll_interval
             };
-            if let Ok(s) = ack_rx.recv_timeout(wait) {
-                delivered.insert(s);
-            }
-            while let Ok(s) = ack_rx.try_recv() {
-                delivered.insert(s);
-            }
-            while let Some((&first, &(file_id, end))) = pending.first_key_value() {
-                if !delivered.remove(&first) {
-                    break;
-                }
-                pending.pop_first();
-                in_flight.delivered(first, &self.metrics);
+            acks.receive(wait);
+            while let Some((first, (file_id, end))) = acks.commit_next(&self.metrics) {
                 self.enricher.commit_chunk(first);
                 if file_id != 0 {
                     self.tailer.ack(file_id, end);
                 }
             }
-            if last_save.elapsed() >= Duration::from_millis(50) || pending.is_empty() {
+            if last_save.elapsed() >= Duration::from_millis(50) || acks.is_empty() {
                 self.save();
                 last_save = Instant::now();
             }
-            if stopping && (pending.is_empty() || self.shutdown.aborted()) {
+            if stopping && (acks.is_empty() || self.shutdown.aborted()) {
                 break;
             }
         }
@@ -240,16 +224,109 @@ impl FileSourceRunner {
             sessions: self.enricher.saved_sessions(),
         };
         let mut store = self.store.lock().expect("checkpoint store poisoned");
-        store.set_source(&self.name, cp);
-        match store.persist() {
-            Ok(()) => self
-                .metrics
-                .checkpoint_saved_ms
-                .store(crate::metrics::unix_ms(), Ordering::Relaxed),
-            Err(e) => tracing::error!(source = %self.name, "cannot write checkpoints: {e}"),
-        }
+        persist(&mut store, &self.name, cp, &self.metrics);
         drop(store);
         *self.metrics.files.lock().expect("poisoned") = self.tailer.file_lags();
+    }
+}
+
+/// Set `name`'s checkpoint to `cp` and write the store; a failure is logged
+/// (the next save tries again).
+fn persist(
+    store: &mut CheckpointStore,
+    name: &str,
+    cp: SourceCheckpoint,
+    metrics: &crate::metrics::SourceMetrics,
+) {
+    store.set_source(name, cp);
+    match store.persist() {
+        Ok(()) => metrics
+            .checkpoint_saved_ms
+            .store(crate::metrics::unix_ms(), Ordering::Relaxed),
+        Err(e) => tracing::error!(source = %name, "cannot write checkpoints: {e}"),
+    }
+}
+
+/// The acknowledgement bookkeeping of a source runner. Each chunk read gets a
+/// sequence number and the position `P` it commits (a file offset, a poll
+/// position); sinks acknowledge batches out of order, and positions are
+/// committed only over the contiguous prefix of delivered chunks.
+struct Acks<P> {
+    tx: std_mpsc::Sender<u64>,
+    rx: std_mpsc::Receiver<u64>,
+    /// seq → position; committed in order.
+    pending: BTreeMap<u64, P>,
+    /// Delivered, not yet committed (a chunk before them is still in flight).
+    delivered: std::collections::BTreeSet<u64>,
+    in_flight: InFlight,
+    seq: u64,
+}
+
+impl<P> Acks<P> {
+    fn new() -> Self {
+        let (tx, rx) = std_mpsc::channel::<u64>();
+        Acks {
+            tx,
+            rx,
+            pending: BTreeMap::new(),
+            delivered: Default::default(),
+            in_flight: InFlight::default(),
+            seq: 0,
+        }
+    }
+
+    /// Number the next chunk, which commits `pos` once delivered.
+    fn begin(&mut self, pos: P) -> u64 {
+        self.seq += 1;
+        self.pending.insert(self.seq, pos);
+        self.seq
+    }
+
+    /// Chunk `seq` has nothing to send (all filtered out): delivered already.
+    fn skip(&mut self, seq: u64) {
+        self.delivered.insert(seq);
+    }
+
+    /// The batch of chunk `seq`, acknowledged here once each of `sinks` sinks
+    /// accepted it; counted in flight.
+    fn batch(
+        &mut self,
+        source: &Arc<str>,
+        seq: u64,
+        events: Vec<Event>,
+        sinks: usize,
+        metrics: &crate::metrics::SourceMetrics,
+    ) -> Batch {
+        self.in_flight.sent(seq, events.len(), metrics);
+        Batch::tracked(source.clone(), events, sinks, seq, self.tx.clone())
+    }
+
+    /// Take in the acknowledgements that arrived, waiting up to `wait` for
+    /// one (`Duration::ZERO`: none).
+    fn receive(&mut self, wait: Duration) {
+        if let Ok(s) = self.rx.recv_timeout(wait) {
+            self.delivered.insert(s);
+        }
+        while let Ok(s) = self.rx.try_recv() {
+            self.delivered.insert(s);
+        }
+    }
+
+    /// The oldest chunk, with its position, if it is delivered (then it is
+    /// committed: forgotten here and counted delivered).
+    fn commit_next(&mut self, metrics: &crate::metrics::SourceMetrics) -> Option<(u64, P)> {
+        let (&first, _) = self.pending.first_key_value()?;
+        if !self.delivered.remove(&first) {
+            return None;
+        }
+        let pos = self.pending.pop_first().map(|(_, p)| p)?;
+        self.in_flight.delivered(first, metrics);
+        Some((first, pos))
+    }
+
+    /// No chunk waits for delivery.
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
     }
 }
 
@@ -345,7 +422,6 @@ pub struct PollerRunner {
 
 impl PollerRunner {
     pub async fn run(mut self) {
-        let (ack_tx, ack_rx) = std_mpsc::channel::<u64>();
         let mut committed = self
             .store
             .lock()
@@ -353,10 +429,7 @@ impl PollerRunner {
             .source(&self.name)
             .position;
         let mut fetched = committed.clone();
-        let mut pending: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
-        let mut delivered = std::collections::BTreeSet::new();
-        let mut in_flight = InFlight::default();
-        let mut seq = 0u64;
+        let mut acks: Acks<serde_json::Value> = Acks::new();
         let mut failures = 0u32;
         let mut last_error: Option<(String, Instant)> = None;
         let mut start = agent_event(&self.name, self.engine, "START", "source started");
@@ -378,26 +451,22 @@ impl PollerRunner {
                         }
                         failures = 0;
                         more = page.more;
-                        seq += 1;
-                        pending.insert(seq, page.position.clone());
+                        let seq = acks.begin(page.position.clone());
                         fetched = Some(page.position);
                         let mut events = page.events;
                         self.enricher.begin_chunk(seq);
                         self.enricher.process(&mut events);
                         if events.is_empty() {
-                            delivered.insert(seq);
+                            acks.skip(seq);
                         } else {
                             self.metrics.count_events(&events);
-                            in_flight.sent(seq, events.len(), &self.metrics);
-                            let batch = Arc::new(Batch {
-                                source: self.name.clone(),
+                            let batch = Arc::new(acks.batch(
+                                &self.name,
+                                seq,
                                 events,
-                                ack: Some(AckToken {
-                                    remaining: AtomicUsize::new(self.sinks.len()),
-                                    seq,
-                                    tx: ack_tx.clone(),
-                                }),
-                            });
+                                self.sinks.len(),
+                                &self.metrics,
+                            ));
                             send_all(&self.sinks, batch, &self.shutdown).await;
                         }
                     }
@@ -426,16 +495,10 @@ impl PollerRunner {
                     }
                 }
             }
-            while let Ok(s) = ack_rx.try_recv() {
-                delivered.insert(s);
-            }
+            acks.receive(Duration::ZERO);
             let before = committed.clone();
-            while let Some((&first, _)) = pending.first_key_value() {
-                if !delivered.remove(&first) {
-                    break;
-                }
-                committed = pending.pop_first().map(|(_, p)| p);
-                in_flight.delivered(first, &self.metrics);
+            while let Some((first, p)) = acks.commit_next(&self.metrics) {
+                committed = Some(p);
                 self.enricher.commit_chunk(first);
             }
             if committed != before {
@@ -446,21 +509,14 @@ impl PollerRunner {
                 let mut cp = store.source(&self.name);
                 cp.position.clone_from(&committed);
                 cp.sessions = self.enricher.saved_sessions();
-                store.set_source(&self.name, cp);
-                match store.persist() {
-                    Ok(()) => self
-                        .metrics
-                        .checkpoint_saved_ms
-                        .store(crate::metrics::unix_ms(), Ordering::Relaxed),
-                    Err(e) => tracing::error!(source = %self.name, "cannot write checkpoints: {e}"),
-                }
-            } else if pending.is_empty() && !self.store.lock().expect("poisoned").is_dirty() {
+                persist(&mut store, &self.name, cp, &self.metrics);
+            } else if acks.is_empty() && !self.store.lock().expect("poisoned").is_dirty() {
                 // Nothing in flight, nothing unsaved: the checkpoint on disk is current.
                 self.metrics
                     .checkpoint_saved_ms
                     .store(crate::metrics::unix_ms(), Ordering::Relaxed);
             }
-            if stopping && (pending.is_empty() || self.shutdown.aborted()) {
+            if stopping && (acks.is_empty() || self.shutdown.aborted()) {
                 break;
             }
             if !more || stopping {

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use onetrail_agent::config::Config;
 
 /// Many small, short-lived allocations per event: see BENCHMARKS.md.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -26,13 +26,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
 use onetrail_testkit::mariadb::{MariaDb, MariaDbOptions};
 use serde_json::Value;
+
+mod common;
+use common::{Agent, run_command, tail};
 
 const INSTANCE: &str = "mariadb-test";
 /// How long the agent gets to deliver the workload's events.
@@ -843,84 +845,6 @@ fn yaml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-struct Agent {
-    child: Child,
-    stderr_path: PathBuf,
-}
-
-impl Agent {
-    fn spawn(config: &Path, stderr_path: &Path) -> Result<Agent, String> {
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(stderr_path)
-            .map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start onetrail: {e}"))?;
-        Ok(Agent {
-            child,
-            stderr_path: stderr_path.to_path_buf(),
-        })
-    }
-
-    fn check_alive(&mut self) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "`onetrail run` exited early ({status}) instead of running until SIGTERM\n\
-                 --- agent stderr ---\n{}",
-                tail(
-                    &fs::read_to_string(&self.stderr_path).unwrap_or_default(),
-                    4000
-                )
-            )),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    /// SIGTERM, then wait for the exit (SIGKILL after the timeout).
-    fn terminate(&mut self) -> Result<ExitStatus, String> {
-        if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-            return Ok(status);
-        }
-        let pid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(format!(
-                    "onetrail did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// Wait until the server has logged a DISCONNECT for every session (the
 /// files are then final), then until the agent has delivered one event per
 /// non-TABLE audit line and every TABLE line. Returns the audit lines.
@@ -963,8 +887,8 @@ async fn wait_delivered(
         }
         agent.check_alive()?;
         if Instant::now() > deadline {
-            let stderr = fs::read_to_string(&agent.stderr_path).unwrap_or_default();
-            let _ = agent.terminate();
+            let stderr = agent.log();
+            let _ = agent.terminate_within(SHUTDOWN_TIMEOUT);
             return Err(format!(
                 "the agent did not deliver the workload's events within {DELIVERY_TIMEOUT:?}: \
                  audit lines per operation {want_counts:?}, events {got:?}; TABLE lines missing: \
@@ -989,14 +913,6 @@ fn read_sink(path: &Path) -> (Vec<Value>, Vec<String>) {
         }
     }
     (events, bad)
-}
-
-fn tail(s: &str, n: usize) -> &str {
-    let mut start = s.len().saturating_sub(n);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }
 
 fn s(v: &Value) -> Option<&str> {
@@ -1128,7 +1044,7 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     // -- phase 1 with the first agent, which must deliver all of it (also
     // the TABLE lines a rotation separated from their statement) while the
     // server is idle: no later rotation or restart may help it along
-    let mut agent = Agent::spawn(&config, &agent_log).unwrap();
+    let mut agent = Agent::spawn_appending(&mut run_command(&config), &agent_log).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     agent.check_alive().unwrap();
     let client = Client { db: &db };
@@ -1139,7 +1055,7 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
         .unwrap_or_else(|e| panic!("after phase 1: {e}"));
     // a burst, then SIGTERM at once: the agent stops with work in flight
     phase1b(&client, &mut w).await.unwrap();
-    let exit1 = agent.terminate().unwrap();
+    let exit1 = agent.terminate_within(SHUTDOWN_TIMEOUT).unwrap();
     let run1_lines = read_sink(&sink).0.len();
     let files_before_phase2 = audit_files(&log_dir).len();
 
@@ -1148,7 +1064,7 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
     let files_after_phase2 = audit_files(&log_dir).len();
 
     // -- phase 3 with the second agent
-    let mut agent = Agent::spawn(&config, &agent_log).unwrap();
+    let mut agent = Agent::spawn_appending(&mut run_command(&config), &agent_log).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     agent.check_alive().unwrap();
     phase3(&client, &mut w).await.unwrap();
@@ -1156,7 +1072,7 @@ async fn mariadb_e2e_rotation_restart_field_by_field() {
         .await
         .unwrap_or_else(|e| panic!("after phase 3: {e}"));
     eprintln!("{}", rotation_summary(&raw));
-    let exit2 = agent.terminate().unwrap();
+    let exit2 = agent.terminate_within(SHUTDOWN_TIMEOUT).unwrap();
 
     let (all, bad_lines) = read_sink(&sink);
     let sink_text = fs::read_to_string(&sink).unwrap();

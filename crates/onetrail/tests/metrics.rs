@@ -5,8 +5,11 @@
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Agent, run_command};
 
 const PREFIX: &str = "%m [%p] %q%u@%d ";
 
@@ -66,31 +69,8 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-struct Agent(Child);
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-impl Agent {
-    fn start(cfg: &Path, log: &Path) -> Agent {
-        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-            .args(["run", "--config"])
-            .arg(cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Agent(child)
-    }
-    fn terminate(mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let st = self.0.wait().unwrap();
-        std::mem::forget(self);
-        st
-    }
+fn start_agent(cfg: &Path, log: &Path) -> Agent {
+    Agent::spawn(run_command(cfg).env("RUST_LOG", "info"), log).unwrap()
 }
 
 #[test]
@@ -112,7 +92,7 @@ fn counters_move_as_events_flow() {
         ),
     )
     .unwrap();
-    let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
+    let agent = start_agent(&cfg, &dir.path().join("agent.log"));
     let src = "{source=\"pg\",type=\"pgaudit\"}";
     let snk = "{sink=\"out\",type=\"file\"}";
     let file = format!("{{source=\"pg\",path=\"{}\"}}", log.display());
@@ -269,7 +249,7 @@ fn a_sink_that_cannot_deliver_shows_down_and_behind() {
         ),
     )
     .unwrap();
-    let agent = Agent::start(&cfg, &dir.path().join("agent.log"));
+    let agent = start_agent(&cfg, &dir.path().join("agent.log"));
     let src = "{source=\"pg\",type=\"pgaudit\"}";
     let snk = "{sink=\"hec\",type=\"splunk_hec\"}";
     let file = format!("{{source=\"pg\",path=\"{}\"}}", log.display());

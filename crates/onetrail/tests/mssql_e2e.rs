@@ -16,12 +16,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use onetrail_testkit::tds::{AuditRow, AuditStore, TdsDouble};
 use serde_json::{Value, json};
+
+mod common;
+use common::{Agent, run_command};
 
 const USER: &str = "onetrail_reader";
 const PASSWORD: &str = "s3cr3t!Pw";
@@ -46,18 +48,12 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-struct Agent {
-    child: Child,
-    stderr: PathBuf,
-}
-
-impl Agent {
-    fn start(dir: &Path, port: u16, batch_rows: u32) -> Agent {
-        let cfg = dir.join("onetrail.yaml");
-        fs::write(
-            &cfg,
-            format!(
-                r#"data_dir: {data}
+fn start_agent(dir: &Path, port: u16, batch_rows: u32) -> Agent {
+    let cfg = dir.join("onetrail.yaml");
+    fs::write(
+        &cfg,
+        format!(
+            r#"data_dir: {data}
 sources:
   sql1:
     type: mssql
@@ -72,63 +68,32 @@ sources:
 sinks:
   out: {{ type: file, path: {sink} }}
 "#,
-                data = dir.join("data").display(),
-                sink = dir.join("events.jsonl").display(),
-            ),
-        )
-        .unwrap();
-        let stderr = dir.join(format!(
-            "agent-{}.stderr",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .env("TEST_MSSQL_PASSWORD", PASSWORD)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("start onetrail");
-        Agent { child, stderr }
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    /// SIGTERM and wait for a clean exit.
-    fn stop(mut self) -> String {
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                assert!(st.success(), "agent exited with {st}\n{}", self.log());
-                return self.log();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "agent did not stop\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+            data = dir.join("data").display(),
+            sink = dir.join("events.jsonl").display(),
+        ),
+    )
+    .unwrap();
+    let stderr = dir.join(format!(
+        "agent-{}.stderr",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let mut cmd = run_command(&cfg);
+    cmd.env("TEST_MSSQL_PASSWORD", PASSWORD)
+        .env("RUST_LOG", "info");
+    Agent::spawn(&mut cmd, &stderr).expect("start onetrail")
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// SIGTERM and wait for a clean exit; the agent's stderr.
+fn stop_agent(mut agent: Agent) -> String {
+    agent.sigterm();
+    let st = agent.wait_timeout(Duration::from_secs(20)).unwrap();
+    assert!(st.is_some(), "agent did not stop\n{}", agent.log());
+    let st = st.unwrap();
+    assert!(st.success(), "agent exited with {st}\n{}", agent.log());
+    agent.log()
 }
 
 /// Every event the sink holds, in order.
@@ -247,10 +212,10 @@ fn every_column_set_polls_to_its_golden_events() {
             let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
             // 3 rows per poll: buffers are cut, and the 4-row buffer holding
             // the split statement needs a larger limit.
-            let agent = Agent::start(dir.path(), double.port(), 3);
+            let agent = start_agent(dir.path(), double.port(), 3);
             let want = golden(name);
             let got = wait_audit(dir.path(), want.len(), &agent).await;
-            agent.stop();
+            stop_agent(agent);
             assert_each_once(&got);
             assert_eq!(got.len(), want.len(), "{name}");
             let by_id: BTreeMap<&str, &Value> =
@@ -302,9 +267,9 @@ fn exact_resume_after_agent_restart_and_server_restart() {
         let mut double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
 
         // 1. Deliver the fixture, stop the agent.
-        let agent = Agent::start(dir.path(), double.port(), 4);
+        let agent = start_agent(dir.path(), double.port(), 4);
         wait_audit(dir.path(), base, &agent).await;
-        agent.stop();
+        stop_agent(agent);
         let cp = fs::read_to_string(dir.path().join("data/checkpoints.json")).unwrap_or_default();
 
         // 2. New buffers while the agent is down, in the last file and a new one.
@@ -316,7 +281,7 @@ fn exact_resume_after_agent_restart_and_server_restart() {
             s.append_buffer(new_file, rows(4, "c"));
         }
         let calls_before = double.calls().len();
-        let agent = Agent::start(dir.path(), double.port(), 4);
+        let agent = start_agent(dir.path(), double.port(), 4);
         let got = wait_audit(dir.path(), base + 9, &agent).await;
         assert_each_once(&got);
         assert_eq!(got.len(), base + 9);
@@ -339,7 +304,7 @@ fn exact_resume_after_agent_restart_and_server_restart() {
         assert_each_once(&got);
         assert_eq!(got.len(), base + 14);
         assert!(double.logins() > logins, "the agent did not log in again");
-        let log = agent.stop();
+        let log = stop_agent(agent);
         assert!(log.contains("poll failed"), "{log}");
         let tags: Vec<String> = statements(&got)
             .into_iter()
@@ -362,9 +327,9 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
         store.append_buffer(&f(1000), rows(3, "f1"));
         store.append_buffer(&f(2000), rows(3, "f2"));
         let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         wait_audit(dir.path(), 6, &agent).await;
-        agent.stop();
+        stop_agent(agent);
 
         // Rollover deletes the oldest file, not the one we resume in: no gap.
         {
@@ -373,9 +338,9 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
             s.append_buffer(&f(2000), rows(2, "f2b"));
             s.append_buffer(&f(3000), rows(2, "f3"));
         }
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         let got = wait_audit(dir.path(), 10, &agent).await;
-        agent.stop();
+        stop_agent(agent);
         assert_each_once(&got);
         assert_eq!(got.len(), 10);
         assert!(!sink_events(dir.path()).iter().any(|e| e["action"] == "GAP"));
@@ -390,10 +355,10 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
             let dropped = s.drop_oldest(3);
             assert_eq!(dropped, vec![f(2000), f(3000), f(4000)]);
         }
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         let got = wait_audit(dir.path(), 13, &agent).await;
         let all = sink_events(dir.path());
-        agent.stop();
+        stop_agent(agent);
         assert_each_once(&got);
         assert_eq!(got.len(), 13);
         let gaps: Vec<&Value> = all.iter().filter(|e| e["action"] == "GAP").collect();
@@ -413,9 +378,9 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
             let mut s = double.store();
             s.append_buffer(&f(6000), rows(1, "f6"));
         }
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         let got = wait_audit(dir.path(), 14, &agent).await;
-        agent.stop();
+        stop_agent(agent);
         {
             let mut s = double.store();
             s.append_buffer(&f(6000), rows(1, "lost6"));
@@ -424,10 +389,10 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
         }
         let _ = got;
         let calls_before = double.calls().len();
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         let got = wait_audit(dir.path(), 16, &agent).await;
         let all = sink_events(dir.path());
-        agent.stop();
+        stop_agent(agent);
         assert_each_once(&got);
         assert_eq!(got.len(), 16);
         let gaps: Vec<&Value> = all.iter().filter(|e| e["action"] == "GAP").collect();
@@ -461,7 +426,7 @@ fn unreachable_server_is_retried_with_backoff() {
         );
         let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
         double.set_refusing(true);
-        let agent = Agent::start(dir.path(), double.port(), 50);
+        let agent = start_agent(dir.path(), double.port(), 50);
         tokio::time::sleep(Duration::from_secs(5)).await;
         let attempts = double.connections();
         // poll_interval_ms is 100: without backoff that would be ~50 attempts.
@@ -472,7 +437,7 @@ fn unreachable_server_is_retried_with_backoff() {
         assert!(audit_events(dir.path()).is_empty());
         double.set_refusing(false);
         let got = wait_audit(dir.path(), 3, &agent).await;
-        let log = agent.stop();
+        let log = stop_agent(agent);
         assert_each_once(&got);
         assert!(log.contains("poll failed"), "{log}");
         // The password never reaches the log.

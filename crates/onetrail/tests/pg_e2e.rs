@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +25,9 @@ use onetrail_testkit::postgres::{
     DEFAULT_LOG_LINE_PREFIX, PgInstance, PgLogFormat, PgOptions, RDS_LOG_LINE_PREFIX,
 };
 use serde_json::Value;
+
+mod common;
+use common::{Agent, run_command, tail};
 
 const INSTANCE: &str = "pg-test";
 /// How long the agent gets to deliver the workload's events.
@@ -157,10 +160,10 @@ async fn run_async(case: Case) -> Result<Run, String> {
     let agent_log = work.path().join("agent.stderr");
 
     let started = SystemTime::now();
-    let mut agent = Agent::spawn(&config, &agent_log)?;
+    let mut agent = Agent::spawn(&mut run_command(&config), &agent_log)?;
     // Let the agent find the (already existing) files before the workload.
     std::thread::sleep(Duration::from_millis(500));
-    agent.check_alive(&agent_log)?;
+    agent.check_alive()?;
 
     let report = pg_workload::run_workload(&pg)
         .await
@@ -174,9 +177,9 @@ async fn run_async(case: Case) -> Result<Run, String> {
         if delivered(&report, &events) {
             break;
         }
-        agent.check_alive(&agent_log)?;
+        agent.check_alive()?;
         if Instant::now() > deadline {
-            let _ = agent.terminate();
+            let _ = agent.terminate_within(SHUTDOWN_TIMEOUT);
             return Err(format!(
                 "the agent did not deliver the workload's events within {DELIVERY_TIMEOUT:?}: \
                  {} events in {}; last app-session audit or the {} failed logins missing\n\
@@ -190,7 +193,7 @@ async fn run_async(case: Case) -> Result<Run, String> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let exit = agent.terminate()?;
+    let exit = agent.terminate_within(SHUTDOWN_TIMEOUT)?;
     let (events, bad_lines) = read_sink(&sink);
     let agent_stderr = fs::read_to_string(&agent_log).unwrap_or_default();
     let log_root = pg.socket_dir().to_path_buf();
@@ -237,72 +240,6 @@ fn yaml_str(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-struct Agent {
-    child: Child,
-}
-
-impl Agent {
-    fn spawn(config: &Path, stderr_path: &Path) -> Result<Agent, String> {
-        let stderr = fs::File::create(stderr_path).map_err(|e| e.to_string())?;
-        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot start onetrail: {e}"))?;
-        Ok(Agent { child })
-    }
-
-    fn check_alive(&mut self, stderr_path: &Path) -> Result<(), String> {
-        match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!(
-                "`onetrail run` exited early ({status}) instead of running until SIGTERM\n\
-                 --- agent stderr ---\n{}",
-                tail(&fs::read_to_string(stderr_path).unwrap_or_default(), 4000)
-            )),
-            Err(e) => Err(e.to_string()),
-        }
-    }
-
-    /// SIGTERM, then wait for the exit (SIGKILL after the timeout).
-    fn terminate(&mut self) -> Result<ExitStatus, String> {
-        if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-            return Ok(status);
-        }
-        let pid = self.child.id() as libc::pid_t;
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok(status);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                return Err(format!(
-                    "onetrail did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 fn read_sink(path: &Path) -> (Vec<Value>, Vec<String>) {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut events = Vec::new();
@@ -330,14 +267,6 @@ fn delivered(report: &WorkloadReport, events: &[Value]) -> bool {
         .filter(|e| e["category"] == "auth" && e["action"] == "LOGIN FAILED")
         .count();
     last_in && failed >= report.failed_logins.len()
-}
-
-fn tail(s: &str, n: usize) -> &str {
-    let mut start = s.len().saturating_sub(n);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
 }
 
 // ---------------------------------------------------------------- assertions
@@ -684,7 +613,8 @@ fn check_case(case: Case) {
                     objs.iter().any(|o| {
                         o["name"] == name
                             && o["schema"].as_str() == a.object_schema()
-                            && s(&o["type"]).is_some_and(|t| t.replace('_', " ").eq_ignore_ascii_case(kind))
+                            && s(&o["type"])
+                                .is_some_and(|t| t.replace('_', " ").eq_ignore_ascii_case(kind))
                     })
                 })
             });

@@ -7,10 +7,12 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::{Agent, run_command};
 
 const PREFIX: &str = "%m [%p] %q%u@%d ";
 
@@ -93,14 +95,7 @@ fn sighup_applies_new_context_without_loss_or_duplicates() {
     let cfg = d.join("onetrail.yaml");
     fs::write(&cfg, config(&d, port, "blue")).unwrap();
     let agent_log = d.join("agent.log");
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(&agent_log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut agent = Agent::spawn(run_command(&cfg).env("RUST_LOG", "info"), &agent_log).unwrap();
     let pid = agent.id() as i32;
     wait_for("the agent to be ready", Duration::from_secs(20), || {
         status(port)["ready"] == true
@@ -238,15 +233,12 @@ fn speaks_sd_notify() {
     let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .env("WATCHDOG_USEC", "200000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = Agent::spawn_quiet(
+        run_command(&cfg)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "200000"),
+    )
+    .unwrap();
     let pid = agent.id() as i32;
     let mut seen: Vec<String> = Vec::new();
     let next_until = |want: &str, seen: &mut Vec<String>| {

@@ -21,7 +21,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use onetrail_testkit::pg_workload::{
@@ -32,6 +32,9 @@ use onetrail_testkit::postgres::{
     DEFAULT_LOG_LINE_PREFIX, PgInstance, PgLogFormat, PgOptions, SUPERUSER_PASSWORD,
 };
 use serde_json::Value;
+
+mod common;
+use common::{Agent, run_command, tail};
 
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(40);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
@@ -95,14 +98,6 @@ fn read_events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-fn tail(s: &str, n: usize) -> &str {
-    let mut start = s.len().saturating_sub(n);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
-}
-
 fn delivered(report: &WorkloadReport, trust: &TrustReport, events: &[Value]) -> bool {
     let last_note = trust
         .attributions
@@ -137,9 +132,9 @@ fn run() -> Run {
         let config = work.path().join("onetrail.yaml");
         fs::write(&config, agent_config(&pg, work.path(), &native, &ocsf)).unwrap();
         let agent_log = work.path().join("agent.stderr");
-        let mut agent = Agent::spawn(&config, &agent_log);
+        let mut agent = spawn_agent(&config, &agent_log);
         std::thread::sleep(Duration::from_millis(500));
-        agent.check_alive(&agent_log);
+        check_alive(&mut agent);
 
         let report = pg_workload::run_workload(&pg).await.expect("workload");
         let trust = pg_workload::run_trust_workload(&pg).await.expect("trust workload");
@@ -150,7 +145,7 @@ fn run() -> Run {
             if delivered(&report, &trust, &events) {
                 break;
             }
-            agent.check_alive(&agent_log);
+            check_alive(&mut agent);
             assert!(
                 Instant::now() < deadline,
                 "the agent did not deliver the workloads' events within {DELIVERY_TIMEOUT:?} ({} events)\n--- agent stderr ---\n{}",
@@ -159,7 +154,7 @@ fn run() -> Run {
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let exit = agent.terminate();
+        let exit = terminate(&mut agent);
         let server_log = pg.read_server_logs();
         pg.stop().unwrap();
         Run {
@@ -177,59 +172,23 @@ fn run() -> Run {
     })
 }
 
-struct Agent {
-    child: Child,
+fn spawn_agent(config: &Path, stderr_path: &Path) -> Agent {
+    Agent::spawn(&mut run_command(config), stderr_path).expect("start onetrail")
 }
 
-impl Agent {
-    fn spawn(config: &Path, stderr_path: &Path) -> Agent {
-        let stderr = fs::File::create(stderr_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start onetrail");
-        Agent { child }
-    }
-
-    fn check_alive(&mut self, stderr_path: &Path) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "`onetrail run` exited early ({status})\n--- agent stderr ---\n{}",
-                tail(&fs::read_to_string(stderr_path).unwrap_or_default(), 4000)
-            );
-        }
-    }
-
-    fn terminate(&mut self) -> ExitStatus {
-        unsafe {
-            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("onetrail did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+fn check_alive(agent: &mut Agent) {
+    if let Ok(Some(status)) = agent.try_wait() {
+        panic!(
+            "`onetrail run` exited early ({status})\n--- agent stderr ---\n{}",
+            tail(&agent.log(), 4000)
+        );
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn terminate(agent: &mut Agent) -> ExitStatus {
+    agent
+        .terminate_within(SHUTDOWN_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn brief(e: &Value) -> String {

@@ -34,10 +34,8 @@ use std::time::Duration;
 use onetrail_event::{Engine, Event};
 use serde_json::Value;
 
-use super::{
-    Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, retry_after_of,
-    sleep_unless_aborted,
-};
+use super::http::{Receiver, send_counted, wait_to_retry};
+use super::{Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, retry_after_of};
 use crate::config::{Encoding, Secret, SinkConfig, read_secret_file};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, Shutdown};
@@ -489,25 +487,14 @@ impl DatadogSink {
             }
             raw.push(b']');
             let body = if self.compression { gzip(&raw) } else { raw };
-            let mut req = self
+            let req = self
                 .client
                 .post(&self.url)
                 .header("DD-API-KEY", self.api_key.expose())
                 .header("Content-Type", "application/json");
-            if self.compression {
-                req = req.header("Content-Encoding", "gzip");
-            }
-            metrics.requests.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .bytes_sent
-                .fetch_add(body.len() as u64, Ordering::Relaxed);
             attempt += 1;
-            let (wait, msg, paused) = match req.body(body).send().await {
-                Err(e) => (
-                    self.retry.delay(attempt, None),
-                    format!("request failed: {}", error_chain(&e)),
-                    false,
-                ),
+            let retry = match send_counted(req, body, self.compression, metrics).await {
+                Err(e) => self.retry.request_failed(attempt, &e),
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = retry_after_of(r.headers());
@@ -527,36 +514,21 @@ impl DatadogSink {
                                 Sent::Reject(0, format!("{what}: rejected by the Datadog intake"))
                             });
                         }
-                        408 | 429 | 500..=599 => {
-                            (self.retry.delay(attempt, retry_after), what, false)
-                        }
-                        401 | 403 => (
-                            self.retry.pause.max(retry_after.unwrap_or_default()),
+                        408 | 429 | 500..=599 => self.retry.transient(attempt, retry_after, what),
+                        401 | 403 => self.retry.paused(
+                            retry_after,
                             format!("{what}: the API key is missing or invalid for this site"),
-                            true,
                         ),
-                        _ => (
-                            self.retry.pause.max(retry_after.unwrap_or_default()),
-                            what,
-                            true,
-                        ),
+                        _ => self.retry.paused(retry_after, what),
                     }
                 }
             };
-            metrics.set_error(msg.clone());
-            metrics.retries.fetch_add(1, Ordering::Relaxed);
-            if paused {
-                tracing::error!(
-                    sink = %self.name,
-                    "Datadog refuses the requests: {msg}; sink PAUSED, nothing is dropped, retrying in {:.1} s",
-                    wait.as_secs_f64()
-                );
-            } else {
-                tracing::warn!(sink = %self.name, "Datadog: {msg}; retrying in {:.3} s", wait.as_secs_f64());
-            }
-            if !sleep_unless_aborted(wait, shutdown).await {
-                return Err(Aborted);
-            }
+            let who = Receiver {
+                sink: &self.name,
+                label: "Datadog",
+                pause_hint: "",
+            };
+            wait_to_retry(&who, retry, shutdown, metrics).await?;
         }
     }
 }

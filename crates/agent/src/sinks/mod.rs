@@ -5,6 +5,7 @@
 
 pub mod datadog;
 pub mod file;
+pub mod http;
 pub mod splunk_hec;
 pub mod stdout;
 

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use onetrail_event::Event;
 use serde_json::Value;
 
+use super::http::{Receiver, send_counted, wait_to_retry};
 use super::{
     Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, random_uuid, retry_after_of,
     sleep_unless_aborted,
@@ -257,7 +258,7 @@ impl SplunkHecSink {
         let mut items: Vec<(&Event, Vec<u8>)> = Vec::new();
         for b in batches {
             for ev in &b.events {
-                let mut buf = Vec::with_capacity(512);
+                let mut buf = Vec::with_capacity(1024);
                 self.envelope(ev, &b.source, &mut buf);
                 items.push((ev, buf));
             }
@@ -399,7 +400,7 @@ impl SplunkHecSink {
             if shutdown.aborted() {
                 return Err(Aborted);
             }
-            let mut req = self
+            let req = self
                 .client
                 .post(self.url("/services/collector/event"))
                 .header("Authorization", format!("Splunk {}", self.token.expose()))
@@ -408,20 +409,9 @@ impl SplunkHecSink {
                     self.channel.as_deref().unwrap_or(""),
                 )
                 .header("Content-Type", "application/json");
-            if self.compression {
-                req = req.header("Content-Encoding", "gzip");
-            }
-            metrics.requests.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .bytes_sent
-                .fetch_add(body.len() as u64, Ordering::Relaxed);
             attempt += 1;
-            let (wait, msg, paused) = match req.body(body.clone()).send().await {
-                Err(e) => (
-                    self.retry.delay(attempt, None),
-                    format!("request failed: {}", error_chain(&e)),
-                    false,
-                ),
+            let retry = match send_counted(req, body.clone(), self.compression, metrics).await {
+                Err(e) => self.retry.request_failed(attempt, &e),
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = retry_after_of(r.headers());
@@ -469,40 +459,25 @@ impl SplunkHecSink {
                             });
                         }
                         (408 | 429, _) | (500..=599, _) => {
-                            (self.retry.delay(attempt, retry_after), what, false)
+                            self.retry.transient(attempt, retry_after, what)
                         }
                         (400, Some(11)) => {
                             // Invalid channel: make a new one, then try again.
                             let path = self.channel_path.clone();
                             self.channel = Some(load_or_create_channel(&self.name, &path, true));
-                            (
-                                self.retry.pause,
-                                format!("{what}: made a new channel"),
-                                true,
-                            )
+                            self.retry
+                                .paused(None, format!("{what}: made a new channel"))
                         }
-                        _ => (
-                            self.retry.pause.max(retry_after.unwrap_or_default()),
-                            what,
-                            true,
-                        ),
+                        _ => self.retry.paused(retry_after, what),
                     }
                 }
             };
-            metrics.set_error(msg.clone());
-            metrics.retries.fetch_add(1, Ordering::Relaxed);
-            if paused {
-                tracing::error!(
-                    sink = %self.name,
-                    "Splunk HEC refuses the requests: {msg}; sink PAUSED, nothing is dropped, retrying in {:.1} s (check the token, index and HEC settings)",
-                    wait.as_secs_f64()
-                );
-            } else {
-                tracing::warn!(sink = %self.name, "Splunk HEC: {msg}; retrying in {:.3} s", wait.as_secs_f64());
-            }
-            if !sleep_unless_aborted(wait, shutdown).await {
-                return Err(Aborted);
-            }
+            let who = Receiver {
+                sink: &self.name,
+                label: "Splunk HEC",
+                pause_hint: " (check the token, index and HEC settings)",
+            };
+            wait_to_retry(&who, retry, shutdown, metrics).await?;
         }
     }
 }
