@@ -610,9 +610,8 @@ fn check_dir_writable(dir: &Path) -> Result<String, String> {
     let mut anc = dir.parent();
     while let Some(a) = anc {
         if a.is_dir() {
-            return check_dir_writable(a).map(|_| {
-                format!("{} does not exist yet and will be created", dir.display())
-            });
+            return check_dir_writable(a)
+                .map(|_| format!("{} does not exist yet and will be created", dir.display()));
         }
         anc = a.parent();
     }

@@ -130,6 +130,10 @@ struct Tracked {
     /// Largest size seen (to report what a truncation lost).
     last_size: u64,
     committed: u64,
+    /// When `committed` last moved (the checkpoint's `updated`): a quiet file
+    /// keeps an identical checkpoint, so nothing is rewritten or fsynced
+    /// while idle (BENCHMARKS.md).
+    committed_at: chrono::DateTime<Utc>,
     emitted_end: u64,
 }
 
@@ -223,14 +227,16 @@ impl FileTailer {
     pub fn ack(&mut self, file_id: u64, end_offset: u64) {
         // A file is only retired once fully acknowledged, so an ack always
         // finds its file.
-        if let Some(t) = self.files.iter_mut().find(|t| t.id == file_id) {
-            t.committed = t.committed.max(end_offset);
+        if let Some(t) = self.files.iter_mut().find(|t| t.id == file_id)
+            && end_offset > t.committed
+        {
+            t.committed = end_offset;
+            t.committed_at = Utc::now();
         }
     }
 
     /// The positions to persist: open files and remembered ones.
     pub fn checkpoints(&self) -> Vec<FileCheckpoint> {
-        let now = Utc::now();
         let mut v: Vec<FileCheckpoint> = self
             .files
             .iter()
@@ -241,7 +247,7 @@ impl FileTailer {
                 ino: t.ino,
                 path: t.path_str.clone(),
                 offset: t.committed,
-                updated: now,
+                updated: t.committed_at,
             })
             .collect();
         // A copy resumed from a truncated original shares its fingerprint:
@@ -494,6 +500,7 @@ impl FileTailer {
             dead: false,
             last_size: size,
             committed: start,
+            committed_at: Utc::now(),
             emitted_end: start,
         });
     }

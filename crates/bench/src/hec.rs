@@ -86,7 +86,9 @@ async fn serve(mut sock: TcpStream, st: Arc<HecStats>) -> std::io::Result<()> {
                 return Ok(());
             }
         };
-        let head = std::str::from_utf8(&buf[..head_end]).unwrap_or("").to_ascii_lowercase();
+        let head = std::str::from_utf8(&buf[..head_end])
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         let mut len = 0usize;
         let mut gzip = false;
@@ -129,8 +131,14 @@ async fn serve(mut sock: TcpStream, st: Arc<HecStats>) -> std::io::Result<()> {
                 let mut at = 0;
                 while let Some(p) = find(&data[at..], b"seq=") {
                     let s = at + p + 4;
-                    let e = data[s..].iter().position(|b| !b.is_ascii_digit()).map_or(data.len(), |k| s + k);
-                    if let Ok(n) = std::str::from_utf8(&data[s..e]).unwrap_or("").parse::<u64>() {
+                    let e = data[s..]
+                        .iter()
+                        .position(|b| !b.is_ascii_digit())
+                        .map_or(data.len(), |k| s + k);
+                    if let Ok(n) = std::str::from_utf8(&data[s..e])
+                        .unwrap_or("")
+                        .parse::<u64>()
+                    {
                         seen.push((n, now));
                     }
                     at = e;

@@ -9,7 +9,7 @@
 //!
 //! See `BENCHMARKS.md` at the repository root.
 
-pub mod logs;
 pub mod hec;
+pub mod logs;
 pub mod procstat;
 pub mod run;

@@ -108,8 +108,22 @@ impl Rng {
     }
 }
 
-const USERS: &[&str] = &["app", "app_admin", "billing", "report", "etl_loader", "postgres"];
-const APPS: &[&str] = &["billing-api", "psql", "pgbench", "report-worker", "etl", "onetrail-workload"];
+const USERS: &[&str] = &[
+    "app",
+    "app_admin",
+    "billing",
+    "report",
+    "etl_loader",
+    "postgres",
+];
+const APPS: &[&str] = &[
+    "billing-api",
+    "psql",
+    "pgbench",
+    "report-worker",
+    "etl",
+    "onetrail-workload",
+];
 const DBS: &[&str] = &["appdb", "shop", "analytics"];
 const TABLES: &[&str] = &[
     "public.customers",
@@ -122,8 +136,21 @@ const TABLES: &[&str] = &[
     "billing.payments",
 ];
 const WORDS: &[&str] = &[
-    "alpha", "Crème brûlée", "日本語", "naïve café", "O'Brien", "\"quoted\"", "back\\slash",
-    "🍮 dessert", "Zürich", "ordinary", "text, with comma", "Ελληνικά", "señor", "it's", "payload",
+    "alpha",
+    "Crème brûlée",
+    "日本語",
+    "naïve café",
+    "O'Brien",
+    "\"quoted\"",
+    "back\\slash",
+    "🍮 dessert",
+    "Zürich",
+    "ordinary",
+    "text, with comma",
+    "Ελληνικά",
+    "señor",
+    "it's",
+    "payload",
 ];
 
 /// What a statement does, for every renderer.
@@ -174,7 +201,9 @@ pub fn statement(r: &mut Rng, pg: bool) -> Stmt {
         0..=44 => {
             st.sql = match r.below(4) {
                 0 => format!("SELECT id, name, email FROM {table} WHERE id = {id}"),
-                1 => format!("SELECT count(*) FROM {table} WHERE created_at > now() - interval '1 day'"),
+                1 => format!(
+                    "SELECT count(*) FROM {table} WHERE created_at > now() - interval '1 day'"
+                ),
                 2 => {
                     st.objects.push(("TABLE", "public.customers".into()));
                     st.rows = r.below(50);
@@ -182,7 +211,9 @@ pub fn statement(r: &mut Rng, pg: bool) -> Stmt {
                         "SELECT o.id, o.total, c.name\n  FROM {table} o\n  JOIN public.customers c ON c.id = o.customer_id\n WHERE o.id > {id}\n ORDER BY o.id\n LIMIT 50"
                     )
                 }
-                _ => format!("/* app=billing,route=/api/v1/orders */ SELECT * FROM {table} WHERE id = {id} FOR UPDATE"),
+                _ => format!(
+                    "/* app=billing,route=/api/v1/orders */ SELECT * FROM {table} WHERE id = {id} FOR UPDATE"
+                ),
             };
             if r.chance(2) {
                 st.fail = Some(("22012", "division by zero", String::new()));
@@ -252,7 +283,10 @@ pub fn statement(r: &mut Rng, pg: bool) -> Stmt {
                     st.command = "ALTER TABLE";
                     st.mysql_command = "alter_table";
                     st.objects = vec![("TABLE", table.clone())];
-                    st.sql = format!("ALTER TABLE {table}\n    ADD COLUMN IF NOT EXISTS flag_{} boolean", r.below(100));
+                    st.sql = format!(
+                        "ALTER TABLE {table}\n    ADD COLUMN IF NOT EXISTS flag_{} boolean",
+                        r.below(100)
+                    );
                 }
                 _ => {
                     st.command = "CREATE INDEX";
@@ -284,7 +318,10 @@ pub fn statement(r: &mut Rng, pg: bool) -> Stmt {
                     st.sql = if pg {
                         format!("ALTER ROLE {role} WITH PASSWORD 'S3cr3t-{}'", r.below(1000))
                     } else {
-                        format!("ALTER USER '{role}'@'%' IDENTIFIED BY 'S3cr3t-{}'", r.below(1000))
+                        format!(
+                            "ALTER USER '{role}'@'%' IDENTIFIED BY 'S3cr3t-{}'",
+                            r.below(1000)
+                        )
                     };
                 }
                 2 => {
@@ -335,12 +372,17 @@ pub fn statement(r: &mut Rng, pg: bool) -> Stmt {
             st.command = "SELECT";
             st.rows = r.below(1000);
             // A long analytic query.
-            let mut sql = String::from("WITH recent AS (\n    SELECT customer_id, sum(amount) AS total\n      FROM public.orders\n     WHERE created_at > now() - interval '30 days'\n     GROUP BY customer_id\n)\nSELECT c.id, c.name, r.total");
+            let mut sql = String::from(
+                "WITH recent AS (\n    SELECT customer_id, sum(amount) AS total\n      FROM public.orders\n     WHERE created_at > now() - interval '30 days'\n     GROUP BY customer_id\n)\nSELECT c.id, c.name, r.total",
+            );
             for k in 0..r.below(20) {
                 let _ = write!(sql, ",\n       coalesce(c.attr_{k}, '') AS attr_{k}");
             }
             sql.push_str("\n  FROM recent r JOIN public.customers c ON c.id = r.customer_id\n ORDER BY r.total DESC\n LIMIT 100");
-            st.objects = vec![("TABLE", "public.orders".into()), ("TABLE", "public.customers".into())];
+            st.objects = vec![
+                ("TABLE", "public.orders".into()),
+                ("TABLE", "public.customers".into()),
+            ];
             st.sql = sql;
         }
     }
@@ -394,7 +436,12 @@ struct PgMsg<'a> {
 
 /// Writes a realistic log of `target_bytes` (or slightly more: the last record
 /// is complete) to `out`. Returns (bytes, physical lines).
-pub fn generate(format: Format, target_bytes: u64, seed: u64, out: &mut dyn Write) -> io::Result<(u64, u64)> {
+pub fn generate(
+    format: Format,
+    target_bytes: u64,
+    seed: u64,
+    out: &mut dyn Write,
+) -> io::Result<(u64, u64)> {
     let mut g = Generator::new(format, seed);
     let mut bytes = 0u64;
     let mut lines = 0u64;
@@ -457,7 +504,10 @@ impl Generator {
     }
 
     fn pg(&self) -> bool {
-        matches!(self.format, Format::PgStderr | Format::PgCsvlog | Format::PgJsonlog)
+        matches!(
+            self.format,
+            Format::PgStderr | Format::PgCsvlog | Format::PgJsonlog
+        )
     }
 
     /// Advance the clock to now (steady-rate writers use wall time).
@@ -511,7 +561,12 @@ impl Generator {
             user: self.r.pick(USERS),
             db: self.r.pick(DBS),
             app: self.r.pick(APPS),
-            ip: format!("10.{}.{}.{}", self.r.below(4), self.r.below(256), 1 + self.r.below(254)),
+            ip: format!(
+                "10.{}.{}.{}",
+                self.r.below(4),
+                self.r.below(256),
+                1 + self.r.below(254)
+            ),
             port: 30_000 + self.r.below(30_000) as u16,
             start: self.clock.micros / 1_000_000,
             line: 0,
@@ -797,7 +852,15 @@ impl Generator {
                         let (user, db, app) = if m.preauth {
                             ("[unknown]", "[unknown]", "[unknown]")
                         } else {
-                            (s.user, s.db, if s.app.is_empty() || m.ps == "authentication" { "[unknown]" } else { s.app })
+                            (
+                                s.user,
+                                s.db,
+                                if s.app.is_empty() || m.ps == "authentication" {
+                                    "[unknown]"
+                                } else {
+                                    s.app
+                                },
+                            )
                         };
                         let _ = write!(
                             prefix,
@@ -833,7 +896,10 @@ impl Generator {
                         let _ = write!(
                             Vw(buf),
                             ",,{},,{:x}.{:x},{},,2026-11-26 05:59:58 UTC,,0,",
-                            m.bg.0, 1_795_672_798i64, m.bg.0, self.bg_line
+                            m.bg.0,
+                            1_795_672_798i64,
+                            m.bg.0,
+                            self.bg_line
                         );
                     }
                     Some(s) => {
@@ -852,12 +918,19 @@ impl Generator {
                             s.pid,
                             s.line,
                             m.ps,
-                            DateTime::from_timestamp(s.start, 0).expect("range").format("%Y-%m-%d %H:%M:%S")
+                            DateTime::from_timestamp(s.start, 0)
+                                .expect("range")
+                                .format("%Y-%m-%d %H:%M:%S")
                         );
                         if m.preauth {
                             buf.extend_from_slice(b",0,");
                         } else {
-                            let _ = write!(Vw(buf), "3/{},{},", s.line, if m.ps == "INSERT" { 700 + s.line } else { 0 });
+                            let _ = write!(
+                                Vw(buf),
+                                "3/{},{},",
+                                s.line,
+                                if m.ps == "INSERT" { 700 + s.line } else { 0 }
+                            );
                         }
                     }
                 }
@@ -874,25 +947,50 @@ impl Generator {
                 }
                 // query_pos, location, application_name, backend_type, leader_pid, query_id
                 buf.extend_from_slice(b",,,");
-                let app = m.sess.map_or("", |s| if m.preauth || m.ps == "authentication" { "" } else { s.app });
+                let app = m.sess.map_or("", |s| {
+                    if m.preauth || m.ps == "authentication" {
+                        ""
+                    } else {
+                        s.app
+                    }
+                });
                 csv_quote_always(buf, app);
                 buf.push(b',');
-                csv_quote_always(buf, if m.sess.is_some() { if m.preauth { "not initialized" } else { "client backend" } } else { m.bg.1 });
+                csv_quote_always(
+                    buf,
+                    if m.sess.is_some() {
+                        if m.preauth {
+                            "not initialized"
+                        } else {
+                            "client backend"
+                        }
+                    } else {
+                        m.bg.1
+                    },
+                );
                 buf.extend_from_slice(b",,0\n");
             }
             Format::PgJsonlog => {
-                let _ = write!(Vw(buf), "{{\"timestamp\":\"{}\"", t.format("%Y-%m-%d %H:%M:%S%.3f UTC"));
+                let _ = write!(
+                    Vw(buf),
+                    "{{\"timestamp\":\"{}\"",
+                    t.format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                );
                 match m.sess {
                     None => {
                         let _ = write!(
                             Vw(buf),
                             ",\"pid\":{},\"session_id\":\"{:x}.{:x}\",\"line_num\":{},\"session_start\":\"2026-11-26 05:59:58 UTC\",\"txid\":0",
-                            m.bg.0, 1_795_672_798i64, m.bg.0, self.bg_line
+                            m.bg.0,
+                            1_795_672_798i64,
+                            m.bg.0,
+                            self.bg_line
                         );
                     }
                     Some(s) => {
                         if !m.preauth {
-                            let _ = write!(Vw(buf), ",\"user\":\"{}\",\"dbname\":\"{}\"", s.user, s.db);
+                            let _ =
+                                write!(Vw(buf), ",\"user\":\"{}\",\"dbname\":\"{}\"", s.user, s.db);
                         }
                         let _ = write!(
                             Vw(buf),
@@ -904,7 +1002,9 @@ impl Generator {
                             s.pid,
                             s.line,
                             m.ps,
-                            DateTime::from_timestamp(s.start, 0).expect("range").format("%Y-%m-%d %H:%M:%S")
+                            DateTime::from_timestamp(s.start, 0)
+                                .expect("range")
+                                .format("%Y-%m-%d %H:%M:%S")
                         );
                         if !m.preauth && m.ps != "idle" {
                             let _ = write!(Vw(buf), ",\"vxid\":\"3/{}\"", s.line);
@@ -933,8 +1033,16 @@ impl Generator {
                     buf.extend_from_slice(b",\"application_name\":");
                     json_str(buf, s.app);
                 }
-                let bt = if m.sess.is_some() { if m.preauth { "not initialized" } else { "client backend" } } else { m.bg.1 };
-                let _ = write!(Vw(buf), ",\"backend_type\":\"{bt}\",\"query_id\":0}}\n");
+                let bt = if m.sess.is_some() {
+                    if m.preauth {
+                        "not initialized"
+                    } else {
+                        "client backend"
+                    }
+                } else {
+                    m.bg.1
+                };
+                let _ = writeln!(Vw(buf), ",\"backend_type\":\"{bt}\",\"query_id\":0}}");
             }
             _ => unreachable!("PostgreSQL formats only"),
         }
@@ -942,11 +1050,19 @@ impl Generator {
 
     // ---------------------------------------------------------------- MariaDB
 
-    fn maria_line(&mut self, s: &Session, query_id: u64, op: &str, db: &str, object: &str, code: &str) {
+    fn maria_line(
+        &mut self,
+        s: &Session,
+        query_id: u64,
+        op: &str,
+        db: &str,
+        object: &str,
+        code: &str,
+    ) {
         let t = self.clock.dt();
-        let _ = write!(
+        let _ = writeln!(
             Vw(&mut self.buf),
-            "{},db-prod-1,{},{},{},{},{},{},{},{}\n",
+            "{},db-prod-1,{},{},{},{},{},{},{},{}",
             t.format("%Y%m%d %H:%M:%S"),
             s.user,
             s.ip,
@@ -963,7 +1079,13 @@ impl Generator {
         self.next_query += 2;
         let q = self.next_query;
         let s = std::mem::replace(&mut self.sessions[i], placeholder());
-        let code = st.fail.as_ref().map_or("0", |_| if st.command == "INSERT" { "1062" } else { "1146" });
+        let code = st.fail.as_ref().map_or("0", |_| {
+            if st.command == "INSERT" {
+                "1062"
+            } else {
+                "1146"
+            }
+        });
         if st.fail.is_none() {
             // TABLE events precede the QUERY event.
             let op = match st.class {
@@ -1031,18 +1153,36 @@ impl Generator {
 
     fn mysql_statement(&mut self, i: usize, st: &Stmt) {
         let s = std::mem::replace(&mut self.sessions[i], placeholder());
-        let status = st.fail.as_ref().map_or(0, |_| if st.command == "INSERT" { 1062 } else { 1146 });
+        let status = st
+            .fail
+            .as_ref()
+            .map_or(0, |_| if st.command == "INSERT" { 1062 } else { 1146 });
         if status == 0 && matches!(st.class, "READ" | "WRITE") {
             for (_, name) in st.objects.iter().take(1) {
                 let (db, table) = name.split_once('.').unwrap_or((s.db, name));
-                self.mysql_head(&s, "table_access", if st.class == "READ" { "read" } else { "update" });
-                let _ = write!(Vw(&mut self.buf), "  \"table_access_data\": {{ \"db\": \"{db}\", \"table\": \"{table}\", \"query\": ");
+                self.mysql_head(
+                    &s,
+                    "table_access",
+                    if st.class == "READ" { "read" } else { "update" },
+                );
+                let _ = write!(
+                    Vw(&mut self.buf),
+                    "  \"table_access_data\": {{ \"db\": \"{db}\", \"table\": \"{table}\", \"query\": "
+                );
                 json_str(&mut self.buf, &st.sql);
-                let _ = write!(Vw(&mut self.buf), ", \"sql_command\": \"{}\" }}\n}},\n", st.mysql_command);
+                let _ = write!(
+                    Vw(&mut self.buf),
+                    ", \"sql_command\": \"{}\" }}\n}},\n",
+                    st.mysql_command
+                );
             }
         }
         self.mysql_head(&s, "general", "status");
-        let _ = write!(Vw(&mut self.buf), "  \"general_data\": {{ \"command\": \"Query\", \"sql_command\": \"{}\", \"query\": ", st.mysql_command);
+        let _ = write!(
+            Vw(&mut self.buf),
+            "  \"general_data\": {{ \"command\": \"Query\", \"sql_command\": \"{}\", \"query\": ",
+            st.mysql_command
+        );
         json_str(&mut self.buf, &st.sql);
         let _ = write!(
             Vw(&mut self.buf),
@@ -1120,7 +1260,7 @@ mod tests {
             let (n, lines) = generate(f, 100_000, 7, &mut a).unwrap();
             generate(f, 100_000, 7, &mut b).unwrap();
             assert_eq!(a, b, "{}", f.name());
-            assert!(n >= 100_000 && n < 120_000, "{} {n}", f.name());
+            assert!((100_000..120_000).contains(&n), "{} {n}", f.name());
             assert_eq!(a.len() as u64, n);
             assert!(lines > 100);
             assert!(std::str::from_utf8(&a).is_ok());

@@ -28,14 +28,24 @@ fn usage() -> ! {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first().cloned() else { usage() };
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
+    let Some(cmd) = args.first().cloned() else {
+        usage()
+    };
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
     let has = |k: &str| args.iter().any(|a| a == k);
     let num = |k: &str, d: u64| get(k).map_or(d, |v| v.parse().unwrap_or_else(|_| usage()));
     let quick = has("--quick");
     let size_mb = num("--size", if quick { 1 } else { 200 });
     let formats: Vec<Format> = match get("--formats") {
-        Some(s) => s.split(',').map(|f| Format::parse(f).unwrap_or_else(|| usage())).collect(),
+        Some(s) => s
+            .split(',')
+            .map(|f| Format::parse(f).unwrap_or_else(|| usage()))
+            .collect(),
         None => Format::ALL.to_vec(),
     };
     let work = get("--work").map_or_else(default_work, PathBuf::from);
@@ -61,7 +71,12 @@ fn main() -> std::io::Result<()> {
         "run" => {
             let inp = run::input(&work, Format::PgStderr, bytes, 1)?;
             let expected = run::count_events(&onetrail, &inp)?;
-            println!("{}", run::bench_run(&onetrail, &inp, expected, &work, &opts)?.report());
+            for _ in 0..repeat.max(1) {
+                println!(
+                    "{}",
+                    run::bench_run(&onetrail, &inp, expected, &work, &opts)?.report()
+                );
+            }
         }
         "all" => {
             let mut stderr_events = 0;
@@ -81,12 +96,18 @@ fn main() -> std::io::Result<()> {
                 latency_rate: 0,
                 ..opts.clone()
             };
-            println!("{}", run::bench_run(&onetrail, &small, small_expected, &work, &quiet)?.report());
+            println!(
+                "{}",
+                run::bench_run(&onetrail, &small, small_expected, &work, &quiet)?.report()
+            );
             let inp = run::input(&work, Format::PgStderr, bytes, 1)?;
             if stderr_events == 0 {
                 stderr_events = run::count_events(&onetrail, &inp)?;
             }
-            println!("{}", run::bench_run(&onetrail, &inp, stderr_events, &work, &opts)?.report());
+            println!(
+                "{}",
+                run::bench_run(&onetrail, &inp, stderr_events, &work, &opts)?.report()
+            );
         }
         _ => usage(),
     }

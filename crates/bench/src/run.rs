@@ -10,8 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::logs::{self, Format};
 use crate::hec::HecReceiver;
+use crate::logs::{self, Format};
 use crate::procstat;
 
 const MB: f64 = 1e6;
@@ -28,10 +28,17 @@ pub struct Input {
 /// Generate (or reuse) `dir/<format>-<bytes>-s<seed>.<ext>`.
 pub fn input(dir: &Path, format: Format, bytes: u64, seed: u64) -> std::io::Result<Input> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("{}-{bytes}-s{seed}.{}", format.name(), format.extension()));
+    let path = dir.join(format!(
+        "{}-{bytes}-s{seed}.{}",
+        format.name(),
+        format.extension()
+    ));
     let meta = path.with_extension("meta");
     if let (Ok(m), true) = (std::fs::read_to_string(&meta), path.exists()) {
-        let v: Vec<u64> = m.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> = m
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         if v.len() == 2 && std::fs::metadata(&path)?.len() == v[0] {
             return Ok(Input {
                 format,
@@ -58,7 +65,9 @@ pub fn input(dir: &Path, format: Format, bytes: u64, seed: u64) -> std::io::Resu
 
 fn parse_command(onetrail: &Path, inp: &Input) -> Command {
     let mut c = Command::new(onetrail);
-    c.arg("parse").arg("--format").arg(inp.format.onetrail_format());
+    c.arg("parse")
+        .arg("--format")
+        .arg(inp.format.onetrail_format());
     if inp.format == Format::PgStderr {
         c.arg("--log-line-prefix").arg(logs::PG_PREFIX);
     }
@@ -118,7 +127,9 @@ pub fn count_events(onetrail: &Path, inp: &Input) -> std::io::Result<u64> {
     let st = child.wait()?;
     // Exit 3 = some records were unparsed (still printed).
     if !(st.success() || st.code() == Some(3)) {
-        return Err(std::io::Error::other(format!("onetrail parse failed: {st}")));
+        return Err(std::io::Error::other(format!(
+            "onetrail parse failed: {st}"
+        )));
     }
     Ok(n)
 }
@@ -134,7 +145,10 @@ pub fn bench_parse(onetrail: &Path, inp: &Input, repeat: u32) -> std::io::Result
         let usage = procstat::wait(child)?;
         let wall = t.elapsed();
         if usage.status != 0 && usage.status != 3 {
-            return Err(std::io::Error::other(format!("onetrail parse exited {}", usage.status)));
+            return Err(std::io::Error::other(format!(
+                "onetrail parse exited {}",
+                usage.status
+            )));
         }
         let r = ParseResult {
             input: inp.clone(),
@@ -261,8 +275,14 @@ fn context_switches(pid: u32) -> u64 {
     for t in dir.flatten() {
         if let Ok(s) = std::fs::read_to_string(t.path().join("status")) {
             for l in s.lines() {
-                if l.starts_with("voluntary_ctxt_switches:") || l.starts_with("nonvoluntary_ctxt_switches:") {
-                    n += l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                if l.starts_with("voluntary_ctxt_switches:")
+                    || l.starts_with("nonvoluntary_ctxt_switches:")
+                {
+                    n += l
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(0);
                 }
             }
         }
@@ -288,7 +308,11 @@ pub fn bench_run(
     work: &Path,
     opts: &RunOptions,
 ) -> std::io::Result<RunResult> {
-    assert_eq!(inp.format, Format::PgStderr, "run benchmark tails pgaudit stderr");
+    assert_eq!(
+        inp.format,
+        Format::PgStderr,
+        "run benchmark tails pgaudit stderr"
+    );
     let dir = work.join(format!("run-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("logs"))?;
@@ -369,7 +393,13 @@ pub fn bench_run(
     }
 
     if opts.latency_rate > 0 && opts.latency_secs > 0 {
-        res.latency = Some(latency(&hec, pid, &log, opts.latency_rate, opts.latency_secs)?);
+        res.latency = Some(latency(
+            &hec,
+            pid,
+            &log,
+            opts.latency_rate,
+            opts.latency_secs,
+        )?);
     }
     res.total = Some(stop(child)?);
     let _ = std::fs::remove_dir_all(&dir);
@@ -385,7 +415,13 @@ fn stop(child: std::process::Child) -> std::io::Result<procstat::Usage> {
 
 /// Append statements carrying `seq=N` markers at `rate` per second for
 /// `secs`, and time each from its write to its first arrival at the receiver.
-fn latency(hec: &HecReceiver, pid: u32, log: &Path, rate: u64, secs: u64) -> std::io::Result<Latency> {
+fn latency(
+    hec: &HecReceiver,
+    pid: u32,
+    log: &Path,
+    rate: u64,
+    secs: u64,
+) -> std::io::Result<Latency> {
     hec.stats.track_seq.store(true, Ordering::Relaxed);
     let mut g = logs::Generator::new(Format::PgStderr, 99);
     g.seq = Some(0);
@@ -440,7 +476,10 @@ fn latency(hec: &HecReceiver, pid: u32, log: &Path, rate: u64, secs: u64) -> std
     let c1 = procstat::cpu(pid).unwrap_or_default();
     if received < n {
         let missing: Vec<usize> = (0..n).filter(|&i| first[i].is_none()).take(10).collect();
-        eprintln!("latency: {} of {n} seq markers never arrived, e.g. {missing:?}", n - received);
+        eprintln!(
+            "latency: {} of {n} seq markers never arrived, e.g. {missing:?}",
+            n - received
+        );
         if std::env::var_os("ONETRAIL_BENCH_KEEP").is_some() {
             let _ = std::fs::copy(log, "/tmp/onetrail-bench-latency.log");
         }

@@ -27,7 +27,12 @@ fn whole_process_benchmarks_run_on_small_inputs() {
         let r = run::bench_parse(&onetrail, &inp, 1).unwrap();
         eprintln!("{}", r.report());
         // Exit 0: every generated record was understood.
-        assert_eq!(r.usage.status, 0, "{}: some records were unparsed", f.name());
+        assert_eq!(
+            r.usage.status,
+            0,
+            "{}: some records were unparsed",
+            f.name()
+        );
         assert!(r.events > 100, "{}", r.report());
         if f == Format::PgStderr {
             stderr_events = r.events;
@@ -45,8 +50,16 @@ fn whole_process_benchmarks_run_on_small_inputs() {
     eprintln!("{}", r.report());
     assert!(r.events > stderr_events);
     let lat = r.latency.as_ref().unwrap();
-    assert!(lat.written >= 400 && lat.received == lat.written, "{}", r.report());
-    assert_eq!(r.total.unwrap().status, 0, "onetrail run exits 0 on SIGTERM");
+    assert!(
+        lat.written >= 400 && lat.received == lat.written,
+        "{}",
+        r.report()
+    );
+    assert_eq!(
+        r.total.unwrap().status,
+        0,
+        "onetrail run exits 0 on SIGTERM"
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
 

@@ -12,7 +12,9 @@ fn event() -> Event {
         offset: 123_456_789,
         format: "pgaudit-stderr",
     };
-    let t = chrono::Utc.with_ymd_and_hms(2026, 11, 26, 6, 15, 54).unwrap();
+    let t = chrono::Utc
+        .with_ymd_and_hms(2026, 11, 26, 6, 15, 54)
+        .unwrap();
     let mut e = Event::new(Engine::Postgresql, t, &pos, 0);
     e.instance = Some("pg-prod-1".into());
     e.category = Category::Dml;
@@ -37,7 +39,12 @@ fn event() -> Event {
     e.session.statement_id = Some(12);
     e.session.substatement_id = Some(1);
     e.context.insert("environment".into(), "prod".into());
-    for (k, v) in [("pid", "14953"), ("severity", "LOG"), ("backend_type", "client backend"), ("vxid", "3/12")] {
+    for (k, v) in [
+        ("pid", "14953"),
+        ("severity", "LOG"),
+        ("backend_type", "client backend"),
+        ("vxid", "3/12"),
+    ] {
         e.extra.insert(k.into(), v.into());
     }
     e.extra.insert(

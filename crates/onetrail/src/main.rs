@@ -206,7 +206,9 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
         return ExitCode::from(exit::RUNTIME);
     }
     if unparsed > 0 {
-        eprintln!("warning: {unparsed} record(s) could not be parsed (printed with category \"unparsed\")");
+        eprintln!(
+            "warning: {unparsed} record(s) could not be parsed (printed with category \"unparsed\")"
+        );
         return ExitCode::from(exit::PROBLEMS);
     }
     ExitCode::from(exit::OK)

@@ -21,7 +21,7 @@ fn record(n: u64) -> String {
     // The same shape PostgreSQL 15 + pgaudit writes with the Debian prefix;
     // every third record is a multi-line statement (TAB continuation).
     let ms = n % 1000;
-    let stmt = if n % 3 == 0 {
+    let stmt = if n.is_multiple_of(3) {
         format!("\"SELECT id, name\n\t  FROM secret.patients\n\t WHERE id = {n}\"")
     } else {
         format!("INSERT INTO public.t VALUES ({n}) -- Zoë")
@@ -56,7 +56,9 @@ fn delivered(out: &Path) -> (HashMap<i64, usize>, HashMap<String, usize>) {
         assert_ne!(v["category"], "unparsed", "unparsed record: {line}");
         let sid = v["session"]["statement_id"].as_i64().expect("statement_id");
         *by_stmt.entry(sid).or_insert(0) += 1;
-        *by_id.entry(v["id"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        *by_id
+            .entry(v["id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
     }
     (by_stmt, by_id)
 }
@@ -128,9 +130,16 @@ fn sigkill_at_random_moments_loses_nothing() {
             text.push_str(&record(n));
             n += 1;
         }
-        let mut f = OpenOptions::new().create(true).append(true).open(&live).unwrap();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&live)
+            .unwrap();
         let cut = rng.range(0, text.len() as u64) as usize;
-        let cut = (0..=cut).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=cut)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         f.write_all(&text.as_bytes()[..cut]).unwrap();
         f.flush().unwrap();
         std::thread::sleep(Duration::from_millis(rng.range(0, 5)));
@@ -174,10 +183,15 @@ fn sigkill_at_random_moments_loses_nothing() {
         libc::kill(agent.id() as i32, libc::SIGTERM);
     }
     let status = agent.wait().unwrap();
-    assert!(status.success(), "agent did not stop cleanly after SIGTERM: {status}");
+    assert!(
+        status.success(),
+        "agent did not stop cleanly after SIGTERM: {status}"
+    );
 
     let (by_stmt, by_id) = delivered(&out);
-    let missing: Vec<i64> = (1..=total as i64).filter(|i| !by_stmt.contains_key(i)).collect();
+    let missing: Vec<i64> = (1..=total as i64)
+        .filter(|i| !by_stmt.contains_key(i))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} records lost after {kills} kills and {rotations} rotations, e.g. {:?}",
@@ -187,7 +201,10 @@ fn sigkill_at_random_moments_loses_nothing() {
     // Duplicates carry the same id (receivers de-duplicate on it) ...
     let dup_stmts: usize = by_stmt.values().map(|c| c - 1).sum();
     let dup_ids: usize = by_id.values().map(|c| c - 1).sum();
-    assert_eq!(dup_stmts, dup_ids, "a re-delivered record got a different id");
+    assert_eq!(
+        dup_stmts, dup_ids,
+        "a re-delivered record got a different id"
+    );
     // ... and are bounded by what can be in flight at each kill.
     eprintln!("{kills} kills, {rotations} rotations, {dup_stmts} duplicates for {total} records");
     assert!(

@@ -16,7 +16,11 @@ use serde_json::json;
 const TOKEN: &str = "00000000-0000-0000-0000-00000000abcd";
 
 fn append_records(path: &Path, from: u64, to: u64) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     for n in from..=to {
         writeln!(
             f,
@@ -112,7 +116,10 @@ sinks:
     tokio::time::sleep(Duration::from_millis(1500)).await;
     {
         let st = rx.state();
-        assert!(st.accepted.is_empty(), "receiver was down but accepted events");
+        assert!(
+            st.accepted.is_empty(),
+            "receiver was down but accepted events"
+        );
         assert!(
             st.event_statuses.iter().filter(|s| **s == 503).count() >= 3,
             "the agent should have kept retrying during the outage: {:?}",
@@ -134,5 +141,8 @@ sinks:
     assert!(missing.is_empty(), "lost after the outage: {missing:?}");
     assert!(status.success(), "agent exit status {status}");
     let violations = rx.state().violations.clone();
-    assert!(violations.is_empty(), "HEC contract violations: {violations:?}");
+    assert!(
+        violations.is_empty(),
+        "HEC contract violations: {violations:?}"
+    );
 }

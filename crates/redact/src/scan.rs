@@ -131,9 +131,15 @@ fn may_hold_trigger(b: &[u8]) -> bool {
             continue;
         }
         let hit = match lower(b[i]) {
-            b'p' => matches!((lower(b[i + 1]), lower(b[i + 2])), (b'a', b's') | (b'w', b'd')),
+            b'p' => matches!(
+                (lower(b[i + 1]), lower(b[i + 2])),
+                (b'a', b's') | (b'w', b'd')
+            ),
             b'i' => lower(b[i + 2]) == b'e',
-            b's' => matches!((lower(b[i + 1]), b[i + 2]), (b'e', b'c' | b'C') | (b'p', b'_')),
+            b's' => matches!(
+                (lower(b[i + 1]), b[i + 2]),
+                (b'e', b'c' | b'C') | (b'p', b'_')
+            ),
             _ => b[i + 2] == b'/',
         };
         if hit {
@@ -161,7 +167,13 @@ mod tests {
             let mixed: Vec<u8> = t
                 .iter()
                 .enumerate()
-                .map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { *c })
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        *c
+                    }
+                })
                 .collect();
             for v in [t.to_vec(), upper, mixed] {
                 let mut s = b"xx ".to_vec();
@@ -173,7 +185,14 @@ mod tests {
         assert!(!may_hold_trigger(b"LOG"));
         assert!(!may_hold_trigger(b"client backend"));
         let t = Triggers::new();
-        for s in ["SELECT 1", "ALTER ROLE x PASSWORD 'y'", "a://b", "Pwd=1", "sp_addlogin", "x"] {
+        for s in [
+            "SELECT 1",
+            "ALTER ROLE x PASSWORD 'y'",
+            "a://b",
+            "Pwd=1",
+            "sp_addlogin",
+            "x",
+        ] {
             let mut buf = [0u8; SMALL];
             assert_eq!(t.any(s.as_bytes()), t.any_in(s.as_bytes(), &mut buf), "{s}");
         }

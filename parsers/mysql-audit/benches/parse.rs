@@ -33,7 +33,10 @@ fn run(fmt: &mut dyn RecordFormat, data: &[u8], out: &mut Vec<Event>) -> usize {
 
 fn bench(c: &mut Criterion) {
     let cases = [
-        ("mariadb-server-audit", "real-mariadb-10.11/server_audit.log"),
+        (
+            "mariadb-server-audit",
+            "real-mariadb-10.11/server_audit.log",
+        ),
         ("mysql-enterprise-json", "mysql-enterprise-json.ea.json"),
         ("mysql-enterprise-xml", "mysql-enterprise-xml.new.xml"),
         ("percona-audit-json", "percona-audit-json.sample.json"),

@@ -7,7 +7,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use onetrail_event::{Event, Flush, RecordFormat, RecordPos};
 use onetrail_pgaudit::{PgOptions, format_by_name};
 
-const REAL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fixtures/postgresql/real");
+const REAL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/postgresql/real"
+);
 
 /// Frame and parse all of `data` like the runtime does; returns the event count.
 fn run(fmt: &mut dyn RecordFormat, data: &[u8], out: &mut Vec<Event>) -> usize {
@@ -35,8 +38,16 @@ fn run(fmt: &mut dyn RecordFormat, data: &[u8], out: &mut Vec<Event>) -> usize {
 
 fn bench(c: &mut Criterion) {
     let cases = [
-        ("pgaudit-stderr", "stderr/postgresql.log", "%m [%p] %q%u@%d %r %a %c "),
-        ("pgaudit-stderr", "stderr-rds-berlin/postgresql.log", "%t:%r:%u@%d:[%p]:"),
+        (
+            "pgaudit-stderr",
+            "stderr/postgresql.log",
+            "%m [%p] %q%u@%d %r %a %c ",
+        ),
+        (
+            "pgaudit-stderr",
+            "stderr-rds-berlin/postgresql.log",
+            "%t:%r:%u@%d:[%p]:",
+        ),
         ("pgaudit-csvlog", "csvlog/postgresql.csv", ""),
         ("pgaudit-jsonlog", "jsonlog/postgresql.json", ""),
         ("pgauditlogtofile", "pgauditlogtofile/audit.log", ""),

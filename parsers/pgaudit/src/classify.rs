@@ -193,7 +193,10 @@ fn contains_ci(hay: &str, needle_lower: &str) -> bool {
     if h.len() < n.len() {
         return false;
     }
-    let Some(k) = n.iter().rposition(|c| !c.is_ascii_alphabetic() && *c != b' ') else {
+    let Some(k) = n
+        .iter()
+        .rposition(|c| !c.is_ascii_alphabetic() && *c != b' ')
+    else {
         return h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
     };
     memchr::memchr_iter(n[k], h).any(|p| {

@@ -5,8 +5,13 @@
 //! outcome is only known from what the same backend (pid) logs next. The
 //! events of the backend's current statement (one statement id; several
 //! substatements or object lines share it) are held back:
-//! - an `ERROR`/`FATAL`/`PANIC` of the same pid marks them `failure` with the
-//!   error's SQLSTATE and message; that error record yields no event itself;
+//! - an `ERROR`/`FATAL`/`PANIC` of the same pid that is about the held
+//!   statement (its `STATEMENT:` text is the held text; without one, only for
+//!   FUNCTION-class records such as DO blocks, which pgaudit logs before they
+//!   run) marks them `failure` with the error's SQLSTATE and message, and
+//!   yields no event itself; any other error releases them as `success` and
+//!   becomes its own `failure` event (SELECT/DML failing in the executor have
+//!   no AUDIT line at all);
 //! - an AUDIT record of another statement, or a `LOG` line of the same pid
 //!   (the statement is over), releases them as `success`;
 //! - `NOTICE`/`WARNING`/`INFO`/`DEBUG` lines (raised while the statement
@@ -267,9 +272,15 @@ impl Mapper {
             if let Some(pid) = msg.pid
                 && self.held.contains_key(&pid)
             {
-                let err = self.error_info(msg);
-                self.release_pid(pid, Outcome::Failure, Some(&err), out);
-                return;
+                if self.error_is_about_held(pid, msg) {
+                    let err = self.error_info(msg);
+                    self.release_pid(pid, Outcome::Failure, Some(&err), out);
+                    return;
+                }
+                // The error belongs to a later statement that pgaudit never
+                // logged (SELECT/DML failing in the executor have no AUDIT
+                // line): the held statement had finished, successfully.
+                self.release_pid(pid, Outcome::Success, None, out);
             }
             self.map_error(msg, pos, out);
             return;
@@ -280,6 +291,38 @@ impl Mapper {
             self.release_pid(pid, Outcome::Success, None, out);
         }
         self.map_server_line(msg, pos, out);
+    }
+
+    /// Whether an ERROR of backend `pid` is the failure of its held statement.
+    /// With a `STATEMENT:` line: when its text is the text of one of the held
+    /// events (DO blocks log their own text first, then their sub-statements).
+    /// Without one (or when the held texts were not logged): only for
+    /// FUNCTION-class records (DO, function calls), the statements pgaudit
+    /// logs *before* they run; SELECT/DML are logged after they finished and
+    /// utility statements after they succeeded.
+    fn error_is_about_held(&self, pid: u32, msg: &ServerMessage<'_>) -> bool {
+        let Some(h) = self.held.get(&pid) else {
+            return false;
+        };
+        let texts: Vec<&str> = h
+            .events
+            .iter()
+            .filter_map(|e| e.statement.as_deref())
+            .map(normalize_statement)
+            .collect();
+        if let Some(stmt) = msg.statement.as_deref()
+            && !texts.is_empty()
+        {
+            let stmt = normalize_statement(stmt);
+            return texts.iter().any(|t| *t == stmt);
+        }
+        h.events.iter().any(|e| {
+            e.extra
+                .get("pgaudit")
+                .and_then(|p| p.get("class"))
+                .and_then(|c| c.as_str())
+                == Some("FUNCTION")
+        })
     }
 
     fn error_info(&self, msg: &ServerMessage<'_>) -> ErrorInfo {
@@ -761,4 +804,9 @@ mod tests {
             None
         );
     }
+}
+
+/// Statement text as pgaudit 17+ logs it: no surrounding whitespace, no trailing `;`.
+fn normalize_statement(s: &str) -> &str {
+    s.trim().trim_end_matches(';').trim_end()
 }

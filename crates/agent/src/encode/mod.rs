@@ -31,7 +31,9 @@ pub fn write_json(ev: &Event, encoding: Encoding, out: &mut Vec<u8>) {
     match encoding {
         // Fast path: no intermediate `Value`; same bytes as serde_json.
         Encoding::Native => ev.write_json(out),
-        other => serde_json::to_writer(&mut *out, &to_value(ev, other)).expect("events always serialize"),
+        other => {
+            serde_json::to_writer(&mut *out, &to_value(ev, other)).expect("events always serialize")
+        }
     }
 }
 

@@ -612,10 +612,14 @@ mod tests {
             ("_", "_"),
             ("a_b", "b"),
             ("dba_fga_audit_trail", "fga_log$"),
-            ("Ünified_audit_trail unified_AUDIT_trail", "unified_audit_trail"),
+            (
+                "Ünified_audit_trail unified_AUDIT_trail",
+                "unified_audit_trail",
+            ),
         ] {
             let naive = h.len() >= n.len()
-                && (0..=h.len() - n.len()).any(|i| h.as_bytes()[i..i + n.len()].eq_ignore_ascii_case(n.as_bytes()));
+                && (0..=h.len() - n.len())
+                    .any(|i| h.as_bytes()[i..i + n.len()].eq_ignore_ascii_case(n.as_bytes()));
             assert_eq!(contains_ignore_case(h, n), naive, "{h} / {n}");
         }
     }

@@ -38,8 +38,15 @@ fn size(s: &str) -> u64 {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let get = |k: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned();
-    let format = get("--format").and_then(|f| Format::parse(&f)).unwrap_or_else(|| usage());
+    let get = |k: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let format = get("--format")
+        .and_then(|f| Format::parse(&f))
+        .unwrap_or_else(|| usage());
     let out = PathBuf::from(get("--out").unwrap_or_else(|| usage()));
     let seed = get("--seed").map_or(1, |s| s.parse().unwrap_or_else(|_| usage()));
     if let Some(rate) = get("--rate") {
@@ -49,11 +56,17 @@ fn main() -> std::io::Result<()> {
         return steady(format, &out, seed, rate, secs, rotate);
     }
     let total = get("--size").map_or(10_000_000, |s| size(&s));
-    let files: u64 = get("--files").map_or(1, |s| s.parse().unwrap_or_else(|_| usage())).max(1);
+    let files: u64 = get("--files")
+        .map_or(1, |s| s.parse().unwrap_or_else(|_| usage()))
+        .max(1);
     let mut g = Generator::new(format, seed);
     let (mut bytes, mut lines) = (0u64, 0u64);
     for k in (0..files).rev() {
-        let path = if k == 0 { out.clone() } else { PathBuf::from(format!("{}.{k}", out.display())) };
+        let path = if k == 0 {
+            out.clone()
+        } else {
+            PathBuf::from(format!("{}.{k}", out.display()))
+        };
         let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
         let target = total / files;
         let mut n = 0u64;
@@ -76,14 +89,30 @@ fn main() -> std::io::Result<()> {
         out.display(),
         g.records,
         format.onetrail_format(),
-        if format == Format::PgStderr { format!(" --log-line-prefix '{}'", logs::PG_PREFIX) } else { String::new() }
+        if format == Format::PgStderr {
+            format!(" --log-line-prefix '{}'", logs::PG_PREFIX)
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
 
 /// Append `rate` statements per second for `secs`, rotating by rename.
-fn steady(format: Format, out: &PathBuf, seed: u64, rate: u64, secs: u64, rotate: Option<u64>) -> std::io::Result<()> {
-    let open = || std::fs::OpenOptions::new().create(true).append(true).open(out);
+fn steady(
+    format: Format,
+    out: &PathBuf,
+    seed: u64,
+    rate: u64,
+    secs: u64,
+    rotate: Option<u64>,
+) -> std::io::Result<()> {
+    let open = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+    };
     let mut f = open()?;
     let mut in_file = f.metadata()?.len();
     let mut g = Generator::new(format, seed);
@@ -111,7 +140,10 @@ fn steady(format: Format, out: &PathBuf, seed: u64, rate: u64, secs: u64, rotate
         {
             rotations += 1;
             for k in (1..rotations).rev() {
-                let _ = std::fs::rename(format!("{}.{k}", out.display()), format!("{}.{}", out.display(), k + 1));
+                let _ = std::fs::rename(
+                    format!("{}.{k}", out.display()),
+                    format!("{}.{}", out.display(), k + 1),
+                );
             }
             std::fs::rename(out, format!("{}.1", out.display()))?;
             f = open()?;
@@ -125,6 +157,9 @@ fn steady(format: Format, out: &PathBuf, seed: u64, rate: u64, secs: u64, rotate
             std::thread::sleep(d);
         }
     }
-    eprintln!("{done} statements in {:.1} s, {rotations} rotation(s)", start.elapsed().as_secs_f64());
+    eprintln!(
+        "{done} statements in {:.1} s, {rotations} rotation(s)",
+        start.elapsed().as_secs_f64()
+    );
     Ok(())
 }
