@@ -425,8 +425,8 @@ fn latency(
     hec.stats.track_seq.store(true, Ordering::Relaxed);
     let mut g = logs::Generator::new(Format::PgStderr, 99);
     g.seq = Some(0);
-    // A statement failing in the executor has no AUDIT line; its ERROR is
-    // folded into the backend's held statement, so its marker never arrives.
+    // Only statements that succeed: each marker then arrives exactly once
+    // (a failed one arrives as its ERROR event, or not at all before 8986d02).
     g.no_failures = true;
     let mut f = std::fs::OpenOptions::new().append(true).open(log)?;
     let tick = Duration::from_millis(10);

@@ -314,7 +314,7 @@ impl Mapper {
             && !texts.is_empty()
         {
             let stmt = normalize_statement(stmt);
-            return texts.iter().any(|t| *t == stmt);
+            return texts.contains(&stmt);
         }
         h.events.iter().any(|e| {
             e.extra

@@ -61,7 +61,10 @@ fn failing_do_block_fails_its_own_records() {
     assert_eq!(ev.len(), 2, "{ev:#?}");
     for e in &ev {
         assert_eq!(e.outcome, onetrail_event::Outcome::Failure, "{e:#?}");
-        assert_eq!(e.error.as_ref().unwrap().message.as_deref(), Some("division by zero"));
+        assert_eq!(
+            e.error.as_ref().unwrap().message.as_deref(),
+            Some("division by zero")
+        );
     }
 }
 
