@@ -738,6 +738,11 @@ pub fn auth_failure_code(message: &str) -> Option<&'static str> {
     }
 }
 
+/// Statement text as pgaudit 17+ logs it: no surrounding whitespace, no trailing `;`.
+fn normalize_statement(s: &str) -> &str {
+    s.trim().trim_end_matches(';').trim_end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -804,9 +809,4 @@ mod tests {
             None
         );
     }
-}
-
-/// Statement text as pgaudit 17+ logs it: no surrounding whitespace, no trailing `;`.
-fn normalize_statement(s: &str) -> &str {
-    s.trim().trim_end_matches(';').trim_end()
 }

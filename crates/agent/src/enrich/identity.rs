@@ -273,9 +273,15 @@ fn parse_set(mut s: &str, out: &mut Vec<Setting>) {
         } else {
             return;
         }
-        let (value, rest) = take_value(r.trim_start());
+        let r = r.trim_start();
+        // A bare `NULL` (MySQL/MariaDB `SET @onetrail_actor = NULL`) unsets
+        // the variable; a quoted 'NULL' is a name like any other.
+        let bare = !r.starts_with(['\'', '"']);
+        let (value, rest) = take_value(r);
         if let Some(role) = variable_role(name) {
-            let v = value.filter(|v| !v.eq_ignore_ascii_case("default"));
+            let v = value.filter(|v| {
+                !(v.eq_ignore_ascii_case("default") || bare && v.eq_ignore_ascii_case("null"))
+            });
             out.push(with_value(role, v));
         }
         match rest.trim_start().strip_prefix(',') {
@@ -560,6 +566,15 @@ mod tests {
                 Actor(Some("erin".into())),
                 Context("change_ref", Some("CHG-9".into()))
             ]
+        );
+        // `= NULL` unsets a MySQL user variable; a quoted 'NULL' does not.
+        assert_eq!(
+            settings("SET @onetrail_actor = NULL, @onetrail_ticket := null"),
+            vec![Actor(None), Context("ticket", None)]
+        );
+        assert_eq!(
+            settings("SET @onetrail_actor = 'NULL'"),
+            vec![Actor(Some("NULL".into()))]
         );
         assert_eq!(
             settings("/* c */ SET @x = 1, @onetrail_actor='f'"),
