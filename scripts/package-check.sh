@@ -63,6 +63,9 @@ if [ "${ONETRAIL_DPKG_INSTALL:-0}" = 1 ] && [ "$(id -u)" -eq 0 ]; then
   else
     echo "==> dpkg -i, upgrade, dpkg --purge"
     DEBIAN_FRONTEND=noninteractive dpkg -i "$deb" >/dev/null
+    # Never leave the package installed behind a failed check (it would make
+    # the next run skip this test).
+    trap 'dpkg --purge onetrail >/dev/null 2>&1 || true' EXIT
     getent passwd onetrail >/dev/null || fail "no onetrail user after install"
     [ "$(stat -c %U:%G:%a /var/lib/onetrail)" = onetrail:onetrail:750 ] || fail "/var/lib/onetrail: $(stat -c %U:%G:%a /var/lib/onetrail)"
     [ "$(stat -c %U:%G:%a /etc/onetrail/onetrail.yaml)" = root:onetrail:640 ] || fail "onetrail.yaml: $(stat -c %U:%G:%a /etc/onetrail/onetrail.yaml)"
