@@ -4,30 +4,38 @@ use onetrail_event::{Engine, RecordFormat};
 
 use crate::config::{Config, SourceType};
 
-/// Every format name `onetrail parse --format` accepts, with its engine.
-pub fn all_formats() -> Vec<(&'static str, Engine)> {
-    let mut v: Vec<(&'static str, Engine)> = onetrail_pgaudit::FORMATS
-        .iter()
-        .map(|f| (*f, Engine::Postgresql))
-        .collect();
-    v.extend(onetrail_mysql_audit::FORMATS.iter().map(|f| {
-        let engine = if *f == "mariadb-server-audit" {
+/// The engine whose parser reads format `name`, or `None` for an unknown name.
+/// The one place that knows which parser crate owns which format.
+pub fn engine_of(name: &str) -> Option<Engine> {
+    if onetrail_pgaudit::FORMATS.contains(&name) {
+        Some(Engine::Postgresql)
+    } else if onetrail_mysql_audit::FORMATS.contains(&name) {
+        Some(if name == "mariadb-server-audit" {
             Engine::Mariadb
         } else {
             Engine::Mysql
-        };
-        (*f, engine)
-    }));
-    v.extend(
-        onetrail_mssql_audit::FORMATS
-            .iter()
-            .map(|f| (*f, Engine::Sqlserver)),
-    );
-    v.extend(
-        onetrail_oracle_audit::FORMATS
-            .iter()
-            .map(|f| (*f, Engine::Oracle)),
-    );
+        })
+    } else if onetrail_mssql_audit::FORMATS.contains(&name) {
+        Some(Engine::Sqlserver)
+    } else if onetrail_oracle_audit::FORMATS.contains(&name) {
+        Some(Engine::Oracle)
+    } else {
+        None
+    }
+}
+
+/// Every format name `onetrail parse --format` accepts, with its engine.
+pub fn all_formats() -> Vec<(&'static str, Engine)> {
+    let mut v: Vec<(&'static str, Engine)> = [
+        onetrail_pgaudit::FORMATS,
+        onetrail_mysql_audit::FORMATS,
+        onetrail_mssql_audit::FORMATS,
+        onetrail_oracle_audit::FORMATS,
+    ]
+    .concat()
+    .into_iter()
+    .filter_map(|n| engine_of(n).map(|e| (n, e)))
+    .collect();
     v.sort_by_key(|(n, _)| *n);
     v
 }
@@ -44,49 +52,45 @@ pub fn by_name(
     name: &str,
     opts: &FormatOptions,
 ) -> Result<(Box<dyn RecordFormat>, Engine), String> {
-    if onetrail_pgaudit::FORMATS.contains(&name) {
-        let mut pg = onetrail_pgaudit::PgOptions {
-            forward_other: opts.forward_other,
-            ..Default::default()
-        };
-        if let Some(p) = &opts.log_line_prefix {
-            pg.log_line_prefix = p.clone();
+    let Some(engine) = engine_of(name) else {
+        let names: Vec<&str> = all_formats().iter().map(|(n, _)| *n).collect();
+        return Err(format!(
+            "unknown format `{name}`; expected one of: {}",
+            names.join(", ")
+        ));
+    };
+    let f = match engine {
+        Engine::Postgresql => {
+            let mut pg = onetrail_pgaudit::PgOptions {
+                forward_other: opts.forward_other,
+                ..Default::default()
+            };
+            if let Some(p) = &opts.log_line_prefix {
+                pg.log_line_prefix = p.clone();
+            }
+            onetrail_pgaudit::format_by_name(name, &pg).map_err(|e| e.to_string())?
         }
-        let f = onetrail_pgaudit::format_by_name(name, &pg).map_err(|e| e.to_string())?;
-        return Ok((f, Engine::Postgresql));
-    }
-    if onetrail_mysql_audit::FORMATS.contains(&name) {
-        let my = onetrail_mysql_audit::MysqlOptions {
-            forward_other: opts.forward_other,
-        };
-        let f = onetrail_mysql_audit::format_by_name(name, &my).map_err(|e| e.to_string())?;
-        let engine = all_formats()
-            .into_iter()
-            .find(|(n, _)| *n == name)
-            .map_or(Engine::Mysql, |(_, e)| e);
-        return Ok((f, engine));
-    }
-    if onetrail_mssql_audit::FORMATS.contains(&name) {
-        let f = onetrail_mssql_audit::format_by_name(name).map_err(|e| e.to_string())?;
-        return Ok((f, Engine::Sqlserver));
-    }
-    if onetrail_oracle_audit::FORMATS.contains(&name) {
-        use chrono::Datelike;
-        let ora = onetrail_oracle_audit::OracleOptions {
-            forward_other: opts.forward_other,
-            // RFC 3164 syslog lines carry no year; the runtime owns the clock.
-            syslog_year: Some(chrono::Utc::now().year()),
-        };
-        let f = onetrail_oracle_audit::format_by_name(name, &ora).map_err(|e| e.to_string())?;
-        return Ok((f, Engine::Oracle));
-    }
-    let names: Vec<&str> = all_formats().iter().map(|(n, _)| *n).collect();
-    Err(format!(
-        "unknown format `{name}`; expected one of: {}",
-        names.join(", ")
-    ))
+        Engine::Mysql | Engine::Mariadb => {
+            let my = onetrail_mysql_audit::MysqlOptions {
+                forward_other: opts.forward_other,
+            };
+            onetrail_mysql_audit::format_by_name(name, &my).map_err(|e| e.to_string())?
+        }
+        Engine::Sqlserver => {
+            onetrail_mssql_audit::format_by_name(name).map_err(|e| e.to_string())?
+        }
+        Engine::Oracle => {
+            use chrono::Datelike;
+            let ora = onetrail_oracle_audit::OracleOptions {
+                forward_other: opts.forward_other,
+                // RFC 3164 syslog lines carry no year; the runtime owns the clock.
+                syslog_year: Some(chrono::Utc::now().year()),
+            };
+            onetrail_oracle_audit::format_by_name(name, &ora).map_err(|e| e.to_string())?
+        }
+    };
+    Ok((f, engine))
 }
-
 /// The canonical (`'static`) spelling of a format name.
 pub fn static_name(name: &str) -> Option<&'static str> {
     all_formats()
