@@ -74,3 +74,59 @@ pub trait RecordFormat: Send {
         let _ = out;
     }
 }
+
+/// Frame and parse a complete byte buffer (a whole file) the way the runtime
+/// does: [`Flush::No`] while records are proven complete, [`Flush::Final`] for
+/// what remains, then [`RecordFormat::release_held`]. With `chunk > 0` the
+/// bytes are offered in growing pieces of that size, to exercise framing on
+/// partial buffers. The reference driver for parser tests and benchmarks (the
+/// agent streams files through its own bounded reader).
+///
+/// Panics when the format breaks the framing contract: a zero-length or
+/// too-long frame, `None` from `Flush::Final` on a non-empty buffer, or a held
+/// record left after `release_held`.
+pub fn parse_complete(
+    f: &mut dyn RecordFormat,
+    input: &[u8],
+    source_key: &str,
+    path: Option<&str>,
+    chunk: usize,
+) -> Vec<Event> {
+    let format = f.name();
+    let mut out = Vec::new();
+    let mut start = 0usize; // offset of the unconsumed bytes in `input`
+    let mut avail = if chunk == 0 {
+        input.len()
+    } else {
+        chunk.min(input.len())
+    };
+    while start < input.len() {
+        let buf = &input[start..avail];
+        let fin = avail == input.len();
+        let flush = if fin { Flush::Final } else { Flush::No };
+        match f.frame(buf, flush) {
+            Some(n) => {
+                assert!(
+                    n > 0 && n <= buf.len(),
+                    "frame returned {n} for {} bytes",
+                    buf.len()
+                );
+                let pos = RecordPos {
+                    source_key,
+                    path,
+                    offset: start as u64,
+                    format,
+                };
+                f.parse(&buf[..n], &pos, &mut out);
+                start += n;
+            }
+            None => {
+                assert!(!fin, "frame(Final) returned None on {} bytes", buf.len());
+                avail = (avail + chunk.max(1)).min(input.len());
+            }
+        }
+    }
+    f.release_held(&mut out);
+    assert!(f.held_since().is_none(), "held_since after release_held");
+    out
+}

@@ -19,11 +19,42 @@ use sha2::{Digest, Sha256};
 
 mod format;
 pub mod json;
-pub use format::{Flush, RecordFormat, RecordPos};
+pub use format::{Flush, RecordFormat, RecordPos, parse_complete};
 
 /// Version of the event schema, emitted nowhere per event (it is implied by the
 /// keys) but exposed for encoders and documentation.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Every top-level key of a serialized event, always present (the v1
+/// contract documented in `docs/schema.md`).
+pub const KEYS: &[&str] = &[
+    "id",
+    "time",
+    "engine",
+    "instance",
+    "category",
+    "action",
+    "outcome",
+    "error",
+    "db_user",
+    "actor",
+    "database",
+    "objects",
+    "statement",
+    "rows",
+    "client",
+    "session",
+    "context",
+    "source",
+    "extra",
+    "raw",
+    "parse_error",
+    "redacted",
+    "redacted_count",
+    "alert",
+    "sensitivity",
+    "compliance",
+];
 
 /// The database engine a record came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -378,36 +409,10 @@ mod tests {
         let ev = Event::new(Engine::Postgresql, t, &pos(), 0);
         let v = serde_json::to_value(&ev).unwrap();
         let obj = v.as_object().unwrap();
-        for key in [
-            "id",
-            "time",
-            "engine",
-            "instance",
-            "category",
-            "action",
-            "outcome",
-            "error",
-            "db_user",
-            "actor",
-            "database",
-            "objects",
-            "statement",
-            "rows",
-            "client",
-            "session",
-            "context",
-            "source",
-            "extra",
-            "raw",
-            "parse_error",
-            "redacted",
-            "redacted_count",
-            "alert",
-            "sensitivity",
-            "compliance",
-        ] {
-            assert!(obj.contains_key(key), "missing {key}");
+        for key in KEYS {
+            assert!(obj.contains_key(*key), "missing {key}");
         }
+        assert_eq!(obj.len(), KEYS.len(), "keys not in KEYS: {:?}", obj.keys());
         assert_eq!(obj["time"], "2024-05-01T12:00:00.000000Z");
         assert_eq!(obj["engine"], "postgresql");
         assert_eq!(obj["category"], "other");

@@ -369,30 +369,8 @@ fn check_case(case: Case) {
     // Every event: contract keys, identity, time, source.
     let mut ids = HashSet::new();
     for e in ev {
-        for key in [
-            "id",
-            "time",
-            "engine",
-            "instance",
-            "category",
-            "action",
-            "outcome",
-            "error",
-            "db_user",
-            "actor",
-            "database",
-            "objects",
-            "statement",
-            "rows",
-            "client",
-            "session",
-            "context",
-            "source",
-            "extra",
-            "raw",
-            "parse_error",
-        ] {
-            p.check(e.get(key).is_some(), || {
+        for key in onetrail_event::KEYS {
+            p.check(e.get(*key).is_some(), || {
                 format!("event lacks key {key}: {e}")
             });
         }

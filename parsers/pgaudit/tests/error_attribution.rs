@@ -3,7 +3,7 @@
 //! usually belongs to a statement with no AUDIT line at all; only statements
 //! logged before they run (DO blocks, function calls) fail after their record.
 
-use onetrail_event::{Event, Flush, RecordPos};
+use onetrail_event::{Event, parse_complete};
 use onetrail_pgaudit::{PgOptions, format_by_name};
 
 fn parse(log: &str) -> Vec<Event> {
@@ -12,22 +12,7 @@ fn parse(log: &str) -> Vec<Event> {
         forward_other: true,
     };
     let mut f = format_by_name("pgaudit-stderr", &opts).unwrap();
-    let data = log.as_bytes();
-    let mut out = Vec::new();
-    let mut off = 0;
-    while off < data.len() {
-        let n = f.frame(&data[off..], Flush::Final).unwrap();
-        let pos = RecordPos {
-            source_key: "t",
-            path: None,
-            offset: off as u64,
-            format: "pgaudit-stderr",
-        };
-        f.parse(&data[off..off + n], &pos, &mut out);
-        off += n;
-    }
-    f.release_held(&mut out);
-    out
+    parse_complete(&mut *f, log.as_bytes(), "t", None, 0)
 }
 
 const P: &str = "2026-11-26 07:00:00.000 UTC [77] app@db ";

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use onetrail_event::{Category, Event, Flush, RecordFormat, RecordPos};
+use onetrail_event::{Category, Event, RecordFormat, parse_complete};
 use onetrail_oracle_audit::{OracleOptions, format_by_name};
 
 /// Run `input` through `format` as one complete file. `chunk` > 0 feeds the
@@ -21,51 +21,8 @@ pub fn run_with(
     source_key: &str,
     chunk: usize,
 ) -> Vec<Event> {
-    let mut out = Vec::new();
-    let mut start = 0usize;
-    let mut avail = if chunk == 0 {
-        input.len()
-    } else {
-        chunk.min(input.len())
-    };
-    loop {
-        let buf = &input[start..avail];
-        let fin = avail == input.len();
-        let flush = if fin { Flush::Final } else { Flush::No };
-        match f.frame(buf, flush) {
-            Some(n) => {
-                assert!(
-                    n > 0 && n <= buf.len(),
-                    "frame returned {n} for {} bytes",
-                    buf.len()
-                );
-                let pos = RecordPos {
-                    source_key,
-                    path: None,
-                    offset: start as u64,
-                    format,
-                };
-                f.parse(&buf[..n], &pos, &mut out);
-                start += n;
-                if start == input.len() {
-                    break;
-                }
-            }
-            None => {
-                assert!(
-                    !fin || buf.is_empty(),
-                    "frame(Final) returned None on {} bytes",
-                    buf.len()
-                );
-                if fin {
-                    break;
-                }
-                avail = (avail + chunk.max(1)).min(input.len());
-            }
-        }
-    }
-    f.release_held(&mut out);
-    out
+    assert_eq!(f.name(), format);
+    parse_complete(f, input, source_key, None, chunk)
 }
 
 pub fn run(format: &str, input: &[u8]) -> Vec<Event> {
