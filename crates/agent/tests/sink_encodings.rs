@@ -59,22 +59,32 @@ print(json.dumps({"errors": errors, "classes": counts}))
 sys.exit(1 if errors else 0)
 "#;
 
-/// The validator's python, installed on first use.
+/// The validator's python, installed on first use. Tests of this binary run
+/// in parallel threads, so the install happens once (`OnceLock`); it is built
+/// in a directory of its own and renamed into place, so a run killed halfway
+/// or another process installing at the same time never leaves a broken venv
+/// where the next run looks.
 fn validator_python() -> PathBuf {
+    static PY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PY.get_or_init(install_validator).clone()
+}
+
+fn install_validator() -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocsf-venv");
-    let py = venv.join("bin/python");
-    let ready = |py: &Path| {
-        Command::new(py)
+    let ready = |venv: &Path| {
+        Command::new(venv.join("bin/python"))
             .args(["-c", "import ocsf.v1_7_0.events"])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if ready(&py) {
-        return py;
+    if ready(&venv) {
+        return venv.join("bin/python");
     }
+    let staging = venv.with_file_name(format!("ocsf-venv.{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
     let out = Command::new("python3")
         .args(["-m", "venv"])
-        .arg(&venv)
+        .arg(&staging)
         .output()
         .expect("python3 is needed to validate OCSF output");
     assert!(
@@ -82,8 +92,8 @@ fn validator_python() -> PathBuf {
         "python3 -m venv failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pydantic-ocsf==3.0.0"])
+    let out = Command::new(staging.join("bin/python"))
+        .args(["-m", "pip", "install", "--quiet", "pydantic-ocsf==3.0.0"])
         .output()
         .expect("pip");
     assert!(
@@ -91,11 +101,21 @@ fn validator_python() -> PathBuf {
         "cannot install the OCSF validator (pip install pydantic-ocsf==3.0.0): {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    if !ready(&venv) {
+        // A leftover from an interrupted run is not usable: replace it.
+        let _ = std::fs::remove_dir_all(&venv);
+        if std::fs::rename(&staging, &venv).is_err() && !ready(&venv) {
+            // Could not move it into place and nobody else did: use it where it is.
+            assert!(ready(&staging), "pydantic-ocsf installed but `import ocsf.v1_7_0` fails");
+            return staging.join("bin/python");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&staging);
     assert!(
-        ready(&py),
+        ready(&venv),
         "pydantic-ocsf installed but `import ocsf.v1_7_0` fails"
     );
-    py
+    venv.join("bin/python")
 }
 
 fn validate(path: &Path) -> Value {
