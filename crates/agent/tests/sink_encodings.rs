@@ -106,7 +106,10 @@ fn install_validator() -> PathBuf {
         let _ = std::fs::remove_dir_all(&venv);
         if std::fs::rename(&staging, &venv).is_err() && !ready(&venv) {
             // Could not move it into place and nobody else did: use it where it is.
-            assert!(ready(&staging), "pydantic-ocsf installed but `import ocsf.v1_7_0` fails");
+            assert!(
+                ready(&staging),
+                "pydantic-ocsf installed but `import ocsf.v1_7_0` fails"
+            );
             return staging.join("bin/python");
         }
     }
