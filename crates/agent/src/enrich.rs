@@ -417,8 +417,12 @@ impl Enricher {
             ev.instance.clone_from(&self.instance);
         }
         self.redact(ev);
-        let (state, gap) = self.track_session(ev);
+        let gap = self.track_session(ev);
         let gap_event = gap.and_then(|(from, to)| self.gap(ev, from, to));
+        let state = match ev.session.id.as_deref() {
+            Some(k) => self.sessions.peek(k),
+            None => None,
+        };
 
         // Identity and context.
         let keys = &self.rules.comment_keys;
@@ -427,12 +431,12 @@ impl Enricher {
             _ => Found::default(),
         };
         if ev.client.application.is_none()
-            && let Some(st) = &state
+            && let Some(st) = state
         {
             ev.client.application.clone_from(&st.application);
         }
         if ev.db_user.is_none()
-            && let Some(st) = &state
+            && let Some(st) = state
         {
             ev.db_user.clone_from(&st.db_user);
         }
@@ -444,7 +448,7 @@ impl Enricher {
             for r in &self.rules.resolvers {
                 let name = match r {
                     Resolver::Sqlcommenter => comment.actor.clone(),
-                    Resolver::Session => state.as_ref().and_then(|s| s.actor.clone()),
+                    Resolver::Session => state.and_then(|s| s.actor.clone()),
                     Resolver::ApplicationName => app.actor.clone(),
                     Resolver::StaticMap => self.static_actor(ev),
                 };
@@ -461,10 +465,18 @@ impl Enricher {
             ev.context
                 .insert((*k).to_string(), Value::String(v.clone()));
         }
-        if let Some(st) = &state {
+        if let Some(st) = state {
             for (k, v) in &st.context {
                 ev.context.insert(k.clone(), Value::String(v.clone()));
             }
+        }
+        // A LOGOUT is resolved with the state the session ends with, which
+        // is then forgotten.
+        if ev.category == Category::Auth
+            && ev.action == "LOGOUT"
+            && let Some(k) = ev.session.id.as_deref()
+        {
+            self.sessions.remove(k);
         }
         for (k, v) in &comment.context {
             ev.context
@@ -509,12 +521,11 @@ impl Enricher {
             .map(|e| e.actor.clone())
     }
 
-    /// Update the session's state from `ev`; returns the state to resolve
-    /// `ev` with and a statement-id gap `(first missing, last missing)`.
-    fn track_session(&mut self, ev: &mut Event) -> (Option<SessionState>, Option<(i64, i64)>) {
-        let Some(key) = ev.session.id.clone() else {
-            return (None, None);
-        };
+    /// Update the session's state from `ev` (it stays in `self.sessions`,
+    /// where `enrich` reads it); returns a statement-id gap
+    /// `(first missing, last missing)`.
+    fn track_session(&mut self, ev: &Event) -> Option<(i64, i64)> {
+        let key = ev.session.id.as_deref()?;
         let failed = ev.outcome == Outcome::Failure;
         let login = ev.category == Category::Auth && ev.action == "LOGIN" && !failed;
         let settings = match ev.statement.as_deref() {
@@ -525,10 +536,13 @@ impl Enricher {
             .session
             .statement_id
             .filter(|_| ev.extra.contains_key("pgaudit"));
-        let current = self.sessions.get(&key);
-        let id_changes = stmt_id.is_some() && current.and_then(|s| s.last_statement_id) != stmt_id;
-        let mut gap = None;
-        let state = if login || !settings.is_empty() || id_changes {
+        let current = self.sessions.get(key);
+        let last = current.and_then(|s| s.last_statement_id);
+        let gap = match (stmt_id, last) {
+            (Some(id), Some(last)) if id > last + 1 => Some((last + 1, id - 1)),
+            _ => None,
+        };
+        if login || !settings.is_empty() {
             let mut st = if login {
                 SessionState {
                     application: ev.client.application.clone(),
@@ -554,23 +568,23 @@ impl Enricher {
                     }
                 }
             }
-            if let Some(id) = stmt_id {
-                if let Some(last) = st.last_statement_id
-                    && id > last + 1
-                {
-                    gap = Some((last + 1, id - 1));
-                }
-                st.last_statement_id = Some(id);
+            if stmt_id.is_some() {
+                st.last_statement_id = stmt_id;
             }
-            self.sessions.put(&key, st.clone());
-            Some(st)
-        } else {
-            current.cloned()
-        };
-        if ev.category == Category::Auth && ev.action == "LOGOUT" {
-            self.sessions.remove(&key);
+            self.sessions.put(key, st);
+        } else if let Some(id) = stmt_id.filter(|id| last != Some(*id)) {
+            // The common case: only the statement counter moved.
+            if current.is_some() {
+                self.sessions.set_statement_id(key, id);
+            } else {
+                let st = SessionState {
+                    last_statement_id: Some(id),
+                    ..Default::default()
+                };
+                self.sessions.put(key, st);
+            }
         }
-        (state, gap)
+        gap
     }
 
     /// A statement-id gap: an `agent` `GAP` event when `pgaudit_log` declares

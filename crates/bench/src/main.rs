@@ -15,22 +15,70 @@ use onetrail_bench::logs::Format;
 use onetrail_bench::procstat;
 use onetrail_bench::run::{self, RunOptions};
 
-fn usage() -> ! {
-    eprintln!(
+fn usage_text() -> String {
+    format!(
         "usage: onetrail-bench <all|parse|run> [--quick] [--size MB] [--formats a,b] [--repeat N]\n\
-         \x20                     [--idle-secs N] [--rate RECORDS_PER_S] [--latency-secs N] [--no-gzip] [--work DIR]\n\
+         \x20                     [--idle-secs N] [--rate RECORDS_PER_S] [--latency-secs N] [--no-gzip]\n\
+         \x20                     [--timeout SECS] [--work DIR] [--no-build]\n\
+         \n\
+         \x20 all    every benchmark below (200 MB inputs, 60 s idle, 30 s at 5000 records/s)\n\
+         \x20 parse  `onetrail parse` of each format to /dev/null: MB and events per CPU-second, peak RSS\n\
+         \x20 run    `onetrail run` tailing pgaudit stderr into a local HEC receiver; idle CPU; latency\n\
+         \x20 --quick  1 MB inputs and a few seconds (what CI runs)\n\
+         \n\
          formats: {}\n\
-         env ONETRAIL_BIN: the onetrail binary (default: next to this one, built first under cargo)",
+         env ONETRAIL_BIN: the onetrail binary (default: next to this one, built first under cargo)\n\
+         See BENCHMARKS.md.",
         Format::ALL.map(|f| f.name()).join(", ")
-    );
+    )
+}
+
+fn usage() -> ! {
+    eprintln!("{}", usage_text());
     std::process::exit(2)
 }
 
+/// Flags that take a value, and flags that do not.
+const VALUED: [&str; 8] = [
+    "--size",
+    "--formats",
+    "--repeat",
+    "--idle-secs",
+    "--rate",
+    "--latency-secs",
+    "--timeout",
+    "--work",
+];
+const SWITCHES: [&str; 3] = ["--quick", "--no-gzip", "--no-build"];
+
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args
+        .iter()
+        .any(|a| a == "-h" || a == "--help" || a == "help")
+    {
+        println!("{}", usage_text());
+        return Ok(());
+    }
     let Some(cmd) = args.first().cloned() else {
         usage()
     };
+    if !["all", "parse", "run"].contains(&cmd.as_str()) {
+        eprintln!("error: unknown command `{cmd}`");
+        usage()
+    }
+    let mut i = 1;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if VALUED.contains(&a) && i + 1 < args.len() {
+            i += 2;
+        } else if SWITCHES.contains(&a) {
+            i += 1;
+        } else {
+            eprintln!("error: unexpected argument `{a}`");
+            usage()
+        }
+    }
     let get = |k: &str| {
         args.iter()
             .position(|a| a == k)

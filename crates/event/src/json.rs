@@ -113,13 +113,13 @@ fn write_bool(out: &mut Vec<u8>, b: bool) {
     out.extend_from_slice(if b { b"true" } else { b"false" });
 }
 
-fn write_str_list(out: &mut Vec<u8>, v: &[String]) {
+fn write_str_list<S: AsRef<str>>(out: &mut Vec<u8>, v: &[S]) {
     out.push(b'[');
     for (i, s) in v.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        write_str(out, s);
+        write_str(out, s.as_ref());
     }
     out.push(b']');
 }

@@ -243,7 +243,8 @@ pub struct Event {
     pub sensitivity: Vec<String>,
     /// Compliance requirements the event is evidence for (`pci-dss:10.2.1.2`, ...).
     #[serde(default)]
-    pub compliance: Vec<String>,
+    /// Static tags, so tagging allocates nothing.
+    pub compliance: Vec<std::borrow::Cow<'static, str>>,
 }
 
 impl Event {

@@ -264,7 +264,7 @@ pub const TABLE: &[Requirement] = &[
 pub fn tag(ev: &mut Event, cx: &Ctx<'_>) {
     for r in TABLE {
         if (r.test)(ev, cx) && !ev.compliance.iter().any(|t| t == r.tag) {
-            ev.compliance.push(r.tag.to_string());
+            ev.compliance.push(std::borrow::Cow::Borrowed(r.tag));
         }
     }
 }
@@ -319,7 +319,7 @@ mod tests {
                 privileged_users: &users,
             },
         );
-        e.compliance.clone()
+        e.compliance.iter().map(|t| t.to_string()).collect()
     }
 
     fn has(e: &mut Event, t: &str) -> bool {

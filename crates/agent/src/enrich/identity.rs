@@ -229,22 +229,19 @@ fn with_value(s: Setting, v: Option<String>) -> Setting {
 pub fn settings(stmt: &str) -> Vec<Setting> {
     let mut out = Vec::new();
     let body = skip_space_and_comments(stmt);
-    let upper_start: String = body
-        .chars()
-        .take(12)
-        .collect::<String>()
-        .to_ascii_uppercase();
-    if upper_start.starts_with("SET") && body[3..].starts_with(|c: char| c.is_whitespace()) {
+    let starts = |kw: &str| {
+        body.len() >= kw.len() && body.as_bytes()[..kw.len()].eq_ignore_ascii_case(kw.as_bytes())
+    };
+    if starts("SET") && body[3..].starts_with(|c: char| c.is_whitespace()) {
         parse_set(&body[3..], &mut out);
-    } else if upper_start.starts_with("RESET") && body[5..].starts_with(|c: char| c.is_whitespace())
-    {
+    } else if starts("RESET") && body[5..].starts_with(|c: char| c.is_whitespace()) {
         let name = body[5..].trim().trim_end_matches(';').trim();
         if name.eq_ignore_ascii_case("all") {
             out.push(Setting::ResetAll);
         } else if let Some(s) = variable_role(name) {
             out.push(with_value(s, None));
         }
-    } else if upper_start.starts_with("DISCARD ALL") {
+    } else if starts("DISCARD ALL") {
         out.push(Setting::ResetAll);
     }
     if contains_ignore_case(stmt, "set_config") {
@@ -385,11 +382,8 @@ pub fn contains_ignore_case(hay: &str, needle: &str) -> bool {
     let k = n.iter().position(|c| !c.is_ascii_alphabetic()).unwrap_or(0);
     let last = h.len() - n.len();
     if k > 0 || !n[0].is_ascii_alphabetic() {
-        let a = n[k];
-        return h[k..=last + k]
-            .iter()
-            .enumerate()
-            .any(|(i, &c)| c == a && h[i..i + n.len()].eq_ignore_ascii_case(n));
+        return memchr::memchr_iter(n[k], &h[k..=last + k])
+            .any(|i| h[i..i + n.len()].eq_ignore_ascii_case(n));
     }
     let first = n[0].to_ascii_lowercase();
     (0..=last)

@@ -2,8 +2,9 @@
 //!
 //! Keyed by `session.id` (the enricher is per source, so the key is
 //! effectively `(source, session.id)`). Bounded: at most `cap` sessions
-//! (`identity.max_sessions`, default 10 000); when full, the session used
-//! least recently is forgotten. A session's state is dropped at its LOGOUT.
+//! (`identity.max_sessions`, default 10 000); when that is exceeded, the
+//! least recently used eighth is forgotten in one pass. A session's state is
+//! dropped at its LOGOUT.
 //!
 //! **Persistence.** The state must match the checkpoint it is saved with: after
 //! a restart the source re-reads everything after its checkpoint, so the saved
@@ -13,6 +14,7 @@
 //! delivered chunk to a second, committed copy, and only that copy is saved.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -39,62 +41,72 @@ pub struct SessionState {
     pub last_statement_id: Option<i64>,
 }
 
-/// An LRU-bounded map of session states.
+/// An LRU-bounded map of session states. States are shared (`Arc`) with the
+/// journal, so remembering a change does not copy the session's strings.
+/// Each entry carries the tick it was last used at; a use is one hash lookup.
+/// When the map grows past `cap`, one scan forgets the least recently used
+/// sessions down to `cap - cap / 8`, so the scan runs at most once per
+/// `cap / 8` new sessions.
 #[derive(Debug, Clone, Default)]
 struct Lru {
-    map: HashMap<String, (SessionState, u64)>,
-    order: BTreeMap<u64, String>,
+    map: HashMap<String, (Arc<SessionState>, u64)>,
     tick: u64,
 }
 
 impl Lru {
-    fn get(&mut self, key: &str) -> Option<&SessionState> {
+    /// Mark `key` as used now; its entry, if any.
+    fn touch(&mut self, key: &str) -> Option<&mut Arc<SessionState>> {
         self.tick += 1;
         let t = self.tick;
-        let (_, at) = self.map.get_mut(key)?;
-        let old = std::mem::replace(at, t);
-        if let Some(k) = self.order.remove(&old) {
-            self.order.insert(t, k);
-        }
-        self.map.get(key).map(|(s, _)| s)
+        let (st, at) = self.map.get_mut(key)?;
+        *at = t;
+        Some(st)
     }
 
-    fn put(&mut self, key: &str, st: SessionState, cap: usize) {
-        self.tick += 1;
-        if let Some((_, old)) = self.map.remove(key) {
-            self.order.remove(&old);
+    fn put(&mut self, key: &str, st: Arc<SessionState>, cap: usize) {
+        if let Some(slot) = self.touch(key) {
+            *slot = st;
+            return;
         }
         self.map.insert(key.to_string(), (st, self.tick));
-        self.order.insert(self.tick, key.to_string());
-        while self.map.len() > cap.max(1) {
-            let Some((_, k)) = self.order.pop_first() else {
-                break;
-            };
-            self.map.remove(&k);
+        let cap = cap.max(1);
+        if self.map.len() > cap {
+            let keep = cap - cap / 8;
+            let mut ticks: Vec<u64> = self.map.values().map(|(_, t)| *t).collect();
+            let drop = ticks.len() - keep;
+            let (_, &mut oldest_kept, _) = ticks.select_nth_unstable(drop);
+            self.map.retain(|_, (_, t)| *t >= oldest_kept);
         }
     }
 
     fn remove(&mut self, key: &str) {
-        if let Some((_, old)) = self.map.remove(key) {
-            self.order.remove(&old);
-        }
+        self.map.remove(key);
     }
 
     /// Oldest first, so a reload rebuilds the same order.
-    fn to_list(&self) -> Vec<(String, SessionState)> {
-        self.order
-            .values()
-            .filter_map(|k| self.map.get(k).map(|(s, _)| (k.clone(), s.clone())))
-            .collect()
+    fn to_list(&self) -> Vec<(&str, &SessionState)> {
+        let mut v: Vec<(&str, &SessionState, u64)> = self
+            .map
+            .iter()
+            .map(|(k, (s, t))| (k.as_str(), &**s, *t))
+            .collect();
+        v.sort_unstable_by_key(|e| e.2);
+        v.into_iter().map(|(k, s, _)| (k, s)).collect()
     }
 }
 
 /// The saved form (inside `SourceCheckpoint::sessions`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 struct Saved {
     version: u32,
     /// Oldest first.
     sessions: Vec<(String, SessionState)>,
+}
+
+#[derive(Debug, Serialize)]
+struct SavedRef<'a> {
+    version: u32,
+    sessions: Vec<(&'a str, &'a SessionState)>,
 }
 
 /// Live session states, plus (when persistence is on) a journal and the
@@ -106,11 +118,21 @@ pub struct SessionTable {
     persist: Option<Persist>,
 }
 
+/// One journaled change.
+#[derive(Debug, Clone)]
+enum Change {
+    Put(Arc<SessionState>),
+    /// Only `last_statement_id` changed (the common case: every pgaudit
+    /// statement of a session), journaled without copying the state.
+    StatementId(i64),
+    Remove,
+}
+
 #[derive(Debug, Clone, Default)]
 struct Persist {
     /// Tag of the changes being made now (the chunk sequence number).
     current: u64,
-    journal: VecDeque<(u64, String, Option<SessionState>)>,
+    journal: VecDeque<(u64, String, Change)>,
     committed: Lru,
 }
 
@@ -131,16 +153,35 @@ impl SessionTable {
         self.live.map.is_empty()
     }
 
+    /// The session's state, marking it used now.
     pub fn get(&mut self, key: &str) -> Option<&SessionState> {
-        self.live.get(key)
+        self.live.touch(key).map(|s| &**s)
+    }
+
+    /// The session's state, without marking it used.
+    pub fn peek(&self, key: &str) -> Option<&SessionState> {
+        self.live.map.get(key).map(|(s, _)| &**s)
     }
 
     pub fn put(&mut self, key: &str, st: SessionState) {
+        let st = Arc::new(st);
         if let Some(p) = &mut self.persist {
             p.journal
-                .push_back((p.current, key.to_string(), Some(st.clone())));
+                .push_back((p.current, key.to_string(), Change::Put(st.clone())));
         }
         self.live.put(key, st, self.cap);
+    }
+
+    /// Set `last_statement_id` of a known session (no-op for an unknown one).
+    pub fn set_statement_id(&mut self, key: &str, id: i64) {
+        let Some(st) = self.live.touch(key) else {
+            return;
+        };
+        Arc::make_mut(st).last_statement_id = Some(id);
+        if let Some(p) = &mut self.persist {
+            p.journal
+                .push_back((p.current, key.to_string(), Change::StatementId(id)));
+        }
     }
 
     pub fn remove(&mut self, key: &str) {
@@ -148,7 +189,8 @@ impl SessionTable {
             return;
         }
         if let Some(p) = &mut self.persist {
-            p.journal.push_back((p.current, key.to_string(), None));
+            p.journal
+                .push_back((p.current, key.to_string(), Change::Remove));
         }
         self.live.remove(key);
     }
@@ -162,6 +204,7 @@ impl SessionTable {
             match serde_json::from_value::<Saved>(v.clone()) {
                 Ok(s) if s.version == 1 => {
                     for (k, st) in s.sessions {
+                        let st = Arc::new(st);
                         self.live.put(&k, st.clone(), self.cap);
                         p.committed.put(&k, st, self.cap);
                     }
@@ -186,10 +229,15 @@ impl SessionTable {
         let cap = self.cap;
         if let Some(p) = &mut self.persist {
             while p.journal.front().is_some_and(|(t, _, _)| *t <= seq) {
-                let (_, k, st) = p.journal.pop_front().expect("checked");
-                match st {
-                    Some(st) => p.committed.put(&k, st, cap),
-                    None => p.committed.remove(&k),
+                let (_, k, change) = p.journal.pop_front().expect("checked");
+                match change {
+                    Change::Put(st) => p.committed.put(&k, st, cap),
+                    Change::StatementId(id) => {
+                        if let Some(st) = p.committed.touch(&k) {
+                            Arc::make_mut(st).last_statement_id = Some(id);
+                        }
+                    }
+                    Change::Remove => p.committed.remove(&k),
                 }
             }
         }
@@ -201,7 +249,7 @@ impl SessionTable {
         if p.committed.map.is_empty() {
             return None;
         }
-        serde_json::to_value(Saved {
+        serde_json::to_value(SavedRef {
             version: 1,
             sessions: p.committed.to_list(),
         })
@@ -263,6 +311,51 @@ mod tests {
         r.restore(t.saved().as_ref()).unwrap();
         assert!(r.get("s1").is_none());
         assert_eq!(r.get("s2").unwrap().actor.as_deref(), Some("carol"));
+    }
+
+    #[test]
+    fn past_the_cap_the_least_recently_used_eighth_goes() {
+        let mut t = SessionTable::new(16);
+        for i in 0..16 {
+            t.put(&format!("s{i}"), st("x"));
+        }
+        // s0 and s1 are used again: s2, s3, s4 are now the oldest.
+        assert!(t.get("s0").is_some() && t.get("s1").is_some());
+        t.put("s16", st("y"));
+        assert_eq!(t.len(), 14, "17 sessions, down to cap - cap/8");
+        for k in ["s2", "s3", "s4"] {
+            assert!(t.get(k).is_none(), "{k} forgotten");
+        }
+        for k in ["s0", "s1", "s5", "s15", "s16"] {
+            assert!(t.get(k).is_some(), "{k} kept");
+        }
+    }
+
+    #[test]
+    fn statement_ids_are_saved_as_of_the_committed_chunk() {
+        let mut t = SessionTable::new(10);
+        t.restore(None).unwrap();
+        t.begin(1);
+        t.put("s", st("alice"));
+        t.set_statement_id("s", 7);
+        t.begin(2);
+        t.set_statement_id("s", 9);
+        assert_eq!(t.peek("s").unwrap().last_statement_id, Some(9));
+        t.commit(1);
+        let mut r = SessionTable::new(10);
+        r.restore(t.saved().as_ref()).unwrap();
+        let s = r.get("s").unwrap();
+        assert_eq!(
+            (s.actor.as_deref(), s.last_statement_id),
+            (Some("alice"), Some(7))
+        );
+        t.commit(2);
+        let mut r = SessionTable::new(10);
+        r.restore(t.saved().as_ref()).unwrap();
+        assert_eq!(r.get("s").unwrap().last_statement_id, Some(9));
+        // An unknown session is not created by a bare statement id.
+        t.set_statement_id("nobody", 3);
+        assert!(t.peek("nobody").is_none());
     }
 
     #[test]

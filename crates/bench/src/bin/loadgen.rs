@@ -15,15 +15,25 @@ use std::time::{Duration, Instant};
 use onetrail_bench::logs::{self, Format, Generator};
 
 fn usage() -> ! {
-    eprintln!(
+    print_usage(false);
+    std::process::exit(2)
+}
+
+fn print_usage(to_stdout: bool) {
+    let text = format!(
         "usage: onetrail-loadgen --format FMT --out FILE [--size N[K|M|G]] [--seed N] [--files N]\n\
          \x20      onetrail-loadgen --format FMT --out FILE --rate RECORDS_PER_S --secs N [--rotate N[K|M|G]]\n\
          formats: {}\n\
          --files N   split the output like rotated logs: FILE.N-1 (oldest) … FILE.1, FILE\n\
-         --rotate N  in --rate mode, rename FILE to FILE.1, FILE.2… every N bytes (rename rotation)",
+         --rotate N  in --rate mode, rename FILE to FILE.1, FILE.2… every N bytes (rename rotation)\n\
+         Same --seed, same bytes. See BENCHMARKS.md.",
         Format::ALL.map(|f| f.name()).join(", ")
     );
-    std::process::exit(2)
+    if to_stdout {
+        println!("{text}");
+    } else {
+        eprintln!("{text}");
+    }
 }
 
 fn size(s: &str) -> u64 {
@@ -38,6 +48,22 @@ fn size(s: &str) -> u64 {
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print_usage(true);
+        return Ok(());
+    }
+    const VALUED: [&str; 8] = [
+        "--format", "--out", "--size", "--seed", "--files", "--rate", "--secs", "--rotate",
+    ];
+    let mut i = 0;
+    while i < args.len() {
+        if VALUED.contains(&args[i].as_str()) && i + 1 < args.len() {
+            i += 2;
+        } else {
+            eprintln!("error: unexpected argument `{}`", args[i]);
+            usage()
+        }
+    }
     let get = |k: &str| {
         args.iter()
             .position(|a| a == k)
