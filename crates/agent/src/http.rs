@@ -183,6 +183,7 @@ pub fn status(registry: &Registry, info: &AgentInfo) -> Value {
                 "events_read": m.events.load(Ordering::Relaxed),
                 "events_unparsed": m.unparsed.load(Ordering::Relaxed),
                 "events_delivered": m.delivered.load(Ordering::Relaxed),
+                "events_filtered": m.filtered.load(Ordering::Relaxed),
                 "gaps": m.gaps.load(Ordering::Relaxed),
                 "oldest_undelivered_secs": m.oldest_undelivered_secs(),
                 "checkpoint_age_secs": m.checkpoint_age_secs(),
@@ -292,6 +293,12 @@ pub fn render_prometheus(registry: &Registry) -> String {
         "counter",
         "Records forwarded as `category: unparsed`.",
         src(&|m| load(&m.unparsed)),
+    );
+    family(
+        "onetrail_source_events_filtered_total",
+        "counter",
+        "Events the source's `filter` dropped on purpose (not sent, position still advances).",
+        src(&|m| load(&m.filtered)),
     );
     family(
         "onetrail_source_gaps_total",
@@ -414,6 +421,7 @@ mod tests {
         let s = r.source("pg\"1", "pgaudit");
         s.events.fetch_add(5, Ordering::Relaxed);
         s.unparsed.fetch_add(1, Ordering::Relaxed);
+        s.set_filtered(3);
         s.files.lock().unwrap().push(crate::metrics::FileLag {
             path: "/var/log/a.log".into(),
             size: 100,
@@ -430,6 +438,9 @@ mod tests {
         );
         assert!(text.contains(
             "onetrail_source_events_parsed_total{source=\"pg\\\"1\",type=\"pgaudit\"} 4"
+        ));
+        assert!(text.contains(
+            "onetrail_source_events_filtered_total{source=\"pg\\\"1\",type=\"pgaudit\"} 3"
         ));
         assert!(
             text.contains(

@@ -12,6 +12,8 @@ pub struct SourceMetrics {
     pub events: AtomicU64,
     pub unparsed: AtomicU64,
     pub gaps: AtomicU64,
+    /// Events dropped on purpose by the source's `filter` (never sent).
+    pub filtered: AtomicU64,
     /// Events every sink acknowledged (counted when the source's position moves over them).
     pub delivered: AtomicU64,
     /// Unix time (ms) at which the oldest event not yet acknowledged by every
@@ -65,6 +67,11 @@ impl SourceMetrics {
                 _ => {}
             }
         }
+    }
+
+    /// Keep the `filtered` counter equal to the enricher's running total.
+    pub fn set_filtered(&self, total: u64) {
+        self.filtered.store(total, Ordering::Relaxed);
     }
 
     /// `n` events reached every sink.

@@ -168,6 +168,7 @@ impl FileSourceRunner {
                 // a chunk whose events were all filtered out still advances.
                 self.enricher.begin_chunk(seq);
                 self.enricher.process(&mut events);
+                self.metrics.set_filtered(self.enricher.filtered);
                 if events.is_empty() {
                     acks.skip(seq);
                     continue;
@@ -456,6 +457,7 @@ impl PollerRunner {
                         let mut events = page.events;
                         self.enricher.begin_chunk(seq);
                         self.enricher.process(&mut events);
+                        self.metrics.set_filtered(self.enricher.filtered);
                         if events.is_empty() {
                             acks.skip(seq);
                         } else {

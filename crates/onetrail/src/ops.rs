@@ -133,11 +133,12 @@ fn render_status(v: &Value) -> String {
                 None => "no checkpoint yet".into(),
             };
             o += &format!(
-                "source {name} ({}): {} read, {} unparsed, {} delivered, {} gap(s); oldest undelivered {:.1} s; {ckpt}\n",
+                "source {name} ({}): {} read, {} unparsed, {} delivered, {} filtered out, {} gap(s); oldest undelivered {:.1} s; {ckpt}\n",
                 s["type"].as_str().unwrap_or("?"),
                 s["events_read"],
                 s["events_unparsed"],
                 s["events_delivered"],
+                s["events_filtered"].as_u64().unwrap_or(0),
                 s["gaps"],
                 s["oldest_undelivered_secs"].as_f64().unwrap_or(0.0),
             );

@@ -232,6 +232,64 @@ fn counters_move_as_events_flow() {
 }
 
 #[test]
+fn filtered_events_are_counted_not_lost_from_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let out = dir.path().join("events.jsonl");
+    let cfg = dir.path().join("onetrail.yaml");
+    let port = free_port();
+    let text: String = (1..=10).map(record).collect();
+    append(&log, &text);
+    fs::write(
+        &cfg,
+        format!(
+            "data_dir: {state}\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\n    filter:\n      rules:\n        - exclude: {{ action: [INSERT] }}\nsinks:\n  out: {{ type: file, path: {out} }}\n",
+            state = dir.path().join("state").display(),
+            log = log.display(),
+            out = out.display(),
+        ),
+    )
+    .unwrap();
+    let agent = start_agent(&cfg, &dir.path().join("agent.log"));
+    let src = "{source=\"pg\",type=\"pgaudit\"}";
+    let scrape = || get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+    wait_for("10 events filtered", Duration::from_secs(20), || {
+        sample(
+            &scrape(),
+            &format!("onetrail_source_events_filtered_total{src}"),
+        ) == Some(10.0)
+    });
+    // Only the agent's START event is read and delivered; the file is behind by nothing.
+    wait_for("START delivered", Duration::from_secs(10), || {
+        sample(
+            &scrape(),
+            &format!("onetrail_source_events_delivered_total{src}"),
+        ) == Some(1.0)
+    });
+    let page = scrape();
+    assert_eq!(
+        sample(&page, &format!("onetrail_source_events_read_total{src}")),
+        Some(1.0),
+        "{page}"
+    );
+    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&st.stdout);
+    assert!(text.contains("10 filtered out"), "{text}");
+    assert!(agent.terminate().success());
+    // Only START and STOP reached the sink.
+    let delivered = fs::read_to_string(&out).unwrap();
+    let actions: Vec<String> = delivered
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["action"].to_string())
+        .collect();
+    assert_eq!(actions, ["\"START\"", "\"STOP\""], "{delivered}");
+}
+
+#[test]
 fn a_sink_that_cannot_deliver_shows_down_and_behind() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("postgresql.log");
