@@ -288,11 +288,19 @@ impl LogLinePrefix {
             return None;
         }
         for colon in self.finder.find_iter(line) {
+            // Every severity word ends in an upper-case letter: most `:  `
+            // inside message text is ruled out before comparing words.
+            let Some(&last) = colon.checked_sub(1).map(|i| &line[i]) else {
+                continue;
+            };
+            if !last.is_ascii_uppercase() && !last.is_ascii_digit() {
+                continue;
+            }
             for sev in SEVERITIES {
                 let Some(start) = colon.checked_sub(sev.len()) else {
                     continue;
                 };
-                if &line[start..colon] != sev.as_bytes() {
+                if sev.as_bytes()[sev.len() - 1] != last || &line[start..colon] != sev.as_bytes() {
                     continue;
                 }
                 let head = &line[..start];
@@ -378,17 +386,27 @@ fn match_items(
                 }
                 Some(Item::Literal(next)) if *esc != Escape::User => {
                     // Shortest candidate first: cheap, and values rarely
-                    // contain the literal that follows them.
-                    memmem::find_iter(rest, next).any(|p| {
+                    // contain the literal that follows them. One-byte
+                    // literals (` `, `@`, `]`: the common case) need no
+                    // substring searcher.
+                    let mut try_at = |p: usize| {
                         caps[idx] = (pos, pos + p);
                         match_items(items, s, pos + p, idx + 1, caps)
-                    })
+                    };
+                    match next.as_slice() {
+                        [b] => memchr::memchr_iter(*b, rest).any(&mut try_at),
+                        _ => memmem::find_iter(rest, next).any(try_at),
+                    }
                 }
                 Some(Item::Literal(next)) => {
                     // User names take the longest candidate first, so
                     // `edge@user@db` under `%u@%d` is user `edge@user`.
                     let mut end = rest.len();
-                    while let Some(p) = memmem::rfind(&rest[..end.min(rest.len())], next) {
+                    let rfind = |h: &[u8]| match next.as_slice() {
+                        [b] => memchr::memrchr(*b, h),
+                        _ => memmem::rfind(h, next),
+                    };
+                    while let Some(p) = rfind(&rest[..end.min(rest.len())]) {
                         caps[idx] = (pos, pos + p);
                         if match_items(items, s, pos + p, idx + 1, caps) {
                             return true;
