@@ -69,29 +69,74 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Wait until `/metrics` shows `name_and_labels` at `want`.
+fn wait_for_metric(port: u16, name_and_labels: &str, want: f64, timeout: Duration) {
+    wait_for(&format!("{name_and_labels} = {want}"), timeout, || {
+        let page = get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
+        sample(&page, name_and_labels) == Some(want)
+    });
+}
+
+/// `onetrail status --config CFG`.
+fn onetrail_status(cfg: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap()
+}
+
 fn start_agent(cfg: &Path, log: &Path) -> Agent {
     Agent::spawn(run_command(cfg).env("RUST_LOG", "info"), log).unwrap()
 }
 
-#[test]
-fn counters_move_as_events_flow() {
+/// A temp dir with `postgresql.log` holding records `1..=n`, and a config
+/// tailing it into `events.jsonl` with the metrics endpoint on a free port.
+/// `source_extra` is appended to the source's YAML (indented by 4).
+struct Setup {
+    dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+    out: std::path::PathBuf,
+    cfg: std::path::PathBuf,
+    port: u16,
+}
+
+fn setup(n: u64, source_extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("postgresql.log");
     let out = dir.path().join("events.jsonl");
     let cfg = dir.path().join("onetrail.yaml");
     let port = free_port();
-    let text: String = (1..=100).map(record).collect();
+    let text: String = (1..=n).map(record).collect();
     append(&log, &text);
     fs::write(
         &cfg,
         format!(
-            "data_dir: {state}\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\nsinks:\n  out: {{ type: file, path: {out} }}\n",
+            "data_dir: {state}\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\n{source_extra}sinks:\n  out: {{ type: file, path: {out} }}\n",
             state = dir.path().join("state").display(),
             log = log.display(),
             out = out.display(),
         ),
     )
     .unwrap();
+    Setup {
+        dir,
+        log,
+        out,
+        cfg,
+        port,
+    }
+}
+
+#[test]
+fn counters_move_as_events_flow() {
+    let Setup {
+        dir,
+        log,
+        cfg,
+        port,
+        ..
+    } = setup(100, "");
     let agent = start_agent(&cfg, &dir.path().join("agent.log"));
     let src = "{source=\"pg\",type=\"pgaudit\"}";
     let snk = "{sink=\"out\",type=\"file\"}";
@@ -99,15 +144,11 @@ fn counters_move_as_events_flow() {
     let scrape = || get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
 
     // 100 records + the START agent event.
-    wait_for(
-        "the first 100 records delivered",
+    wait_for_metric(
+        port,
+        &format!("onetrail_source_events_delivered_total{src}"),
+        101.0,
         Duration::from_secs(20),
-        || {
-            sample(
-                &scrape(),
-                &format!("onetrail_source_events_delivered_total{src}"),
-            ) == Some(101.0)
-        },
     );
     let page = scrape();
     assert_eq!(
@@ -152,15 +193,11 @@ fn counters_move_as_events_flow() {
         "2026-11-26 06:16:00.000 UTC [4242] app@appdb LOG:  AUDIT: SESSION,\"unterminated\n",
     );
     append(&log, &record(151));
-    wait_for(
-        "the next 52 records delivered",
+    wait_for_metric(
+        port,
+        &format!("onetrail_source_events_delivered_total{src}"),
+        153.0,
         Duration::from_secs(20),
-        || {
-            sample(
-                &scrape(),
-                &format!("onetrail_source_events_delivered_total{src}"),
-            ) == Some(153.0)
-        },
     );
     let page = scrape();
     let unparsed = sample(
@@ -210,11 +247,7 @@ fn counters_move_as_events_flow() {
     assert_eq!(v["sources"]["pg"]["files"][0]["bytes_behind"], 0);
 
     // `onetrail status` finds the agent through the same config.
-    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["status", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let st = onetrail_status(&cfg);
     let text = String::from_utf8_lossy(&st.stdout);
     assert_eq!(
         st.status.code(),
@@ -233,50 +266,38 @@ fn counters_move_as_events_flow() {
 
 #[test]
 fn filtered_events_are_counted_not_lost_from_view() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("postgresql.log");
-    let out = dir.path().join("events.jsonl");
-    let cfg = dir.path().join("onetrail.yaml");
-    let port = free_port();
-    let text: String = (1..=10).map(record).collect();
-    append(&log, &text);
-    fs::write(
-        &cfg,
-        format!(
-            "data_dir: {state}\nmetrics:\n  listen: \"127.0.0.1:{port}\"\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{log}\"]\n    log_line_prefix: \"{PREFIX}\"\n    poll_interval_ms: 20\n    quiet_flush_ms: 100\n    filter:\n      rules:\n        - exclude: {{ action: [INSERT] }}\nsinks:\n  out: {{ type: file, path: {out} }}\n",
-            state = dir.path().join("state").display(),
-            log = log.display(),
-            out = out.display(),
-        ),
-    )
-    .unwrap();
+    let Setup {
+        dir,
+        out,
+        cfg,
+        port,
+        ..
+    } = setup(
+        10,
+        "    filter:\n      rules:\n        - exclude: { action: [INSERT] }\n",
+    );
     let agent = start_agent(&cfg, &dir.path().join("agent.log"));
     let src = "{source=\"pg\",type=\"pgaudit\"}";
     let scrape = || get(port, "/metrics").map(|(_, b)| b).unwrap_or_default();
-    wait_for("10 events filtered", Duration::from_secs(20), || {
-        sample(
-            &scrape(),
-            &format!("onetrail_source_events_filtered_total{src}"),
-        ) == Some(10.0)
-    });
-    // Only the agent's START event is read and delivered; the file is behind by nothing.
-    wait_for("START delivered", Duration::from_secs(10), || {
-        sample(
-            &scrape(),
-            &format!("onetrail_source_events_delivered_total{src}"),
-        ) == Some(1.0)
-    });
-    let page = scrape();
-    assert_eq!(
-        sample(&page, &format!("onetrail_source_events_read_total{src}")),
-        Some(1.0),
-        "{page}"
+    let metric = |name: &str| format!("{name}{src}");
+    wait_for_metric(
+        port,
+        &metric("onetrail_source_events_filtered_total"),
+        10.0,
+        Duration::from_secs(20),
     );
-    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["status", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    // Only the agent's START event is read and delivered.
+    wait_for_metric(
+        port,
+        &metric("onetrail_source_events_delivered_total"),
+        1.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        sample(&scrape(), &metric("onetrail_source_events_read_total")),
+        Some(1.0)
+    );
+    let st = onetrail_status(&cfg);
     let text = String::from_utf8_lossy(&st.stdout);
     assert!(text.contains("10 filtered out"), "{text}");
     assert!(agent.terminate().success());
@@ -354,11 +375,7 @@ fn a_sink_that_cannot_deliver_shows_down_and_behind() {
     let (code, health) = get(port, "/health").unwrap();
     assert_eq!(code, 503, "{health}");
     assert!(health.contains("\"sink\":\"hec\""), "{health}");
-    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["status", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let st = onetrail_status(&cfg);
     let text = String::from_utf8_lossy(&st.stdout);
     assert_eq!(st.status.code(), Some(3), "{text}");
     assert!(text.contains("sink hec (splunk_hec): DOWN ("), "{text}");
@@ -374,11 +391,7 @@ fn status_without_a_metrics_endpoint_says_so() {
         "sources:\n  pg:\n    type: pgaudit\n    paths: [\"/nonexistent/*.log\"]\nsinks:\n  c: { type: stdout }\n",
     )
     .unwrap();
-    let st = Command::new(env!("CARGO_BIN_EXE_onetrail"))
-        .args(["status", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let st = onetrail_status(&cfg);
     assert_eq!(st.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&st.stderr).contains("metrics.listen"));
 }
