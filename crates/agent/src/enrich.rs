@@ -123,7 +123,8 @@ pub struct IdentityConfig {
     /// Which sqlcommenter keys mean what.
     #[serde(default)]
     pub comment_keys: CommentKeysConfig,
-    /// Sessions remembered at most (least recently used forgotten first).
+    /// Sessions remembered at most; past that, the least recently used
+    /// eighth is forgotten at once.
     /// Default 10 000 (a few hundred bytes each).
     #[serde(default = "default_max_sessions")]
     pub max_sessions: usize,
