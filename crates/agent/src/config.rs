@@ -204,6 +204,8 @@ pub struct SourceConfig {
     #[serde(default)]
     pub context: Map<String, Value>,
     /// Where to start in files that have no checkpoint. Default `beginning`.
+    /// `type: oracle`: `end` starts at the trail's newest record; `type:
+    /// mssql` supports only `beginning`.
     #[serde(default)]
     pub read_from: ReadFrom,
     /// Forward server lines that are not audit records as `other` events
@@ -589,6 +591,14 @@ impl Config {
                             ),
                         ));
                     }
+                }
+                SourceType::Mssql if s.read_from == ReadFrom::End => {
+                    return Err(err(
+                        line,
+                        format!(
+                            "sources.{name}.read_from: `end` is not supported for `type: mssql`: sys.fn_get_audit_file can only start at the oldest file or at a checkpoint. Remove the key: the first start reads the whole trail once, and events a receiver already has keep their deterministic `id`"
+                        ),
+                    ));
                 }
                 SourceType::Mssql | SourceType::Oracle => {}
                 SourceType::MysqlAudit | SourceType::OracleAudit => {

@@ -605,6 +605,12 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("ca_file"), "{e}");
+        let e = check(&format!("{good}    read_from: end\n")).unwrap_err();
+        assert!(
+            e.contains("/etc/onetrail.yaml") && e.contains("sources.sql1.read_from"),
+            "{e}"
+        );
+        check(&format!("{good}    read_from: beginning\n")).unwrap();
     }
 
     #[test]
