@@ -27,6 +27,7 @@
 //!   delivery; it never stops the sink.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -255,15 +256,23 @@ impl SplunkHecSink {
         metrics: &SinkMetrics,
     ) -> Result<(), Aborted> {
         self.start().await;
-        let mut items: Vec<(&Event, Vec<u8>)> = Vec::new();
+        // Every envelope goes into one buffer, newline-separated, so that a
+        // request of consecutive events is a slice of it (no copy per event).
+        let count: usize = batches.iter().map(|b| b.events.len()).sum();
+        let mut buf = Vec::with_capacity(count * 1536);
+        let mut items: Vec<(&Event, Range<usize>)> = Vec::with_capacity(count);
         for b in batches {
             for ev in &b.events {
-                let mut buf = Vec::with_capacity(1024);
+                if !buf.is_empty() {
+                    buf.push(b'\n');
+                }
+                let start = buf.len();
                 self.envelope(ev, &b.source, &mut buf);
-                items.push((ev, buf));
+                items.push((ev, start..buf.len()));
             }
         }
-        let mut queue: VecDeque<Vec<usize>> = cut(&items, self.max_bytes).into();
+        let items = Envelopes { buf, items };
+        let mut queue: VecDeque<Vec<usize>> = cut(&items.items, self.max_bytes).into();
         let mut awaiting: Vec<(u64, Vec<usize>, Instant)> = Vec::new();
         loop {
             while let Some(chunk) = queue.pop_front() {
@@ -279,7 +288,7 @@ impl SplunkHecSink {
                         let idx = chunk[pos];
                         metrics.rejected.fetch_add(1, Ordering::Relaxed);
                         self.dead
-                            .write(&[(items[idx].0, reason)], shutdown, metrics)
+                            .write(&[(items.items[idx].0, reason)], shutdown, metrics)
                             .await?;
                         let rest: Vec<usize> =
                             chunk.iter().copied().filter(|&i| i != idx).collect();
@@ -382,19 +391,24 @@ impl SplunkHecSink {
     /// Send one request until the receiver gives a definite answer.
     async fn send(
         &mut self,
-        items: &[(&Event, Vec<u8>)],
+        items: &Envelopes<'_>,
         chunk: &[usize],
         shutdown: &Shutdown,
         metrics: &SinkMetrics,
     ) -> Result<Sent, Aborted> {
-        let mut raw = Vec::with_capacity(chunk.iter().map(|&i| items[i].1.len() + 1).sum());
-        for (n, &i) in chunk.iter().enumerate() {
-            if n > 0 {
-                raw.push(b'\n');
+        let joined;
+        let raw: &[u8] = match items.slice(chunk) {
+            Some(r) => r,
+            None => {
+                joined = items.join(chunk);
+                &joined
             }
-            raw.extend_from_slice(&items[i].1);
-        }
-        let body = if self.compression { gzip(&raw) } else { raw };
+        };
+        let body = if self.compression {
+            gzip(raw)
+        } else {
+            raw.to_vec()
+        };
         let mut attempt = 0u32;
         loop {
             if shutdown.aborted() {
@@ -498,18 +512,49 @@ fn endpoint_base(endpoint: &str) -> Result<String, String> {
     Ok(e.to_string())
 }
 
+/// The envelopes of one delivery: one buffer, newline-separated, and where
+/// each event's envelope is in it.
+struct Envelopes<'a> {
+    buf: Vec<u8>,
+    items: Vec<(&'a Event, Range<usize>)>,
+}
+
+impl Envelopes<'_> {
+    /// The request body of `chunk` as a slice of the buffer, when its events
+    /// are consecutive (every chunk but those left after a rejected event).
+    fn slice(&self, chunk: &[usize]) -> Option<&[u8]> {
+        let (&first, &last) = (chunk.first()?, chunk.last()?);
+        if last.checked_sub(first)? + 1 != chunk.len() {
+            return None;
+        }
+        Some(&self.buf[self.items[first].1.start..self.items[last].1.end])
+    }
+
+    /// The request body of any `chunk`: its envelopes joined by newlines.
+    fn join(&self, chunk: &[usize]) -> Vec<u8> {
+        let mut raw = Vec::with_capacity(chunk.iter().map(|&i| self.items[i].1.len() + 1).sum());
+        for (n, &i) in chunk.iter().enumerate() {
+            if n > 0 {
+                raw.push(b'\n');
+            }
+            raw.extend_from_slice(&self.buf[self.items[i].1.clone()]);
+        }
+        raw
+    }
+}
+
 /// Cut items into requests of at most `max` bytes (newline separators counted).
-fn cut(items: &[(&Event, Vec<u8>)], max: usize) -> Vec<Vec<usize>> {
+fn cut(items: &[(&Event, Range<usize>)], max: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     let mut cur = Vec::new();
     let mut size = 0usize;
-    for (i, (_, b)) in items.iter().enumerate() {
-        let add = b.len() + usize::from(!cur.is_empty());
+    for (i, (_, r)) in items.iter().enumerate() {
+        let add = r.len() + usize::from(!cur.is_empty());
         if !cur.is_empty() && size + add > max {
             out.push(std::mem::take(&mut cur));
             size = 0;
         }
-        size += b.len() + usize::from(!cur.is_empty());
+        size += r.len() + usize::from(!cur.is_empty());
         cur.push(i);
     }
     if !cur.is_empty() {
@@ -567,6 +612,52 @@ fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_bodies_are_the_envelopes_joined_by_newlines() {
+        let pos = onetrail_event::RecordPos {
+            source_key: "k",
+            path: None,
+            offset: 0,
+            format: "t",
+        };
+        let ev = Event::new(
+            onetrail_event::Engine::Postgresql,
+            chrono::Utc::now(),
+            &pos,
+            0,
+        );
+        let texts = ["{\"a\":1}", "{\"bb\":2}", "{}", "{\"dddd\":4}"];
+        let mut buf = Vec::new();
+        let mut items = Vec::new();
+        for t in texts {
+            if !buf.is_empty() {
+                buf.push(b'\n');
+            }
+            let start = buf.len();
+            buf.extend_from_slice(t.as_bytes());
+            items.push((&ev, start..buf.len()));
+        }
+        let env = Envelopes { buf, items };
+        let expect = |idx: &[usize]| {
+            idx.iter()
+                .map(|&i| texts[i])
+                .collect::<Vec<_>>()
+                .join("\n")
+                .into_bytes()
+        };
+        for chunk in [&[0, 1, 2, 3][..], &[1, 2], &[3], &[0]] {
+            assert_eq!(env.slice(chunk).unwrap(), expect(chunk).as_slice());
+            assert_eq!(env.join(chunk), expect(chunk));
+        }
+        // What is left after a rejected event is not consecutive: joined.
+        assert!(env.slice(&[0, 2, 3]).is_none());
+        assert_eq!(env.join(&[0, 2, 3]), expect(&[0, 2, 3]));
+        assert!(env.slice(&[]).is_none());
+        // Request cutting counts the separators.
+        assert_eq!(cut(&env.items, 16), vec![vec![0, 1], vec![2, 3]]);
+        assert_eq!(cut(&env.items, 15), vec![vec![0], vec![1, 2], vec![3]]);
+    }
 
     #[test]
     fn endpoint_forms() {
