@@ -129,7 +129,17 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value) {
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => write_bool(out, *b),
-        Value::Number(n) => serde_json::to_writer(&mut *out, n).expect("numbers serialize"),
+        Value::Number(n) => {
+            // Integers (pids, ids, counts: nearly every number) without
+            // serde; floats as serde_json writes them.
+            if let Some(u) = n.as_u64() {
+                write_int(out, u);
+            } else if let Some(i) = n.as_i64() {
+                write_int(out, i);
+            } else {
+                serde_json::to_writer(&mut *out, n).expect("numbers serialize");
+            }
+        }
         Value::String(s) => write_str(out, s),
         Value::Array(a) => {
             out.push(b'[');
@@ -391,7 +401,7 @@ mod tests {
         e.context.insert("n".into(), 1.5.into());
         e.extra.insert(
             "pg".into(),
-            serde_json::json!({"a": [1, -2, 3.25, null, true, "x\ny"], "b": {}, "c": u64::MAX}),
+            serde_json::json!({"a": [1, -2, 3.25, null, true, "x\ny"], "b": {}, "c": u64::MAX, "d": i64::MIN, "e": 0, "f": -0.0, "g": 1e300}),
         );
         e.raw = Some(String::new());
         e.parse_error = Some("bad \u{0} byte".into());
