@@ -11,112 +11,122 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::{Args, Parser, Subcommand};
 use onetrail_bench::logs::Format;
 use onetrail_bench::procstat;
 use onetrail_bench::run::{self, RunOptions};
 
-fn usage_text() -> String {
-    format!(
-        "usage: onetrail-bench <all|parse|run> [--quick] [--size MB] [--formats a,b] [--repeat N]\n\
-         \x20                     [--idle-secs N] [--rate RECORDS_PER_S] [--latency-secs N] [--no-gzip]\n\
-         \x20                     [--timeout SECS] [--work DIR] [--no-build]\n\
-         \n\
-         \x20 all    every benchmark below (200 MB inputs, 60 s idle, 30 s at 5000 records/s)\n\
-         \x20 parse  `onetrail parse` of each format to /dev/null: MB and events per CPU-second, peak RSS\n\
-         \x20 run    `onetrail run` tailing pgaudit stderr into a local HEC receiver; idle CPU; latency\n\
-         \x20 --quick  1 MB inputs and a few seconds (what CI runs)\n\
-         \n\
-         formats: {}\n\
-         env ONETRAIL_BIN: the onetrail binary (default: next to this one, built first under cargo)\n\
-         See BENCHMARKS.md.",
-        Format::ALL.map(|f| f.name()).join(", ")
-    )
+/// Whole-process benchmarks of `onetrail`: MB and events per CPU-second,
+/// peak RSS, idle CPU and write → receiver latency. See BENCHMARKS.md.
+#[derive(Parser, Debug)]
+#[command(
+    name = "onetrail-bench",
+    version,
+    after_help = "Figures are per CPU-second of the onetrail process (user + sys).\n\
+                  env ONETRAIL_BIN: the onetrail binary to measure (default: next to this one,\n\
+                  built first when run under cargo; --no-build skips that)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
 }
 
-fn usage() -> ! {
-    eprintln!("{}", usage_text());
-    std::process::exit(2)
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Every benchmark: `parse` of each format, `run` at a quarter and at the
+    /// full size, 60 s idle, 30 s at 5 000 records/s.
+    All(Opts),
+    /// `onetrail parse` of each format to /dev/null: MB and events per CPU-second, peak RSS.
+    Parse(Opts),
+    /// `onetrail run` tailing pgaudit stderr into a local Splunk HEC receiver
+    /// (gzip), then idle CPU and latency.
+    Run(Opts),
 }
 
-/// Flags that take a value, and flags that do not.
-const VALUED: [&str; 8] = [
-    "--size",
-    "--formats",
-    "--repeat",
-    "--idle-secs",
-    "--rate",
-    "--latency-secs",
-    "--timeout",
-    "--work",
-];
-const SWITCHES: [&str; 3] = ["--quick", "--no-gzip", "--no-build"];
+#[derive(Args, Debug)]
+struct Opts {
+    /// Small inputs and short windows, no timing assertions (what CI runs).
+    #[arg(long)]
+    quick: bool,
+    /// Input size in MB [default: 200, 1 with --quick].
+    #[arg(long, value_name = "MB")]
+    size: Option<u64>,
+    /// Formats to benchmark, comma-separated: pg-stderr, pg-csvlog, pg-jsonlog, mariadb,
+    /// mysql-json [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = parse_format)]
+    formats: Vec<Format>,
+    /// Repetitions (`parse`: the best is reported).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    repeat: u32,
+    /// Idle window after delivery, seconds [default: 60, 2 with --quick].
+    #[arg(long, value_name = "SECS")]
+    idle_secs: Option<u64>,
+    /// Latency test write rate, records per second (0: skip) [default: 5000, 1000 with --quick].
+    #[arg(long, value_name = "RECORDS_PER_S")]
+    rate: Option<u64>,
+    /// Latency test duration, seconds [default: 30, 2 with --quick].
+    #[arg(long, value_name = "SECS")]
+    latency_secs: Option<u64>,
+    /// Send uncompressed request bodies.
+    #[arg(long)]
+    no_gzip: bool,
+    /// Give up on one benchmark after this long.
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    timeout: u64,
+    /// Where generated inputs are cached [default: target/bench-data].
+    #[arg(long, value_name = "DIR")]
+    work: Option<PathBuf>,
+    /// Do not build `onetrail` first.
+    #[arg(long)]
+    no_build: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| {
+        format!(
+            "unknown format `{s}`; expected one of {}",
+            Format::ALL.map(|f| f.name()).join(", ")
+        )
+    })
+}
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args
-        .iter()
-        .any(|a| a == "-h" || a == "--help" || a == "help")
-    {
-        println!("{}", usage_text());
-        return Ok(());
-    }
-    let Some(cmd) = args.first().cloned() else {
-        usage()
+    let cli = Cli::parse();
+    let (cmd, o) = match &cli.cmd {
+        Cmd::All(o) => ("all", o),
+        Cmd::Parse(o) => ("parse", o),
+        Cmd::Run(o) => ("run", o),
     };
-    if !["all", "parse", "run"].contains(&cmd.as_str()) {
-        eprintln!("error: unknown command `{cmd}`");
-        usage()
-    }
-    let mut i = 1;
-    while i < args.len() {
-        let a = args[i].as_str();
-        if VALUED.contains(&a) && i + 1 < args.len() {
-            i += 2;
-        } else if SWITCHES.contains(&a) {
-            i += 1;
-        } else {
-            eprintln!("error: unexpected argument `{a}`");
-            usage()
-        }
-    }
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
+    let quick = o.quick;
+    let pick =
+        |v: Option<u64>, normal: u64, small: u64| v.unwrap_or(if quick { small } else { normal });
+    let size_mb = pick(o.size, 200, 1);
+    let formats: Vec<Format> = if o.formats.is_empty() {
+        Format::ALL.to_vec()
+    } else {
+        o.formats.clone()
     };
-    let has = |k: &str| args.iter().any(|a| a == k);
-    let num = |k: &str, d: u64| get(k).map_or(d, |v| v.parse().unwrap_or_else(|_| usage()));
-    let quick = has("--quick");
-    let size_mb = num("--size", if quick { 1 } else { 200 });
-    let formats: Vec<Format> = match get("--formats") {
-        Some(s) => s
-            .split(',')
-            .map(|f| Format::parse(f).unwrap_or_else(|| usage()))
-            .collect(),
-        None => Format::ALL.to_vec(),
-    };
-    let work = get("--work").map_or_else(default_work, PathBuf::from);
+    let work = o.work.clone().unwrap_or_else(default_work);
     let opts = RunOptions {
-        idle_secs: num("--idle-secs", if quick { 2 } else { 60 }),
-        latency_rate: num("--rate", if quick { 1000 } else { 5000 }),
-        latency_secs: num("--latency-secs", if quick { 2 } else { 30 }),
-        compression: !has("--no-gzip"),
-        timeout: Duration::from_secs(num("--timeout", 900)),
+        idle_secs: pick(o.idle_secs, 60, 2),
+        latency_rate: pick(o.rate, 5000, 1000),
+        latency_secs: pick(o.latency_secs, 30, 2),
+        compression: !o.no_gzip,
+        timeout: Duration::from_secs(o.timeout),
     };
-    let repeat = num("--repeat", 1) as u32;
-    let onetrail = run::find_onetrail(!has("--no-build"))?;
+    let repeat = o.repeat;
+    let onetrail = run::find_onetrail(!o.no_build)?;
     println!("# onetrail-bench {cmd}: {}", onetrail.display());
     println!("# machine: {}", procstat::machine());
     let bytes = size_mb * 1_000_000;
-    match cmd.as_str() {
-        "parse" => {
+    match cli.cmd {
+        Cmd::Parse(_) => {
             for f in &formats {
                 let inp = run::input(&work, *f, bytes, 1)?;
                 println!("{}", run::bench_parse(&onetrail, &inp, repeat)?.report());
             }
         }
-        "run" => {
+        Cmd::Run(_) => {
             let inp = run::input(&work, Format::PgStderr, bytes, 1)?;
             let expected = run::count_events(&onetrail, &inp)?;
             for _ in 0..repeat.max(1) {
@@ -126,7 +136,7 @@ fn main() -> std::io::Result<()> {
                 );
             }
         }
-        "all" => {
+        Cmd::All(_) => {
             let mut stderr_events = 0;
             for f in &formats {
                 let inp = run::input(&work, *f, bytes, 1)?;
@@ -157,7 +167,6 @@ fn main() -> std::io::Result<()> {
                 run::bench_run(&onetrail, &inp, stderr_events, &work, &opts)?.report()
             );
         }
-        _ => usage(),
     }
     println!("# load average after: {}", procstat::machine());
     Ok(())

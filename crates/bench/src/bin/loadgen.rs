@@ -12,79 +12,70 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use onetrail_bench::logs::{self, Format, Generator};
 
-fn usage() -> ! {
-    print_usage(false);
-    std::process::exit(2)
+/// Write a realistic audit log of a given size (same seed, same bytes), or
+/// append to one at a steady rate. See BENCHMARKS.md.
+#[derive(Parser, Debug)]
+#[command(name = "onetrail-loadgen", version)]
+struct Cli {
+    /// Log format to write: pg-stderr, pg-csvlog, pg-jsonlog, mariadb, mysql-json.
+    #[arg(long, value_parser = parse_format, value_name = "FORMAT")]
+    format: Format,
+    /// File to write (or append to with --rate).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Total size, with an optional K, M or G suffix (powers of 1000).
+    #[arg(long, default_value = "10M", value_parser = parse_size, value_name = "N[K|M|G]")]
+    size: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Split the output like rotated logs: FILE.N-1 (oldest) … FILE.1, FILE.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    files: u64,
+    /// Append this many records per second instead of writing a size.
+    #[arg(long, value_name = "RECORDS_PER_S")]
+    rate: Option<u64>,
+    /// With --rate: for this long.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    secs: u64,
+    /// With --rate: rename FILE to FILE.1, FILE.2… every N bytes (rename rotation).
+    #[arg(long, value_parser = parse_size, value_name = "N[K|M|G]")]
+    rotate: Option<u64>,
 }
 
-fn print_usage(to_stdout: bool) {
-    let text = format!(
-        "usage: onetrail-loadgen --format FMT --out FILE [--size N[K|M|G]] [--seed N] [--files N]\n\
-         \x20      onetrail-loadgen --format FMT --out FILE --rate RECORDS_PER_S --secs N [--rotate N[K|M|G]]\n\
-         formats: {}\n\
-         --files N   split the output like rotated logs: FILE.N-1 (oldest) … FILE.1, FILE\n\
-         --rotate N  in --rate mode, rename FILE to FILE.1, FILE.2… every N bytes (rename rotation)\n\
-         Same --seed, same bytes. See BENCHMARKS.md.",
-        Format::ALL.map(|f| f.name()).join(", ")
-    );
-    if to_stdout {
-        println!("{text}");
-    } else {
-        eprintln!("{text}");
-    }
+fn parse_format(s: &str) -> Result<Format, String> {
+    Format::parse(s).ok_or_else(|| {
+        format!(
+            "unknown format `{s}`; expected one of {}",
+            Format::ALL.map(|f| f.name()).join(", ")
+        )
+    })
 }
 
-fn size(s: &str) -> u64 {
+fn parse_size(s: &str) -> Result<u64, String> {
     let (n, mul) = match s.chars().last() {
         Some('K' | 'k') => (&s[..s.len() - 1], 1_000),
         Some('M' | 'm') => (&s[..s.len() - 1], 1_000_000),
         Some('G' | 'g') => (&s[..s.len() - 1], 1_000_000_000),
         _ => (s, 1),
     };
-    n.parse::<u64>().unwrap_or_else(|_| usage()) * mul
+    n.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("`{s}` is not a size like 200M, 64K or 1G"))
 }
 
 fn main() -> std::io::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        print_usage(true);
-        return Ok(());
+    let cli = Cli::parse();
+    let (format, out, seed) = (cli.format, cli.out, cli.seed);
+    if let Some(rate) = cli.rate {
+        return steady(format, &out, seed, rate, cli.secs, cli.rotate);
     }
-    const VALUED: [&str; 8] = [
-        "--format", "--out", "--size", "--seed", "--files", "--rate", "--secs", "--rotate",
-    ];
-    let mut i = 0;
-    while i < args.len() {
-        if VALUED.contains(&args[i].as_str()) && i + 1 < args.len() {
-            i += 2;
-        } else {
-            eprintln!("error: unexpected argument `{}`", args[i]);
-            usage()
-        }
-    }
-    let get = |k: &str| {
-        args.iter()
-            .position(|a| a == k)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let format = get("--format")
-        .and_then(|f| Format::parse(&f))
-        .unwrap_or_else(|| usage());
-    let out = PathBuf::from(get("--out").unwrap_or_else(|| usage()));
-    let seed = get("--seed").map_or(1, |s| s.parse().unwrap_or_else(|_| usage()));
-    if let Some(rate) = get("--rate") {
-        let rate: u64 = rate.parse().unwrap_or_else(|_| usage());
-        let secs: u64 = get("--secs").map_or(60, |s| s.parse().unwrap_or_else(|_| usage()));
-        let rotate = get("--rotate").map(|s| size(&s));
-        return steady(format, &out, seed, rate, secs, rotate);
-    }
-    let total = get("--size").map_or(10_000_000, |s| size(&s));
-    let files: u64 = get("--files")
-        .map_or(1, |s| s.parse().unwrap_or_else(|_| usage()))
-        .max(1);
+    let total = cli.size;
+    let files = cli.files.max(1);
     let mut g = Generator::new(format, seed);
     let (mut bytes, mut lines) = (0u64, 0u64);
     for k in (0..files).rev() {
