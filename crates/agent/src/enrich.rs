@@ -361,8 +361,8 @@ impl Enricher {
     /// Enrich a chunk's events in place: `GAP` events for missing pgaudit
     /// statements are inserted before the event that revealed them, and
     /// events the filter rejects are removed (their positions still advance
-    /// with the chunk).
-    pub fn process(&mut self, events: &mut Vec<Event>) {
+    /// with the chunk). Returns how many the filter removed.
+    pub fn process(&mut self, events: &mut Vec<Event>) -> u64 {
         // In place: a chunk's Vec is reused, nothing is moved in the common case.
         let mut gaps: Vec<(usize, Event)> = Vec::new();
         for (i, ev) in events.iter_mut().enumerate() {
@@ -381,12 +381,15 @@ impl Enricher {
                 events.push(ev);
             }
         }
-        if !self.rules.filter.is_noop() {
-            let before = events.len();
-            let filter = &self.rules.filter;
-            events.retain(|e| filter.keep(e));
-            self.filtered += (before - events.len()) as u64;
+        if self.rules.filter.is_noop() {
+            return 0;
         }
+        let before = events.len();
+        let filter = &self.rules.filter;
+        events.retain(|e| filter.keep(e));
+        let dropped = (before - events.len()) as u64;
+        self.filtered += dropped;
+        dropped
     }
 
     /// Session-state persistence: start from the state saved with the
@@ -537,13 +540,13 @@ impl Enricher {
             .session
             .statement_id
             .filter(|_| ev.extra.contains_key("pgaudit"));
-        let current = self.sessions.get(key);
-        let last = current.and_then(|s| s.last_statement_id);
-        let gap = match (stmt_id, last) {
+        let gap_after = |last: Option<i64>| match (stmt_id, last) {
             (Some(id), Some(last)) if id > last + 1 => Some((last + 1, id - 1)),
             _ => None,
         };
         if login || !settings.is_empty() {
+            let current = self.sessions.get(key);
+            let gap = gap_after(current.and_then(|s| s.last_statement_id));
             let mut st = if login {
                 SessionState {
                     application: ev.client.application.clone(),
@@ -573,19 +576,25 @@ impl Enricher {
                 st.last_statement_id = stmt_id;
             }
             self.sessions.put(key, st);
-        } else if let Some(id) = stmt_id.filter(|id| last != Some(*id)) {
-            // The common case: only the statement counter moved.
-            if current.is_some() {
-                self.sessions.set_statement_id(key, id);
-            } else {
+            return gap;
+        }
+        let Some(id) = stmt_id else {
+            // Nothing changes; the session was used.
+            self.sessions.get(key);
+            return None;
+        };
+        // The common case: only the statement counter moves.
+        match self.sessions.advance_statement_id(key, id) {
+            Some(last) => gap_after(last),
+            None => {
                 let st = SessionState {
                     last_statement_id: Some(id),
                     ..Default::default()
                 };
                 self.sessions.put(key, st);
+                None
             }
         }
-        gap
     }
 
     /// A statement-id gap: an `agent` `GAP` event when `pgaudit_log` declares

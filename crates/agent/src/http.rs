@@ -421,7 +421,7 @@ mod tests {
         let s = r.source("pg\"1", "pgaudit");
         s.events.fetch_add(5, Ordering::Relaxed);
         s.unparsed.fetch_add(1, Ordering::Relaxed);
-        s.set_filtered(3);
+        s.count_filtered(3);
         s.files.lock().unwrap().push(crate::metrics::FileLag {
             path: "/var/log/a.log".into(),
             size: 100,

@@ -69,9 +69,10 @@ impl SourceMetrics {
         }
     }
 
-    /// Keep the `filtered` counter equal to the enricher's running total.
-    pub fn set_filtered(&self, total: u64) {
-        self.filtered.store(total, Ordering::Relaxed);
+    /// `n` events were dropped by the filter. Added, not set: the counters
+    /// outlive a reload, which builds a new enricher.
+    pub fn count_filtered(&self, n: u64) {
+        self.filtered.fetch_add(n, Ordering::Relaxed);
     }
 
     /// `n` events reached every sink.

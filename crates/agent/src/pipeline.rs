@@ -167,8 +167,8 @@ impl FileSourceRunner {
                 // Enrich (session state is tagged with the chunk), then filter:
                 // a chunk whose events were all filtered out still advances.
                 self.enricher.begin_chunk(seq);
-                self.enricher.process(&mut events);
-                self.metrics.set_filtered(self.enricher.filtered);
+                let dropped = self.enricher.process(&mut events);
+                self.metrics.count_filtered(dropped);
                 if events.is_empty() {
                     acks.skip(seq);
                     continue;
@@ -456,8 +456,8 @@ impl PollerRunner {
                         fetched = Some(page.position);
                         let mut events = page.events;
                         self.enricher.begin_chunk(seq);
-                        self.enricher.process(&mut events);
-                        self.metrics.set_filtered(self.enricher.filtered);
+                        let dropped = self.enricher.process(&mut events);
+                        self.metrics.count_filtered(dropped);
                         if events.is_empty() {
                             acks.skip(seq);
                         } else {

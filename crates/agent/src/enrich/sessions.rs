@@ -172,16 +172,21 @@ impl SessionTable {
         self.live.put(key, st, self.cap);
     }
 
-    /// Set `last_statement_id` of a known session (no-op for an unknown one).
-    pub fn set_statement_id(&mut self, key: &str, id: i64) {
-        let Some(st) = self.live.touch(key) else {
-            return;
-        };
-        Arc::make_mut(st).last_statement_id = Some(id);
-        if let Some(p) = &mut self.persist {
-            p.journal
-                .push_back((p.current, key.to_string(), Change::StatementId(id)));
+    /// A known session ran statement `id`: its `last_statement_id` becomes
+    /// `id` (journaled only when it moved). Returns the previous value, or
+    /// `None` for an unknown session (left unknown). One lookup, which also
+    /// marks the session used.
+    pub fn advance_statement_id(&mut self, key: &str, id: i64) -> Option<Option<i64>> {
+        let st = self.live.touch(key)?;
+        let prev = st.last_statement_id;
+        if prev != Some(id) {
+            Arc::make_mut(st).last_statement_id = Some(id);
+            if let Some(p) = &mut self.persist {
+                p.journal
+                    .push_back((p.current, key.to_string(), Change::StatementId(id)));
+            }
         }
+        Some(prev)
     }
 
     pub fn remove(&mut self, key: &str) {
@@ -337,9 +342,12 @@ mod tests {
         t.restore(None).unwrap();
         t.begin(1);
         t.put("s", st("alice"));
-        t.set_statement_id("s", 7);
+        assert_eq!(t.advance_statement_id("s", 7), Some(None));
         t.begin(2);
-        t.set_statement_id("s", 9);
+        assert_eq!(t.advance_statement_id("s", 9), Some(Some(7)));
+        let journaled = t.journal_len();
+        assert_eq!(t.advance_statement_id("s", 9), Some(Some(9)));
+        assert_eq!(t.journal_len(), journaled, "no move, nothing journaled");
         assert_eq!(t.peek("s").unwrap().last_statement_id, Some(9));
         t.commit(1);
         let mut r = SessionTable::new(10);
@@ -354,7 +362,7 @@ mod tests {
         r.restore(t.saved().as_ref()).unwrap();
         assert_eq!(r.get("s").unwrap().last_statement_id, Some(9));
         // An unknown session is not created by a bare statement id.
-        t.set_statement_id("nobody", 3);
+        assert_eq!(t.advance_statement_id("nobody", 3), None);
         assert!(t.peek("nobody").is_none());
     }
 
