@@ -11,28 +11,12 @@ use onetrail_event::Category;
 /// Leading SQL keywords of `statement`, upper-cased, after whitespace and
 /// comments: up to `n` words (letters, digits, `_`, `.`).
 fn leading_words(statement: &str, n: usize) -> Vec<String> {
-    let mut words = Vec::with_capacity(n);
-    let b = statement.as_bytes();
-    let mut i = 0;
-    while i < b.len() && words.len() < n {
-        let c = b[i];
-        if c.is_ascii_whitespace() || c == b'(' {
-            i += 1;
-        } else if b[i..].starts_with(b"--") {
-            i += memchr::memchr(b'\n', &b[i..]).unwrap_or(b.len() - i);
-        } else if b[i..].starts_with(b"/*") {
-            i += memchr::memmem::find(&b[i + 2..], b"*/").map_or(b.len() - i, |p| p + 4);
-        } else if c.is_ascii_alphanumeric() || c == b'_' {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.') {
-                i += 1;
-            }
-            words.push(statement[start..i].to_ascii_uppercase());
-        } else {
-            break;
-        }
-    }
-    words
+    let mut slices = vec![""; n];
+    let found = leading_word_slices(statement, &mut slices);
+    slices[..found]
+        .iter()
+        .map(|w| w.to_ascii_uppercase())
+        .collect()
 }
 
 const CREATE_MODIFIERS: &[&str] = &[
