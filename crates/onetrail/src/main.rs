@@ -214,22 +214,27 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
     ExitCode::from(exit::OK)
 }
 
+/// The agent's runtime: two workers (the host's database comes first).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the runtime: {e}");
+            ExitCode::from(exit::RUNTIME)
+        })
+}
+
 fn cmd_run(a: ConfigArgs) -> ExitCode {
     let cfg = match load_config(&a.config) {
         Ok(c) => c,
         Err(code) => return code,
     };
     init_logging(Some(&cfg));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(exit::RUNTIME);
-        }
+        Err(code) => return code,
     };
     let opts = onetrail_agent::RunOptions {
         config_path: Some(a.config.clone()),

@@ -179,16 +179,9 @@ pub fn cmd_import(a: ImportArgs) -> ExitCode {
         Err(code) => return code,
     };
     crate::init_logging(Some(&cfg));
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match crate::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::from(exit::RUNTIME);
-        }
+        Err(code) => return code,
     };
     let mut bar = ProgressBar::new(std::io::stderr().is_terminal());
     let res = rt.block_on(onetrail_agent::import::import(
