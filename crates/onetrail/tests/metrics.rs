@@ -2,50 +2,16 @@
 //! real binary tails a file: the counters move as events flow, and a sink
 //! that cannot deliver shows as down, with bytes behind and retries.
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{Agent, run_command};
-
-const PREFIX: &str = "%m [%p] %q%u@%d ";
-
-fn record(n: u64) -> String {
-    format!(
-        "2026-11-26 06:15:{:02}.{:03} UTC [4242] app@appdb LOG:  AUDIT: SESSION,{n},1,WRITE,INSERT,TABLE,public.t,INSERT INTO public.t VALUES ({n}),<none>\n",
-        (n / 1000) % 60,
-        n % 1000
-    )
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{Agent, PREFIX, append, free_port, http_get, record, run_command, wait_for};
 
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).ok()?;
-    let (head, body) = r.split_once("\r\n\r\n")?;
-    Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
+    http_get(port, path)
 }
 
 /// The value of one sample (`name{labels}`) in a Prometheus text page.
@@ -56,17 +22,6 @@ fn sample(page: &str, name_and_labels: &str) -> Option<f64> {
             .parse()
             .ok()
     })
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Wait until `/metrics` shows `name_and_labels` at `want`.

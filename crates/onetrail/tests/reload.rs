@@ -5,49 +5,23 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{Agent, run_command};
-
-const PREFIX: &str = "%m [%p] %q%u@%d ";
-
-fn record(n: u64) -> String {
-    format!(
-        "2026-11-26 06:15:{:02}.{:03} UTC [4242] app@appdb LOG:  AUDIT: SESSION,{n},1,WRITE,INSERT,TABLE,public.t,INSERT INTO public.t VALUES ({n}),<none>\n",
-        (n / 1000) % 60,
-        n % 1000
-    )
-}
+use common::{Agent, PREFIX, http_get, record, run_command, wait_for};
 
 fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
-    let mut r = String::new();
-    s.read_to_string(&mut r).ok()?;
-    Some(r.split_once("\r\n\r\n")?.1.to_string())
+    http_get(port, path).map(|(_, body)| body)
 }
 
 fn status(port: u16) -> serde_json::Value {
     get(port, "/status")
         .and_then(|b| serde_json::from_str(&b).ok())
         .unwrap_or_default()
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while Instant::now() < end {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn config(dir: &Path, port: u16, environment: &str) -> String {

@@ -168,3 +168,60 @@ pub fn tail(s: &str, n: usize) -> &str {
     }
     &s[start..]
 }
+
+/// The Debian-like `log_line_prefix` of the synthetic records below.
+pub const PREFIX: &str = "%m [%p] %q%u@%d ";
+
+/// A pgaudit INSERT record number `n` (statement id `n`), as PostgreSQL 15
+/// writes it with [`PREFIX`].
+pub fn record(n: u64) -> String {
+    format!(
+        "2026-11-26 06:15:{:02}.{:03} UTC [4242] app@appdb LOG:  AUDIT: SESSION,{n},1,WRITE,INSERT,TABLE,public.t,INSERT INTO public.t VALUES ({n}),<none>\n",
+        (n / 1000) % 60,
+        n % 1000
+    )
+}
+
+/// Append `text` to `path` (created if missing), as a server writes its log.
+pub fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// A TCP port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on the agent's metrics endpoint: (status code, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    let (head, body) = r.split_once("\r\n\r\n")?;
+    Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
+}
+
+/// Poll `f` every 50 ms until it holds; panic naming `what` after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
