@@ -176,6 +176,9 @@ fn default_poll_ms() -> u64 {
 fn default_quiet_ms() -> u64 {
     500
 }
+fn default_max_record() -> usize {
+    onetrail_event::DEFAULT_MAX_RECORD_BYTES
+}
 
 /// One source. Which keys apply depends on `type`; keys of another type are
 /// rejected by [`Config::validate`].
@@ -219,6 +222,14 @@ pub struct SourceConfig {
     /// emitted even though a continuation line could still follow. Default 500 ms.
     #[serde(default = "default_quiet_ms")]
     pub quiet_flush_ms: u64,
+    /// File sources: the largest record kept whole, in bytes (default 1 MiB;
+    /// values below 16 KiB are raised to 16 KiB). A longer record — a huge
+    /// statement any database user can get logged — is cut: its start and its
+    /// last 4 KiB are kept and parsed, the bytes between are skipped as they
+    /// are read, and its events carry `extra.truncated: true` and
+    /// `extra.original_bytes`. This bounds the memory one record can take.
+    #[serde(default = "default_max_record")]
+    pub max_record_bytes: usize,
     // ---- Database-polling sources (`mssql`, `oracle`) ----
     /// mssql: server host name. oracle: see `connect_string`.
     pub host: Option<String>,

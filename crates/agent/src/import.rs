@@ -27,8 +27,6 @@ use crate::sinks::{Grouping, Sink};
 
 /// Events per batch handed to the sinks (the tailer's chunk size).
 const BATCH_EVENTS: usize = 500;
-/// A record larger than this is cut (as the tailer does).
-const MAX_RECORD: usize = 16 * 1024 * 1024;
 
 /// Where an import stands (passed to the progress callback).
 #[derive(Debug, Clone, Default)]
@@ -156,7 +154,7 @@ pub async fn import(
         p.file = i + 1;
         p.path = path.display().to_string();
         let (format, _) = crate::formats::by_name(fmt_name, &fopts)?;
-        let mut reader = FileReader::open(path, format, fmt_name, MAX_RECORD)?;
+        let mut reader = FileReader::open(path, format, fmt_name, sc.max_record_bytes)?;
         loop {
             let (events, eof) = reader.next_events(BATCH_EVENTS)?;
             p.bytes_read = done_before + reader.read;
@@ -306,7 +304,13 @@ mod tests {
             forward_other: true,
         };
         let (format, _) = crate::formats::by_name("pgaudit-stderr", &fopts).unwrap();
-        let mut r = FileReader::open(&p, format, "pgaudit-stderr", MAX_RECORD).unwrap();
+        let mut r = FileReader::open(
+            &p,
+            format,
+            "pgaudit-stderr",
+            onetrail_event::DEFAULT_MAX_RECORD_BYTES,
+        )
+        .unwrap();
         let mut ids = Vec::new();
         loop {
             let (evs, eof) = r.next_events(BATCH_EVENTS).unwrap();
@@ -324,6 +328,7 @@ mod tests {
             instance: None,
             forward_other: true,
             mask_literals: false,
+            max_record_bytes: onetrail_event::DEFAULT_MAX_RECORD_BYTES,
         };
         crate::parse_file(&p, &opts, &mut out).unwrap();
         let want: Vec<String> = String::from_utf8(out)

@@ -6,6 +6,8 @@
 //! normalizes them → [`enrich`] → [`pipeline::Batch`] to every sink →
 //! acknowledgement → [`checkpoint`].
 
+pub use onetrail_event::DEFAULT_MAX_RECORD_BYTES;
+
 pub mod chain;
 pub mod checkpoint;
 pub mod config;
@@ -237,6 +239,7 @@ impl Generation {
                     interval: Duration::from_millis(s.poll_interval_ms.max(100)),
                     shutdown: shutdown.clone(),
                     metrics,
+                    max_record_bytes: s.max_record_bytes.max(onetrail_event::MIN_MAX_RECORD),
                 };
                 tracing::info!(source = %name, kind = ?s.kind, "polling source started");
                 self.poll_tasks.push(tokio::spawn(runner.run()));
@@ -248,6 +251,7 @@ impl Generation {
             topts.exclude.clone_from(&s.exclude);
             topts.read_from = s.read_from;
             topts.quiet_flush = Duration::from_millis(s.quiet_flush_ms);
+            topts.max_record_bytes = s.max_record_bytes;
             let saved = store.lock().expect("poisoned").source(name).files;
             let fo = fopts.clone();
             let factory: tail::FormatFactory = Box::new(move || {
@@ -381,6 +385,8 @@ pub struct ParseOptions {
     pub instance: Option<String>,
     pub forward_other: bool,
     pub mask_literals: bool,
+    /// Records longer than this are cut ([`onetrail_event::Framer`]).
+    pub max_record_bytes: usize,
 }
 
 /// Counts of what `parse_file` emitted.
@@ -404,7 +410,7 @@ pub fn parse_file(
     };
     let (format, _engine) = formats::by_name(&opts.format, &fopts)?;
     let fmt_name = formats::static_name(&opts.format).unwrap_or("unknown");
-    let mut reader = reader::FileReader::open(path, format, fmt_name, usize::MAX)?;
+    let mut reader = reader::FileReader::open(path, format, fmt_name, opts.max_record_bytes)?;
     let mut enricher = Enricher::new(
         opts.instance.clone(),
         Default::default(),

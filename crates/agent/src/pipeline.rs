@@ -419,6 +419,8 @@ pub struct PollerRunner {
     pub interval: Duration,
     pub shutdown: Shutdown,
     pub metrics: Arc<crate::metrics::SourceMetrics>,
+    /// Text fields of a row longer than this are cut ([`Event::cap_text`]).
+    pub max_record_bytes: usize,
 }
 
 impl PollerRunner {
@@ -455,6 +457,9 @@ impl PollerRunner {
                         let seq = acks.begin(page.position.clone());
                         fetched = Some(page.position);
                         let mut events = page.events;
+                        for ev in &mut events {
+                            ev.cap_text(self.max_record_bytes);
+                        }
                         self.enricher.begin_chunk(seq);
                         let dropped = self.enricher.process(&mut events);
                         self.metrics.count_filtered(dropped);

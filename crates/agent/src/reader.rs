@@ -4,10 +4,13 @@
 use std::io::Read;
 use std::path::Path;
 
-use onetrail_event::{Event, Flush, RecordFormat, RecordPos};
+use onetrail_event::{Event, Flush, Framer, RecordFormat, RecordPos};
 
 /// Bytes read from the file at a time.
 const READ_CHUNK: usize = 1024 * 1024;
+/// `fill` returns once the records behind its events add up to this many
+/// bytes, so the events held stay bounded in bytes whatever the records' sizes.
+const FILL_BYTES: u64 = 1024 * 1024;
 
 /// Streams a file through a bounded buffer: memory stays flat whatever the
 /// file size (a record larger than the buffer grows it, once).
@@ -22,8 +25,8 @@ pub(crate) struct FileReader {
     start: usize,
     /// File offset of `buf[0]`.
     buf_offset: u64,
-    /// A record longer than this is cut here.
-    max_record: usize,
+    /// Frames records; cuts those longer than `max_record` bytes.
+    framer: Framer,
     /// Bytes read so far.
     pub read: u64,
     eof: bool,
@@ -31,8 +34,8 @@ pub(crate) struct FileReader {
 
 impl FileReader {
     /// Open `path`, to be read by `format` (`format_name` in the events'
-    /// positions). A record longer than `max_record` bytes is cut there
-    /// (`usize::MAX`: never).
+    /// positions). A record longer than `max_record` bytes is cut as
+    /// [`Framer`] documents (`usize::MAX`: never).
     pub fn open(
         path: &Path,
         format: Box<dyn RecordFormat>,
@@ -51,7 +54,7 @@ impl FileReader {
             buf: Vec::with_capacity(2 * READ_CHUNK),
             start: 0,
             buf_offset: 0,
-            max_record,
+            framer: Framer::new(max_record),
             read: 0,
             eof: false,
         })
@@ -67,30 +70,41 @@ impl FileReader {
     /// Parse into `events` until it holds at least `max` events or the file
     /// is consumed (then true, with the events the format held back).
     pub fn fill(&mut self, max: usize, events: &mut Vec<Event>) -> Result<bool, String> {
+        let from = self.buf_offset + self.start as u64;
+        let full = |r: &FileReader, events: &Vec<Event>| {
+            events.len() >= max
+                || (!events.is_empty() && r.buf_offset + r.start as u64 - from >= FILL_BYTES)
+        };
         loop {
             let flush = if self.eof { Flush::Final } else { Flush::No };
-            while events.len() < max && self.start < self.buf.len() {
-                let rest = &self.buf[self.start..];
-                let n = match self.format.frame(rest, flush) {
-                    Some(n) if n > 0 => n,
-                    _ if rest.len() > self.max_record => self.max_record,
-                    _ if self.eof => rest.len(),
-                    _ => break,
-                };
+            while !full(self, events) && self.start < self.buf.len() {
                 let pos = RecordPos {
                     source_key: &self.key,
                     path: Some(&self.path),
                     offset: self.buf_offset + self.start as u64,
                     format: self.format_name,
                 };
-                self.format.parse(&rest[..n], &pos, events);
-                self.start += n;
+                let rest = &self.buf[self.start..];
+                match self
+                    .framer
+                    .step(&mut *self.format, rest, &pos, flush, events)
+                {
+                    0 => break,
+                    n => self.start += n,
+                }
             }
-            if events.len() >= max {
+            if full(self, events) {
                 return Ok(false);
             }
             if self.eof {
-                self.format.release_held(events);
+                let pos = RecordPos {
+                    source_key: &self.key,
+                    path: Some(&self.path),
+                    offset: self.buf_offset + self.start as u64,
+                    format: self.format_name,
+                };
+                self.framer
+                    .flush(&mut *self.format, &pos, Flush::Final, events);
                 return Ok(true);
             }
             // Need more bytes: drop the consumed ones, then read.

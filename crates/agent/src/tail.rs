@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use onetrail_event::{Category, Engine, Event, Flush, RecordFormat, RecordPos};
+use onetrail_event::{Category, Engine, Event, Flush, Framer, RecordFormat, RecordPos};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::FileCheckpoint;
@@ -68,6 +68,10 @@ pub struct TailOptions {
     pub read_chunk: usize,
     /// Most events per emitted chunk.
     pub max_chunk_events: usize,
+    /// A chunk is emitted once the records behind its events add up to this
+    /// many bytes, so the events queued for the sinks stay bounded in bytes,
+    /// not only in number, whatever the records' sizes.
+    pub max_chunk_bytes: usize,
     /// A record larger than this is cut and emitted as it is (flagged by its parser).
     pub max_record_bytes: usize,
     /// Remembered positions of files not seen for this long are forgotten.
@@ -86,7 +90,8 @@ impl TailOptions {
             scan_interval: Duration::from_secs(1),
             read_chunk: 256 * 1024,
             max_chunk_events: 500,
-            max_record_bytes: 16 * 1024 * 1024,
+            max_chunk_bytes: 1 << 20,
+            max_record_bytes: onetrail_event::DEFAULT_MAX_RECORD_BYTES,
             forget_after: Duration::from_secs(14 * 24 * 3600),
         }
     }
@@ -120,6 +125,8 @@ struct Tracked {
     buf: Vec<u8>,
     buf_offset: u64,
     format: Box<dyn RecordFormat>,
+    /// Frames records, cutting those over `max_record_bytes`.
+    framer: Framer,
     last_data: Instant,
     quiet_flushed: bool,
     /// Not reachable through `paths` any more: read to the end, then drop.
@@ -494,6 +501,7 @@ impl FileTailer {
             buf: Vec::new(),
             buf_offset: start,
             format: (self.make_format)(),
+            framer: Framer::new(self.opts.max_record_bytes),
             last_data: now,
             quiet_flushed: true,
             gone: false,
@@ -641,33 +649,32 @@ impl FileTailer {
 
     fn frame_and_parse(&mut self, i: usize, flush: Flush, out: &mut Vec<Chunk>) {
         let max_events = self.opts.max_chunk_events;
-        let max_record = self.opts.max_record_bytes;
+        let max_bytes = self.opts.max_chunk_bytes;
         let format_name = self.opts.format_name;
         let t = &mut self.files[i];
         let mut events = Vec::new();
         let mut consumed = 0usize;
+        let mut chunk_from = 0usize;
         loop {
-            let rest = &t.buf[consumed..];
-            if rest.is_empty() {
-                break;
-            }
-            let n = match t.format.frame(rest, flush) {
-                Some(n) if n > 0 => n,
-                _ if rest.len() > max_record => rest.len().min(max_record),
-                _ => break,
-            };
-            let offset = t.buf_offset + consumed as u64;
             let pos = RecordPos {
                 source_key: &t.source_key,
                 path: Some(&t.path_str),
-                offset,
+                offset: t.buf_offset + consumed as u64,
                 format: format_name,
             };
-            t.format.parse(&rest[..n], &pos, &mut events);
+            let n = t
+                .framer
+                .step(&mut *t.format, &t.buf[consumed..], &pos, flush, &mut events);
+            if n == 0 {
+                break;
+            }
             consumed += n;
-            if events.len() >= max_events {
+            if events.len() >= max_events
+                || (!events.is_empty() && consumed - chunk_from >= max_bytes)
+            {
+                chunk_from = consumed;
                 let end = t.buf_offset + consumed as u64;
-                let end = t.format.held_since().map_or(end, |h| h.min(end));
+                let end = t.framer.held_since(&*t.format).map_or(end, |h| h.min(end));
                 out.push(Chunk {
                     file_id: t.id,
                     end_offset: end.max(t.emitted_end),
@@ -676,14 +683,20 @@ impl FileTailer {
                 t.emitted_end = t.emitted_end.max(end);
             }
         }
-        if flush != Flush::No {
-            t.format.release_held(&mut events);
-        }
         t.buf.drain(..consumed);
         t.buf_offset += consumed as u64;
+        if flush != Flush::No {
+            let pos = RecordPos {
+                source_key: &t.source_key,
+                path: Some(&t.path_str),
+                offset: t.buf_offset,
+                format: format_name,
+            };
+            t.framer.flush(&mut *t.format, &pos, flush, &mut events);
+        }
         let end = t
-            .format
-            .held_since()
+            .framer
+            .held_since(&*t.format)
             .map_or(t.buf_offset, |h| h.min(t.buf_offset));
         if !events.is_empty() || end > t.emitted_end {
             out.push(Chunk {

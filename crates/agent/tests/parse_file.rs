@@ -26,6 +26,7 @@ fn records_across_buffer_boundaries_are_whole_and_at_their_offsets() {
         instance: None,
         forward_other: true,
         mask_literals: false,
+        max_record_bytes: onetrail_agent::DEFAULT_MAX_RECORD_BYTES,
     };
     let mut out = Vec::new();
     let stats = parse_file(&path, &opts, &mut out).unwrap();

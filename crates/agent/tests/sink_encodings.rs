@@ -162,6 +162,7 @@ fn real_events() -> Vec<Event> {
             instance: Some("pg-real".into()),
             forward_other: true,
             mask_literals: false,
+            max_record_bytes: onetrail_agent::DEFAULT_MAX_RECORD_BYTES,
         };
         parse_file(&root.join(file), &opts, &mut out).unwrap_or_else(|e| panic!("{file}: {e}"));
         let evs: Vec<Event> = out

@@ -10,6 +10,7 @@
 //! See `BENCHMARKS.md` at the repository root.
 
 pub mod hec;
+pub mod hostile;
 pub mod logs;
 pub mod procstat;
 pub mod run;

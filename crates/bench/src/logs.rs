@@ -481,6 +481,9 @@ pub struct Generator {
     /// No failing statements (latency runs: every statement must yield an
     /// event carrying its marker).
     pub no_failures: bool,
+    /// MariaDB's `server_audit_query_log_limit`, bytes (default 1024, as the
+    /// server's default; a DBA may raise it as far as 2 GiB).
+    pub query_log_limit: usize,
 }
 
 impl Generator {
@@ -500,6 +503,7 @@ impl Generator {
             records: 0,
             seq: None,
             no_failures: false,
+            query_log_limit: 1024,
         }
     }
 
@@ -550,6 +554,25 @@ impl Generator {
         if self.sessions[i].left == 0 {
             self.disconnect(i);
         }
+    }
+
+    /// One successful `INSERT` carrying `sql` as its statement text, by a
+    /// connected session (hostile-record benchmarks: the text is rendered with
+    /// the format's own quoting, whatever it holds).
+    pub fn insert_statement(&mut self, sql: String) {
+        if self.sessions.is_empty() {
+            self.connect();
+        }
+        let st = Stmt {
+            sql,
+            class: "WRITE",
+            command: "INSERT",
+            objects: Vec::new(),
+            rows: 1,
+            mysql_command: "insert",
+            fail: None,
+        };
+        self.statement(0, &st);
     }
 
     fn new_session(&mut self) -> Session {
@@ -1111,9 +1134,9 @@ impl Generator {
                 c => esc.push(c),
             }
         }
-        // server_audit_query_log_limit = 1024 (bytes), cut on a char boundary.
-        if esc.len() > 1024 {
-            let mut cut = 1024;
+        // server_audit_query_log_limit (bytes), cut on a char boundary.
+        if esc.len() > self.query_log_limit {
+            let mut cut = self.query_log_limit;
             while !esc.is_char_boundary(cut) {
                 cut -= 1;
             }

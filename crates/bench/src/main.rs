@@ -5,6 +5,7 @@
 //! cargo run --release -p onetrail-bench -- parse --size 200 --formats pg-stderr,mariadb
 //! cargo run --release -p onetrail-bench -- run --size 200 --idle-secs 60 --rate 5000 --latency-secs 30
 //! cargo run --release -p onetrail-bench -- all --quick    # 1 MB, a few seconds (what CI runs)
+//! cargo run --release -p onetrail-bench -- hostile --size 10   # peak RSS on a 10 MB statement, every format and shape
 //! ```
 //! Figures are per CPU-second of the `onetrail` process (user + sys).
 
@@ -41,6 +42,36 @@ enum Cmd {
     /// `onetrail run` tailing pgaudit stderr into a local Splunk HEC receiver
     /// (gzip), then idle CPU and latency.
     Run(Opts),
+    /// Peak RSS of `onetrail parse` on hostile records: one huge statement of
+    /// every shape (URL-like text, quotes, backslashes, newlines, secrets,
+    /// multi-byte, one dense run) between two ordinary records, in every file
+    /// format. Memory must not grow with the statement (`max_record_bytes`).
+    Hostile(HostileOpts),
+    /// Run COMMAND and print `peak_rss_bytes N`, its own peak RSS, then exit
+    /// with its status. Measuring through this small process keeps a large
+    /// parent's memory out of the figure (a child's rusage starts from its
+    /// parent's at fork).
+    Peak {
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<std::ffi::OsString>,
+    },
+}
+
+#[derive(Args, Debug)]
+struct HostileOpts {
+    /// Size of the huge statement, MB.
+    #[arg(long, default_value_t = 10, value_name = "MB")]
+    size: usize,
+    /// Where the generated logs are written [default: target/bench-data].
+    #[arg(long, value_name = "DIR")]
+    work: Option<PathBuf>,
+    /// Do not build `onetrail` first.
+    #[arg(long)]
+    no_build: bool,
+    /// Keep the generated logs and `onetrail parse`'s output (to inspect them).
+    #[arg(long)]
+    keep: bool,
 }
 
 #[derive(Args, Debug)]
@@ -96,6 +127,15 @@ fn main() -> std::io::Result<()> {
         Cmd::All(o) => ("all", o),
         Cmd::Parse(o) => ("parse", o),
         Cmd::Run(o) => ("run", o),
+        Cmd::Hostile(h) => return hostile(h),
+        Cmd::Peak { command } => {
+            let child = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .spawn()?;
+            let usage = procstat::wait(child)?;
+            eprintln!("peak_rss_bytes {}", usage.max_rss);
+            std::process::exit(usage.status);
+        }
     };
     let quick = o.quick;
     let pick =
@@ -167,8 +207,46 @@ fn main() -> std::io::Result<()> {
                 run::bench_run(&onetrail, &inp, stderr_events, &work, &opts)?.report()
             );
         }
+        Cmd::Hostile(_) | Cmd::Peak { .. } => unreachable!("handled above"),
     }
     println!("# load average after: {}", procstat::machine());
+    Ok(())
+}
+
+fn hostile(h: &HostileOpts) -> std::io::Result<()> {
+    use onetrail_bench::hostile::{Shape, Target};
+    let onetrail = run::find_onetrail(!h.no_build)?;
+    let work = h.work.clone().unwrap_or_else(default_work).join("hostile");
+    std::fs::create_dir_all(&work)?;
+    println!("# onetrail-bench hostile: {}", onetrail.display());
+    println!(
+        "# a {} MB statement between two ordinary records; peak RSS of `onetrail parse`",
+        h.size
+    );
+    println!(
+        "{:<24} {:<12} {:>7} {:>10} {:>14}",
+        "format", "shape", "events", "truncated", "peak RSS MiB"
+    );
+    for target in Target::ALL {
+        for shape in Shape::ALL {
+            let file = work.join(format!("{}-{}.log", target.onetrail_format(), shape.name()));
+            std::fs::write(&file, target.log(&shape.statement(h.size << 20)))?;
+            let r = onetrail_bench::hostile::measure_parse(&onetrail, target, &file)?;
+            println!(
+                "{:<24} {:<12} {:>7} {:>10} {:>14.1}",
+                target.onetrail_format(),
+                shape.name(),
+                r.events,
+                r.truncated,
+                r.peak_rss as f64 / f64::from(1 << 20)
+            );
+            if h.keep {
+                std::fs::write(file.with_extension("jsonl"), &r.output)?;
+            } else {
+                std::fs::remove_file(&file)?;
+            }
+        }
+    }
     Ok(())
 }
 

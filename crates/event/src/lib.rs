@@ -19,7 +19,10 @@ use sha2::{Digest, Sha256};
 
 mod format;
 pub mod json;
-pub use format::{Flush, RecordFormat, RecordPos, parse_complete};
+pub use format::{
+    DEFAULT_MAX_RECORD_BYTES, Flush, Framer, MIN_MAX_RECORD, RecordFormat, RecordPos,
+    decide_on_line, parse_complete, parse_complete_limited, starts_with_date_time,
+};
 
 /// Version of the event schema, emitted nowhere per event (it is implied by the
 /// keys) but exposed for encoders and documentation.
@@ -299,6 +302,45 @@ impl Event {
         ev.raw = Some(String::from_utf8_lossy(trim_newline(raw)).into_owned());
         ev.parse_error = Some(error.into());
         ev
+    }
+}
+
+impl Event {
+    /// Bound an event that did not come through a [`Framer`] (a polled
+    /// database row): `statement`, `raw` and the text values of `extra`
+    /// longer than `max` bytes are cut at a character boundary, and the event
+    /// is flagged `extra.truncated: true` with `extra.original_bytes`, the
+    /// longest field's size. Returns whether anything was cut.
+    pub fn cap_text(&mut self, max: usize) -> bool {
+        let mut longest = 0usize;
+        let mut cut = |s: &mut String| {
+            if s.len() > max {
+                longest = longest.max(s.len());
+                let mut n = max;
+                while !s.is_char_boundary(n) {
+                    n -= 1;
+                }
+                s.truncate(n);
+            }
+        };
+        if let Some(s) = self.statement.as_mut() {
+            cut(s);
+        }
+        if let Some(s) = self.raw.as_mut() {
+            cut(s);
+        }
+        for v in self.extra.values_mut() {
+            if let Value::String(s) = v {
+                cut(s);
+            }
+        }
+        if longest == 0 {
+            return false;
+        }
+        self.extra.insert("truncated".into(), Value::Bool(true));
+        self.extra
+            .insert("original_bytes".into(), (longest as u64).into());
+        true
     }
 }
 

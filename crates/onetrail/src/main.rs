@@ -118,6 +118,12 @@ struct ParseArgs {
     /// always redacted, with or without this flag.
     #[arg(long)]
     mask_literals: bool,
+    /// The largest record kept whole, in bytes, as the source key
+    /// `max_record_bytes` (same default, so `parse` and `run` give the same
+    /// events). A longer record is cut: its start and its last 4 KiB are kept
+    /// and its events carry `extra.truncated` and `extra.original_bytes`.
+    #[arg(long, default_value_t = onetrail_agent::DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
+    max_record_bytes: usize,
     /// Files to parse, in order.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -177,6 +183,7 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
         instance: a.instance,
         forward_other: !a.audit_only,
         mask_literals: a.mask_literals,
+        max_record_bytes: a.max_record_bytes,
     };
     if let Err(e) = onetrail_agent::formats::by_name(
         &opts.format,

@@ -167,6 +167,11 @@ impl RecordFormat for CsvExport {
         csv_frame(buf, flush)
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        // Quoted statements span lines; a row starts with its event_time.
+        onetrail_event::decide_on_line(line, 16, onetrail_event::starts_with_date_time)
+    }
+
     fn parse(&mut self, record: &[u8], pos: &RecordPos<'_>, out: &mut Vec<Event>) {
         let text = String::from_utf8_lossy(record);
         let text = text.strip_prefix('\u{feff}').unwrap_or(&text);

@@ -117,6 +117,10 @@ impl RecordFormat for CsvAudit {
         }
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        onetrail_event::decide_on_line(line, 64, looks_like_record_start)
+    }
+
     fn parse(&mut self, record: &[u8], pos: &RecordPos<'_>, out: &mut Vec<Event>) {
         let rec = trim_eol(record);
         if rec.trim_ascii().is_empty() {

@@ -531,6 +531,12 @@ impl RecordFormat for JsonAudit {
         frame_json(buf, flush)
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        // Pretty-printed records open with `{` in column 0; their inner
+        // lines are indented or close with `}`.
+        line.first().map(|c| matches!(c, b'{' | b'[' | b']'))
+    }
+
     fn parse(&mut self, record: &[u8], pos: &RecordPos<'_>, out: &mut Vec<Event>) {
         let body = strip_structural(record);
         if body.is_empty() {

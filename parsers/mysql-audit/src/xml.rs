@@ -175,6 +175,13 @@ impl RecordFormat for XmlAudit {
         self.name
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        onetrail_event::decide_on_line(line, 64, |l| {
+            let t = l.trim_ascii_start();
+            t.starts_with(OPEN) || t.starts_with(b"</AUDIT>")
+        })
+    }
+
     fn frame(&mut self, buf: &[u8], flush: Flush) -> Option<usize> {
         let i = buf.iter().position(|c| !c.is_ascii_whitespace());
         let Some(i) = i else {

@@ -30,7 +30,7 @@ fn is_syslog_record(line: &str) -> bool {
     line.contains("Oracle Audit[") && line.contains("LENGTH")
 }
 
-fn is_record_start(line: &[u8]) -> bool {
+pub(crate) fn is_record_start(line: &[u8]) -> bool {
     let l = String::from_utf8_lossy(line);
     let l = l.trim_end_matches(['\n', '\r']);
     is_aud_header(l) || is_syslog_record(l)

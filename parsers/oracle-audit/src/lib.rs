@@ -176,6 +176,15 @@ impl RecordFormat for OracleFormat {
         }
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        match &self.layout {
+            // Records run until the next header line.
+            Layout::Aud(_) => onetrail_event::decide_on_line(line, 4096, aud::is_record_start),
+            Layout::Xml(_) => xml::starts_record(line),
+            Layout::Syslog(_) | Layout::Csv(_) => Some(true),
+        }
+    }
+
     fn parse(&mut self, record: &[u8], pos: &RecordPos<'_>, out: &mut Vec<Event>) {
         match &mut self.layout {
             Layout::Syslog(s) => s.parse(record, pos, out),

@@ -37,6 +37,14 @@ fn eat_eol(buf: &[u8], mut end: usize) -> usize {
     end
 }
 
+/// Does a line start a record (or close the document)?
+pub(crate) fn starts_record(line: &[u8]) -> Option<bool> {
+    onetrail_event::decide_on_line(line, 64, |l| {
+        let t = l.trim_ascii_start();
+        t.starts_with(OPEN) || t.starts_with(b"</Audit>")
+    })
+}
+
 pub(crate) fn frame(buf: &[u8], flush: Flush) -> Option<usize> {
     if buf.is_empty() {
         return None;
@@ -91,7 +99,11 @@ pub(crate) fn unescape(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        let Some(semi) = after[..after.len().min(12)].find(';') else {
+        // Bytes, not a str slice: 12 bytes may end inside a character.
+        let Some(semi) = after.as_bytes()[..after.len().min(12)]
+            .iter()
+            .position(|&b| b == b';')
+        else {
             out.push('&');
             rest = &after[1..];
             continue;

@@ -163,6 +163,21 @@ impl RecordFormat for PgFormat {
         }
     }
 
+    fn starts_record(&self, line: &[u8]) -> Option<bool> {
+        match &self.layout {
+            // Continuation lines of a message start with a TAB.
+            Layout::Stderr(_) => line.first().map(|&c| c != b'\t'),
+            Layout::Jsonlog => Some(true),
+            // Quoted values span lines; a record starts with its timestamp.
+            Layout::Csvlog => {
+                onetrail_event::decide_on_line(line, 16, onetrail_event::starts_with_date_time)
+            }
+            Layout::LogToFile => onetrail_event::decide_on_line(line, 16, |l| {
+                matches!(l.first(), Some(b'{' | b'"')) || onetrail_event::starts_with_date_time(l)
+            }),
+        }
+    }
+
     fn held_since(&self) -> Option<u64> {
         self.mapper.held_since()
     }

@@ -37,23 +37,6 @@ pub fn unparsed(evs: &[Event]) -> Vec<&Event> {
         .collect()
 }
 
-/// `CARGO_MANIFEST_DIR/../../../shared/corpora`, or a clear failure.
-pub fn corpora_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
-    assert!(
-        d.is_dir(),
-        "peer corpora not found at {} (expected /work/shared/corpora next to the repo; \
-         they are third-party data and are deliberately not committed)",
-        d.display()
-    );
-    d
-}
-
-pub fn read_corpus(rel: &str) -> Vec<u8> {
-    let p = corpora_dir().join(rel);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read corpus file {}: {e}", p.display()))
-}
-
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mysql")
 }

@@ -35,18 +35,6 @@ pub fn unparsed(evs: &[Event]) -> Vec<&Event> {
         .collect()
 }
 
-/// `CARGO_MANIFEST_DIR/../../../shared/corpora`, or a clear failure.
-pub fn corpora_dir() -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
-    assert!(
-        d.is_dir(),
-        "peer corpora not found at {} (expected /work/shared/corpora next to the repo; \
-         they are third-party data and are deliberately not committed)",
-        d.display()
-    );
-    d
-}
-
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/oracle")
 }

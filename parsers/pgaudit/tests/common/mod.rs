@@ -1,21 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use onetrail_event::{Event, Flush, RecordFormat, RecordPos};
-
-/// /work/shared/corpora, located from the crate directory. Panics with a
-/// clear message when it is missing: the corpus tests must not pass silently.
-pub fn corpora_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora");
-    assert!(
-        dir.is_dir(),
-        "third-party corpora not found at {} (expected /work/shared/corpora; see SOURCES.md there)",
-        dir.display()
-    );
-    dir
-}
 
 /// Frame and parse a whole buffer the way the runtime does for a finished
 /// file: `Flush::No` while records remain, `Flush::Final` at the end, then
