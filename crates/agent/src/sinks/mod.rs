@@ -323,7 +323,7 @@ pub fn http_client(
 
 /// An error with its `source()` chain (TLS reasons are deep in it), and what
 /// to change when it is a TLS failure (see [`tls_hint`]). Never contains
-/// secrets: reqwest errors carry the URL, and sink URLs hold none.
+/// secrets: reqwest errors carry the URL, whose credentials are masked.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -340,7 +340,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         s.push_str(h);
         s.push(')');
     }
-    s
+    crate::config::mask_url_credentials(&s).into_owned()
 }
 
 /// The setting to look at for a TLS failure, from rustls' reason in `msg`.
@@ -464,7 +464,7 @@ impl DeadLetter {
             let line = serde_json::json!({
                 "time": now,
                 "sink": self.sink,
-                "reason": reason,
+                "reason": crate::config::mask_url_credentials(reason),
                 "event": ev,
             });
             serde_json::to_writer(&mut buf, &line).expect("serializes");
