@@ -448,15 +448,7 @@ impl DeadLetter {
 
     fn write_now(&mut self, events: &[(&onetrail_event::Event, String)]) -> std::io::Result<()> {
         if self.file.is_none() {
-            if let Some(d) = self.path.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            self.file = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            self.file = Some(crate::files::open_append(&self.path, false)?);
         }
         let mut buf = Vec::new();
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);

@@ -598,11 +598,7 @@ fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
     }
     let ch = random_uuid();
     let tmp = path.with_extension("channel.tmp");
-    let res = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&tmp, format!("{ch}\n")))
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let res = crate::files::replace_atomically(path, &tmp, format!("{ch}\n").as_bytes());
     match res {
         Ok(()) => {
             tracing::info!(sink = %sink, channel = %ch, "new Splunk HEC channel, kept in {}", path.display())
