@@ -26,10 +26,21 @@ def struct_body(name):
 out = ["# Configuration reference", "",
        "Generated from `crates/agent/src/config.rs` by `python3 scripts/gen-config-doc.py`;",
        "the doc comments there are the source of truth. Unknown keys are rejected with file,",
-       "line and column. `${NAME}` and `${NAME:-default}` are expanded from the environment",
-       "before parsing (`$$` is a literal `$`); relative paths are relative to the config file.",
-       "Secrets (`token`, `api_key`, `password`) should come from `${ENV}` or the matching",
-       "`*_file` key; they are never printed.", ""]
+       "line and column; relative paths are relative to the config file.",
+       "",
+       "**Environment references.** `${NAME}` is replaced by the environment variable `NAME`,",
+       "`${NAME:-default}` by `default` when `NAME` is unset or empty, and `$$` is a literal `$`.",
+       "They are substituted inside each scalar value *after* the YAML is parsed: the value may",
+       "hold any character (`: `, ` #`, a leading `@`, `*`, `{`, quotes) and is used whole, and a",
+       "reference in a comment needs no variable. An unset variable without a default is an error",
+       "naming the variable and its line; so is a bare `$NAME` in a value (write `$$NAME` for a",
+       "literal `$`, `${NAME}` for the variable). Error messages quote the file's own text",
+       "(`${NAME}`), never a substituted value.",
+       "",
+       "**Secrets** (`token`, `api_key`, `password`) should come from `${ENV}` or the matching",
+       "`*_file` key; they are never printed, and the `user:password@` of an endpoint URL is",
+       "printed as `user:****@`. Keep secret files and this file unreadable by others (mode",
+       "0640, owner root, group onetrail): `onetrail check` warns otherwise.", ""]
 for struct, title in SECTIONS:
     body = struct_body(struct)
     if body is None:

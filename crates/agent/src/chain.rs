@@ -165,17 +165,15 @@ impl Chain {
         self.state = ChainState { seq, hash };
     }
 
-    /// Write the state file (temp file + rename).
+    /// Write the state file (temp file, fsync, rename: a torn state file
+    /// would stop the next start).
     pub fn persist(&self) -> std::io::Result<()> {
-        if let Some(d) = self.state_path.parent() {
-            fs::create_dir_all(d)?;
-        }
         let tmp = self.state_path.with_extension("json.tmp");
-        fs::write(
+        crate::files::replace_atomically(
+            &self.state_path,
             &tmp,
-            serde_json::to_vec(&self.state).map_err(std::io::Error::other)?,
-        )?;
-        fs::rename(&tmp, &self.state_path)
+            &serde_json::to_vec(&self.state).map_err(std::io::Error::other)?,
+        )
     }
 }
 

@@ -12,7 +12,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -72,7 +71,7 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// Open (and create) `data_dir`, and load its checkpoints.
     pub fn open(data_dir: &Path) -> Result<CheckpointStore, String> {
-        fs::create_dir_all(data_dir)
+        crate::files::create_dir_all(data_dir)
             .map_err(|e| format!("cannot create data_dir {}: {e}", data_dir.display()))?;
         let tmp = data_dir.join(TMP_NAME);
         let stable = data_dir.join(FILE_NAME);
@@ -138,17 +137,7 @@ impl CheckpointStore {
             sources: self.sources.clone(),
         })
         .map_err(std::io::Error::other)?;
-        {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(&body)?;
-            // Data must be on disk before the rename makes it the current state.
-            f.sync_all()?;
-        }
-        fs::rename(&tmp, &stable)?;
-        // The rename itself must survive a power loss.
-        if let Ok(d) = fs::File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        crate::files::replace_atomically(&stable, &tmp, &body)?;
         self.dirty = false;
         Ok(())
     }

@@ -2,15 +2,16 @@
 //!
 //! Every default lives in this file, next to the key it belongs to; `docs/config.md`
 //! is written from it. Unknown keys are rejected with file, line and column
-//! (serde-saphyr reports them); `${ENV}` references are expanded before parsing,
-//! and secrets can come from `*_file` keys instead.
+//! (serde-saphyr reports them). `${ENV}` references are substituted inside
+//! scalar values after parsing (see [`Config::from_str_with_vars`]), and
+//! secrets can come from `*_file` keys instead.
 //!
 //! Sources and sinks are flat structs with a `type` discriminator rather than
 //! internally tagged enums: serde buffers tagged enums and would lose the
 //! line/column of errors inside them. Type-specific rules are checked after
 //! parsing, against the span of the offending source or sink.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,196 @@ pub enum ConfigError {
     },
     #[error("{path}: {msg}")]
     Syntax { path: PathBuf, msg: String },
+}
+
+impl ConfigError {
+    /// The same error with substituted values and URL credentials taken out
+    /// of its message.
+    fn scrubbed(self, scrub: &ValueScrubber) -> ConfigError {
+        match self {
+            ConfigError::At { path, line, msg } => ConfigError::At {
+                path,
+                line,
+                msg: scrub.apply(&msg),
+            },
+            ConfigError::Syntax { path, msg } => ConfigError::Syntax {
+                path,
+                msg: scrub.apply(&msg),
+            },
+            e @ ConfigError::Read { .. } => e,
+        }
+    }
+}
+
+/// Check every `${…}` of the values before serde-saphyr substitutes them.
+///
+/// serde-saphyr substitutes in plain scalars only, unless it follows Docker
+/// Compose's rules, which substitute in every scalar (quoted ones too:
+/// `password: "${PASS}"`, `{ listen: "${ADDR}" }`) but give an unset
+/// `${NAME}` the empty string and read a bare `$NAME` as a reference. This
+/// pass keeps onetrail's rules on top of Compose's: an unset `${NAME}`
+/// without a default is an error naming it, and a bare `$NAME` must be
+/// written `$$NAME` (a literal `$`) or `${NAME}`. It walks the parsed values,
+/// so keys and comments are never looked at; a text that does not parse is
+/// left to the real parse to report.
+fn check_env_references(text: &str, vars: &HashMap<String, String>) -> Result<(), (u64, String)> {
+    use serde_saphyr::granit_parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    // Per open collection: Some(next node is a key) for mappings, None for sequences.
+    let mut stack: Vec<Option<bool>> = Vec::new();
+    while let Some(Ok((ev, span))) = parser.next_event() {
+        let node = matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::MappingStart(..)
+                | Event::SequenceStart(..)
+                | Event::Alias(..)
+        );
+        let is_key = match stack.last_mut() {
+            Some(Some(expect_key)) if node => {
+                let k = *expect_key;
+                *expect_key = !k;
+                k
+            }
+            _ => false,
+        };
+        match ev {
+            Event::MappingStart(..) => stack.push(Some(true)),
+            Event::SequenceStart(..) => stack.push(None),
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::Scalar(value, ..) if !is_key && value.contains('$') => {
+                check_value_references(&value, vars)
+                    .map_err(|msg| (span.start.line() as u64, msg))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// [`check_env_references`] for one value.
+fn check_value_references(value: &str, vars: &HashMap<String, String>) -> Result<(), String> {
+    let name_len = |s: &str| {
+        s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(s.len())
+    };
+    let b = value.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1) {
+            Some(b'$') => i += 2,
+            Some(b'{') => {
+                let rest = &value[i + 2..];
+                let n = name_len(rest);
+                let name = &rest[..n];
+                // `${NAME}` alone requires the variable; operators (`:-` …) do not.
+                if rest[n..].starts_with('}') && !name.is_empty() && !vars.contains_key(name) {
+                    return Err(format!(
+                        "environment variable `{name}` is not set (referenced as `${{{name}}}`; use `${{{name}:-default}}` for a default)"
+                    ));
+                }
+                i += 2;
+            }
+            Some(c) if c.is_ascii_alphabetic() || *c == b'_' => {
+                let rest = &value[i + 1..];
+                let name = &rest[..name_len(rest)];
+                return Err(format!(
+                    "`${name}` in a value: write `${{{name}}}` for the environment variable, or `$${name}` for a literal `$`"
+                ));
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
+/// Replaces, in a message about the config, every value substituted for a
+/// `${NAME}` of the file by that `${NAME}`, and masks URL credentials.
+///
+/// serde-saphyr already does this for its own errors; this covers ours
+/// (validation after parsing echoes values such as `metrics.listen`). Values
+/// shorter than [`ValueScrubber::MIN_LEN`] are left alone: replacing `1` or
+/// `on` would garble line numbers and words, and a secret is never that short.
+struct ValueScrubber {
+    /// (value, `${NAME}`), longest value first.
+    values: Vec<(String, String)>,
+}
+
+impl ValueScrubber {
+    const MIN_LEN: usize = 4;
+
+    fn new(text: &str, vars: &HashMap<String, String>) -> ValueScrubber {
+        let mut values: Vec<(String, String)> = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            rest = &rest[i + 2..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = &rest[..end];
+            if let Some(v) = vars.get(name)
+                && v.len() >= Self::MIN_LEN
+                && !values.iter().any(|(x, _)| x == v)
+            {
+                values.push((v.clone(), format!("${{{name}}}")));
+            }
+        }
+        values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        ValueScrubber { values }
+    }
+
+    fn apply(&self, msg: &str) -> String {
+        let mut out = msg.to_string();
+        for (v, name) in &self.values {
+            if out.contains(v.as_str()) {
+                out = out.replace(v.as_str(), name);
+            }
+        }
+        mask_url_credentials(&out).into_owned()
+    }
+}
+
+/// `https://user:pass@host/x` → `https://user:****@host/x` (and
+/// `https://token@host` → `https://****@host`), wherever a URL appears in
+/// `text`: for every message that may quote an endpoint.
+pub fn mask_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the path, query, fragment or whitespace; a
+        // password may hold quotes or `@`, so the last `@` before it counts.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                match authority[..at].split_once(':') {
+                    Some((user, _)) => {
+                        out.push_str(user);
+                        out.push_str(":****");
+                    }
+                    None => out.push_str("****"),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
 }
 
 /// A secret (token, API key): never printed, not even in `Debug`.
@@ -459,7 +650,7 @@ fn default_max_event_age_secs() -> u64 {
 }
 
 impl Config {
-    /// Read, expand `${ENV}`, parse and validate a config file.
+    /// Read, parse (substituting `${ENV}`) and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -468,23 +659,50 @@ impl Config {
         Config::from_str_at(&text, path)
     }
 
-    /// Parse config text; `path` is used in error messages and to resolve
-    /// relative paths (relative to the config file's directory).
+    /// Parse config text with `${NAME}` taken from the process environment;
+    /// `path` is used in error messages and to resolve relative paths
+    /// (relative to the config file's directory).
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let expanded =
-            expand_env(text, |k| std::env::var(k).ok()).map_err(|(line, msg)| ConfigError::At {
-                path: path.to_path_buf(),
-                line,
-                msg,
-            })?;
-        let mut cfg: Config =
-            serde_saphyr::from_str(&expanded).map_err(|e| ConfigError::Syntax {
+        let env = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        Config::from_str_with_vars(text, path, env)
+    }
+
+    /// [`Config::from_str_at`] with `${NAME}` taken from `vars`.
+    ///
+    /// `${NAME}`, `${NAME:-default}` and `$$` are substituted inside scalar
+    /// values, quoted or not, *after* the YAML is parsed (serde-saphyr's
+    /// `properties`), so a value may hold any character (`: `, ` #`, a
+    /// leading `@` or `*`) without breaking or truncating the YAML, comments
+    /// need no variable, and error snippets quote the file's own text (the
+    /// library also scrubs substituted values from its messages). Messages
+    /// that would still carry a substituted value (ours, after parsing) get
+    /// it replaced by its `${NAME}` ([`ValueScrubber`]), and URL credentials
+    /// are masked. Unset variables: [`check_env_references`].
+    pub fn from_str_with_vars(
+        text: &str,
+        path: &Path,
+        vars: HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let scrub = ValueScrubber::new(text, &vars);
+        check_env_references(text, &vars).map_err(|(line, msg)| ConfigError::At {
+            path: path.to_path_buf(),
+            line,
+            msg,
+        })?;
+        let mut opts = serde_saphyr::Options::default().with_properties(vars);
+        opts.property_syntax = serde_saphyr::PropertySyntax::DockerCompose;
+        let mut cfg: Config = serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
+            ConfigError::Syntax {
                 path: path.to_path_buf(),
                 msg: e.to_string(),
-            })?;
+            }
+            .scrubbed(&scrub)
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_relative(base);
-        cfg.validate(path)?;
+        cfg.validate(path).map_err(|e| e.scrubbed(&scrub))?;
         Ok(cfg)
     }
 
@@ -708,97 +926,6 @@ impl Config {
     }
 }
 
-/// Expand `${NAME}` and `${NAME:-default}`; `$$` is a literal `$`. Errors
-/// carry the 1-based line of the reference.
-pub fn expand_env(
-    text: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<String, (u64, String)> {
-    // YAML comments are left alone: a commented-out `${TOKEN}` must not need
-    // the variable to be set.
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        let cut = comment_start(line).unwrap_or(line.len());
-        let (code, comment) = line.split_at(cut);
-        let expanded = expand_env_code(code, &lookup).map_err(|(l, m)| (l + i as u64, m))?;
-        out.push_str(&expanded);
-        out.push_str(comment);
-    }
-    Ok(out)
-}
-
-/// Byte index of a `#` that starts a YAML comment (outside quotes, at the
-/// line's start or after whitespace).
-fn comment_start(line: &str) -> Option<usize> {
-    let b = line.as_bytes();
-    let (mut sq, mut dq) = (false, false);
-    for (i, &c) in b.iter().enumerate() {
-        match c {
-            b'\'' if !dq => sq = !sq,
-            b'"' if !sq => dq = !dq,
-            b'\\' if dq => {}
-            b'#' if !sq && !dq && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t') => {
-                return Some(i);
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-fn expand_env_code(
-    text: &str,
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<String, (u64, String)> {
-    let mut out = String::with_capacity(text.len());
-    let mut line = 1u64;
-    let mut rest = text;
-    while let Some(i) = rest.find('$') {
-        let (head, tail) = rest.split_at(i);
-        line += head.matches('\n').count() as u64;
-        out.push_str(head);
-        if let Some(t) = tail.strip_prefix("$$") {
-            out.push('$');
-            rest = t;
-        } else if let Some(t) = tail.strip_prefix("${") {
-            let end = t.find('}').ok_or_else(|| {
-                (
-                    line,
-                    "unterminated `${` (write `$$` for a literal `$`)".to_string(),
-                )
-            })?;
-            let expr = &t[..end];
-            let (name, default) = match expr.split_once(":-") {
-                Some((n, d)) => (n, Some(d)),
-                None => (expr, None),
-            };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((
-                    line,
-                    format!("invalid environment variable name in `${{{expr}}}`"),
-                ));
-            }
-            match lookup(name).or_else(|| default.map(str::to_string)) {
-                Some(v) => out.push_str(&v),
-                None => {
-                    return Err((
-                        line,
-                        format!(
-                            "environment variable `{name}` is not set (referenced as `${{{name}}}`; use `${{{name}:-default}}` for a default)"
-                        ),
-                    ));
-                }
-            }
-            rest = &t[end + 1..];
-        } else {
-            out.push('$');
-            rest = &tail[1..];
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
-}
-
 /// Read a secret from a `*_file` key: the file's content without the trailing newline.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
     let s = std::fs::read_to_string(path)
@@ -868,22 +995,124 @@ sinks:
         assert!(e.contains("unknown value `xml`"), "{e}");
     }
 
+    /// A token made of everything that broke the YAML or was cut when
+    /// `${VAR}` was expanded in the text before parsing.
+    const NASTY: &str = "@tok: en # not a comment *x \"q' {[|- ?}";
+
+    fn with_vars(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_str_with_vars(text, Path::new("/etc/onetrail/onetrail.yaml"), vars)
+    }
+
+    fn hec_config(token_line: &str) -> String {
+        format!(
+            "sources:\n  pg:\n    type: pgaudit\n    paths: [/var/log/pg/*.log]\n    context: {{ env: \"a$$b ${{UNSET_X:-dflt}}\" }}\nsinks:\n  hec:\n    type: splunk_hec\n    endpoint: https://splunk:8088\n{token_line}\n"
+        )
+    }
+
     #[test]
-    fn env_expansion() {
-        let look = |k: &str| (k == "TOK").then(|| "abc".to_string());
-        assert_eq!(
-            expand_env("a ${TOK} $$ ${X:-d}", look).unwrap(),
-            "a abc $ d"
+    fn env_references_are_substituted_inside_values_whatever_they_hold() {
+        for line in [
+            "    token: ${TOK}",
+            "    token: \"${TOK}\"",
+            "    token: '${TOK}'",
+            "    token: ${TOK}   # a comment after it",
+        ] {
+            let c = with_vars(&hec_config(line), &[("TOK", NASTY)])
+                .unwrap_or_else(|e| panic!("{line}: {e}"));
+            let sink = &c.sinks["hec"].value;
+            assert_eq!(sink.token.as_ref().unwrap().expose(), NASTY, "{line}");
+            // `$$` is one `$`; `${X:-d}` takes the default when X is unset.
+            assert_eq!(c.sources["pg"].value.context["env"], "a$b dflt");
+        }
+        // In a flow mapping a reference must be quoted: still substituted.
+        let flow = "sources: { pg: { type: pgaudit, paths: [/l/*.log] } }\nsinks: { hec: { type: splunk_hec, endpoint: \"https://s:8088\", token: \"${TOK}\", batch_max_events: \"${N}\" } }\n";
+        let c = with_vars(flow, &[("TOK", NASTY), ("N", "7")]).unwrap();
+        assert_eq!(c.sinks["hec"].value.token.as_ref().unwrap().expose(), NASTY);
+        assert_eq!(c.sinks["hec"].value.batch_max_events, 7);
+    }
+
+    #[test]
+    fn an_unset_variable_is_named_and_commented_references_need_none() {
+        let e = with_vars(&hec_config("    token: ${NOPE_TOKEN}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("NOPE_TOKEN"), "{e}");
+        assert!(e.contains("line 10") || e.contains(":10:"), "{e}");
+        let c = with_vars(
+            &hec_config("    token: t # was ${NOPE_TOKEN}\n    # token: ${NOPE_TOKEN}"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.sinks["hec"].value.token.as_ref().unwrap().expose(), "t");
+        // Quoted, and nested in a default.
+        let e = with_vars(&hec_config("    token: \"${NOPE_TOKEN}\""), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`NOPE_TOKEN` is not set") && e.contains(":10:"),
+            "{e}"
         );
-        let e = expand_env("a\nb ${NOPE}", look).unwrap_err();
-        assert_eq!(e.0, 2);
-        assert!(e.1.contains("NOPE"));
-        assert!(expand_env("${unterminated", look).is_err());
-        // Comments are not expanded; quoted `#` is not a comment.
+        let e = with_vars(&hec_config("    token: ${A:-${NOPE_TOKEN}}"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`NOPE_TOKEN` is not set"), "{e}");
+        // A bare `$NAME` is neither silently a variable nor silently dropped.
+        let e = with_vars(&hec_config("    token: pa$word"), &[("word", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`$word`") && e.contains("$$word"), "{e}");
+        let c = with_vars(&hec_config("    token: pa$$word$"), &[]).unwrap();
         assert_eq!(
-            expand_env("a: 1 # token: ${NOPE}\nb: \"x # ${TOK}\"\n", look).unwrap(),
-            "a: 1 # token: ${NOPE}\nb: \"x # abc\"\n"
+            c.sinks["hec"].value.token.as_ref().unwrap().expose(),
+            "pa$word$"
         );
+    }
+
+    #[test]
+    fn config_errors_never_show_a_substituted_value() {
+        let cases = [
+            // An unknown key next to the reference.
+            "    token: ${TOK}\n    tokn: ${TOK}",
+            // The value in a key of the wrong type.
+            "    token: ${TOK}\n    batch_max_events: ${TOK}",
+            "    token: ${TOK}\n    compression: ${TOK}",
+            // A value our own validation quotes.
+            "    token: ${TOK}\nmetrics: { listen: \"${TOK}\" }",
+        ];
+        for case in cases {
+            let e = with_vars(&hec_config(case), &[("TOK", NASTY)])
+                .expect_err(case)
+                .to_string();
+            assert!(!e.contains(NASTY), "{case}:\n{e}");
+            assert!(!e.contains("@tok"), "{case}:\n{e}");
+            assert!(e.contains("/etc/onetrail/onetrail.yaml"), "{e}");
+        }
+        let e = with_vars(
+            &hec_config("    token: ${TOK}\n    tokn: x"),
+            &[("TOK", NASTY)],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("tokn") && e.contains("line 11"), "{e}");
+    }
+
+    #[test]
+    fn url_credentials_are_masked() {
+        let m = |s: &str| mask_url_credentials(s).into_owned();
+        assert_eq!(
+            m("`endpoint: https://bob:s3cr:et@splunk:8088/x` bad"),
+            "`endpoint: https://bob:****@splunk:8088/x` bad"
+        );
+        assert_eq!(
+            m("http://tok3n@h and http://h2/a@b"),
+            "http://****@h and http://h2/a@b"
+        );
+        assert_eq!(m("https://u:p\"@q@h:1"), "https://u:****@h:1");
+        assert_eq!(m("no url here: a@b"), "no url here: a@b");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod encode;
 pub mod enrich;
+pub mod files;
 pub mod formats;
 pub mod http;
 pub mod import;
@@ -448,42 +449,61 @@ pub fn parse_file(
     Ok(stats)
 }
 
+/// How bad a finding of `onetrail check` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    /// Works, but should be changed (secrets readable by others, no TLS
+    /// verification, cleartext to another host, a path that is not tailed).
+    Warn,
+    /// The agent cannot work like this.
+    Fail,
+}
+
 /// One finding of `onetrail check`.
 #[derive(Debug, Clone)]
 pub struct Finding {
-    pub ok: bool,
+    pub level: Level,
     pub subject: String,
     pub message: String,
 }
 
+impl Finding {
+    /// Not a failure (a warning is not one).
+    pub fn ok(&self) -> bool {
+        self.level != Level::Fail
+    }
+}
+
 /// Validate what can be validated without running: files matched and
-/// readable, sinks buildable, data_dir writable.
-pub fn check(cfg: &Config) -> Vec<Finding> {
-    let mut f = Vec::new();
-    let mut push = |ok: bool, subject: String, message: String| {
-        f.push(Finding {
-            ok,
-            subject,
-            message,
-        })
-    };
+/// readable, sinks buildable, data_dir writable; and warn about what works
+/// but exposes the audit trail or its secrets. `config_path` (the file `cfg`
+/// came from) is checked for being readable by others.
+pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
+    let mut f = Findings::default();
+    if let Some(p) = config_path {
+        f.warn_if_exposed("config", "the configuration file", p);
+    }
     // `check` changes nothing on disk: it probes, it does not create.
     match check_dir_writable(&cfg.data_dir) {
-        Ok(msg) => push(true, "data_dir".into(), msg),
-        Err(e) => push(
+        Ok(msg) => f.push(true, "data_dir", msg),
+        Err(e) => f.push(
             false,
-            "data_dir".into(),
+            "data_dir",
             format!("{e} (the agent keeps its checkpoints there)"),
         ),
     }
     for (name, sc) in &cfg.sources {
         let s = &sc.value;
         let subject = format!("source {name}");
+        if let Some(p) = &s.password_file {
+            f.warn_if_exposed(&subject, "the secret file `password_file`", p);
+        }
         if s.kind.is_poller() {
             // No files to match; the database is reached when the agent polls.
             match pollers::validate(cfg, name) {
-                Ok(()) => push(true, subject, "polling source configured".into()),
-                Err(e) => push(false, subject, e),
+                Ok(()) => f.push(true, &subject, "polling source configured".into()),
+                Err(e) => f.push(false, &subject, e),
             }
             continue;
         }
@@ -492,19 +512,18 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             match glob::glob(pat) {
                 Ok(it) => {
                     for p in it.flatten() {
-                        let readable = std::fs::File::open(&p)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string());
+                        // Never a plain open: a FIFO would block `check` forever.
+                        let readable = files::open_regular(&p).map(drop);
                         matched.insert(p, readable);
                     }
                 }
-                Err(e) => push(false, subject.clone(), format!("bad glob {pat:?}: {e}")),
+                Err(e) => f.push(false, &subject, format!("bad glob {pat:?}: {e}")),
             }
         }
         if matched.is_empty() {
-            push(
+            f.push(
                 false,
-                subject.clone(),
+                &subject,
                 format!(
                     "no file matches {:?} yet (the agent waits for them; check the path and the server's log settings)",
                     s.paths
@@ -513,14 +532,17 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
         }
         for (p, r) in matched {
             match r {
-                Ok(()) => push(
-                    true,
-                    subject.clone(),
-                    format!("{} is readable", p.display()),
+                Ok(()) => f.push(true, &subject, format!("{} is readable", p.display())),
+                Err(files::NotRegular::Kind(kind)) => f.warn(
+                    &subject,
+                    format!(
+                        "{} is a {kind}, not a regular file: the agent skips it (only regular files are tailed)",
+                        p.display()
+                    ),
                 ),
-                Err(e) => push(
+                Err(files::NotRegular::Io(e)) => f.push(
                     false,
-                    subject.clone(),
+                    &subject,
                     format!(
                         "{} is not readable: {e} (add the agent's user to the log files' group, e.g. `adm`, `postgres` or `mysql`)",
                         p.display()
@@ -529,14 +551,39 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
             }
         }
         match formats::build(cfg, name) {
-            Ok((f, _)) => push(true, subject, format!("format {} ready", f.name())),
-            Err(e) => push(false, subject, e),
+            Ok((fm, _)) => f.push(true, &subject, format!("format {} ready", fm.name())),
+            Err(e) => f.push(false, &subject, e),
         }
     }
     for (name, sc) in &cfg.sinks {
         let subject = format!("sink {name}");
-        if sc.value.kind == SinkType::File {
-            let path = sc.value.path.clone().unwrap_or_default();
+        let s = &sc.value;
+        for (key, p) in [
+            ("token_file", &s.token_file),
+            ("api_key_file", &s.api_key_file),
+        ] {
+            if let Some(p) = p {
+                f.warn_if_exposed(&subject, &format!("the secret file `{key}`"), p);
+            }
+        }
+        if matches!(s.kind, SinkType::SplunkHec | SinkType::Datadog) {
+            if s.tls.verify == Some(false) {
+                f.warn(
+                    &subject,
+                    "tls.verify is false: the receiver's certificate is NOT checked; anyone on the path can read and change the audit trail (use `tls.ca_file` for a private CA)".into(),
+                );
+            }
+            if let Some(host) = s.endpoint.as_deref().and_then(cleartext_remote_host) {
+                f.warn(
+                    &subject,
+                    format!(
+                        "the endpoint is cleartext http:// to {host}, another host: audit events and the credentials cross the network unencrypted; use https://"
+                    ),
+                );
+            }
+        }
+        if s.kind == SinkType::File {
+            let path = s.path.clone().unwrap_or_default();
             let r = if path.exists() {
                 std::fs::OpenOptions::new()
                     .append(true)
@@ -548,20 +595,79 @@ pub fn check(cfg: &Config) -> Vec<Finding> {
                     .map(|_| format!("{} will be created", path.display()))
             };
             match r {
-                Ok(m) => push(true, subject, m),
-                Err(e) => push(false, subject, e),
+                Ok(m) => f.push(true, &subject, m),
+                Err(e) => f.push(false, &subject, e),
             }
             continue;
         }
-        match Sink::build(name, &sc.value, &cfg.data_dir) {
+        match Sink::build(name, s, &cfg.data_dir) {
             Ok(sink) => {
                 let (ok, msg) = probe_sink(sink);
-                push(ok, subject, msg);
+                f.push(ok, &subject, msg);
             }
-            Err(e) => push(false, subject, e),
+            Err(e) => f.push(false, &subject, e),
         }
     }
-    f
+    f.0
+}
+
+/// The findings of one `check`, in order.
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, level: Level, subject: &str, message: String) {
+        self.0.push(Finding {
+            level,
+            subject: subject.to_string(),
+            // Endpoints may be quoted (probe results): never their credentials.
+            message: config::mask_url_credentials(&message).into_owned(),
+        });
+    }
+
+    /// Ok or Fail.
+    fn push(&mut self, ok: bool, subject: &str, message: String) {
+        self.add(if ok { Level::Ok } else { Level::Fail }, subject, message);
+    }
+
+    fn warn(&mut self, subject: &str, message: String) {
+        self.add(Level::Warn, subject, message);
+    }
+
+    /// Warn when `path` (a secret, the configuration) is readable by others.
+    fn warn_if_exposed(&mut self, subject: &str, what: &str, path: &Path) {
+        if files::readable_by_others(path).unwrap_or(false) {
+            self.warn(
+                subject,
+                format!(
+                    "{what} {p} is readable by every user of this host: `chmod o-rwx {p}` (e.g. mode 0640, owner root, group onetrail)",
+                    p = path.display()
+                ),
+            );
+        }
+    }
+}
+
+/// The host of a cleartext `http://` endpoint when it is not this host
+/// (loopback): traffic to it crosses a network unencrypted.
+fn cleartext_remote_host(endpoint: &str) -> Option<String> {
+    let e = endpoint.trim();
+    let rest = e
+        .get(..7)
+        .filter(|s| s.eq_ignore_ascii_case("http://"))
+        .map(|_| &e[7..])?;
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match hostport.strip_prefix('[') {
+        Some(v6) => &v6[..v6.find(']').unwrap_or(v6.len())],
+        None => hostport.split(':').next().unwrap_or(""),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local).then(|| host.to_string())
 }
 
 /// `check`'s reachability probe of a sink: Splunk HEC's health endpoint,
@@ -622,4 +728,33 @@ fn check_dir_writable(dir: &Path) -> Result<String, String> {
         anc = a.parent();
     }
     Err(format!("{} cannot be created", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleartext_endpoints_to_other_hosts_are_found() {
+        let remote = |e: &str| cleartext_remote_host(e);
+        assert_eq!(remote("http://splunk:8088").as_deref(), Some("splunk"));
+        assert_eq!(
+            remote("HTTP://u:p@10.0.0.7:8088/x").as_deref(),
+            Some("10.0.0.7")
+        );
+        assert_eq!(
+            remote("http://[2001:db8::1]:80").as_deref(),
+            Some("2001:db8::1")
+        );
+        for local in [
+            "http://127.0.0.1:8088",
+            "http://127.8.9.1",
+            "http://localhost:8080/",
+            "http://[::1]:8088",
+            "http://u:p@localhost",
+            "https://splunk:8088",
+        ] {
+            assert_eq!(remote(local), None, "{local}");
+        }
+    }
 }

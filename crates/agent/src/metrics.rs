@@ -125,8 +125,10 @@ pub struct SinkMetrics {
 }
 
 impl SinkMetrics {
+    /// Record the last error (shown by `/status`; URL credentials masked).
     pub fn set_error(&self, e: impl Into<String>) {
-        *self.last_error.lock().expect("poisoned") = Some(e.into());
+        let e = crate::config::mask_url_credentials(&e.into()).into_owned();
+        *self.last_error.lock().expect("poisoned") = Some(e);
         self.up.store(false, Ordering::Relaxed);
     }
     pub fn set_ok(&self) {

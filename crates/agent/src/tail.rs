@@ -180,6 +180,8 @@ pub struct FileTailer {
     first_scan_done: bool,
     /// Paths that had no fingerprint yet (too short): retried every scan.
     pending_paths: HashSet<PathBuf>,
+    /// Matched paths that are no regular file (already warned about).
+    special_paths: HashSet<PathBuf>,
     /// Problems worth a log line (unreadable files...), drained by the caller.
     pub warnings: Vec<String>,
 }
@@ -203,6 +205,7 @@ impl FileTailer {
             last_scan: None,
             first_scan_done: false,
             pending_paths: HashSet::new(),
+            special_paths: HashSet::new(),
             warnings: Vec::new(),
         }
     }
@@ -332,6 +335,18 @@ impl FileTailer {
                 continue;
             };
             if !meta.is_file() {
+                // A FIFO, device or directory: never opened (it would block or
+                // never end). Said once per path.
+                if self.special_paths.insert(path.clone()) {
+                    let kind = crate::files::special_kind(&path)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| crate::files::kind_of(meta.file_type()).into());
+                    self.warnings.push(format!(
+                        "{} is a {kind}, not a regular file: not tailed",
+                        path.display()
+                    ));
+                }
                 continue;
             }
             let key = (meta.dev(), meta.ino());
@@ -413,7 +428,7 @@ impl FileTailer {
         now: Instant,
         seen_ids: &mut HashSet<u64>,
     ) {
-        let file = match File::open(&path) {
+        let file = match crate::files::open_regular(&path) {
             Ok(f) => f,
             Err(e) => {
                 if self.pending_paths.insert(path.clone()) {

@@ -268,12 +268,12 @@ async fn check_validates_the_key_or_reaches_the_endpoint() {
     let rx = DatadogReceiver::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &dd_yaml(&rx.url, ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg))
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg, None))
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(
-        sink.ok && sink.message.contains("reachable"),
+        sink.ok() && sink.message.contains("reachable"),
         "{}",
         sink.message
     );
@@ -282,12 +282,12 @@ async fn check_validates_the_key_or_reaches_the_endpoint() {
         dir.path(),
         &dd_yaml(&format!("http://127.0.0.1:{port}"), ""),
     );
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg))
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg, None))
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(
-        !sink.ok && sink.message.contains("unreachable"),
+        !sink.ok() && sink.message.contains("unreachable"),
         "{}",
         sink.message
     );

@@ -349,22 +349,22 @@ async fn check_probes_the_health_endpoint() {
     let rx = HecReceiver::start(TOKEN).await;
     let dir = tempfile::tempdir().unwrap();
     let good = config(dir.path(), &hec_yaml(&rx.url, ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&good))
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&good, None))
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(sink.ok, "{}", sink.message);
+    assert!(sink.ok(), "{}", sink.message);
     assert!(sink.message.contains("healthy"), "{}", sink.message);
 
     let bad = config(
         dir.path(),
         &hec_yaml(&rx.url, "").replace(TOKEN, "wrong-token-123"),
     );
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&bad))
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&bad, None))
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(!sink.ok);
+    assert!(!sink.ok());
     assert!(sink.message.contains("token"), "{}", sink.message);
     assert!(!sink.message.contains("wrong-token-123"));
 
@@ -373,11 +373,11 @@ async fn check_probes_the_health_endpoint() {
         dir.path(),
         &hec_yaml(&format!("http://127.0.0.1:{port}"), ""),
     );
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&gone))
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&gone, None))
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(!sink.ok);
+    assert!(!sink.ok());
     assert!(sink.message.contains("unreachable"), "{}", sink.message);
     // check writes nothing for HTTP sinks (no channel file, no dead-letter dir).
     assert!(!dir.path().join("data/splunk-hec").exists());

@@ -217,11 +217,8 @@ fn every_example_passes_check() {
         ));
 
         // What the config names under the fake root: log files, secrets, certificates.
-        let expanded = onetrail_agent::config::expand_env(&text, |k| {
-            envs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
-        })
-        .unwrap_or_else(|(line, e)| panic!("{name}:{line}: {e}"));
-        let cfg = match onetrail_agent::config::Config::from_str_at(&expanded, &cfg_path) {
+        let vars = envs.iter().cloned().collect();
+        let cfg = match onetrail_agent::config::Config::from_str_with_vars(&text, &cfg_path, vars) {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("{name}: the configuration does not load: {e}"));

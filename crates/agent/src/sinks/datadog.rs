@@ -36,7 +36,7 @@ use serde_json::Value;
 
 use super::http::{Receiver, send_counted, wait_to_retry};
 use super::{Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, retry_after_of};
-use crate::config::{Encoding, Secret, SinkConfig, read_secret_file};
+use crate::config::{Encoding, Secret, SinkConfig, mask_url_credentials, read_secret_file};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, Shutdown};
 
@@ -96,6 +96,8 @@ pub struct DatadogSink {
     name: String,
     client: reqwest::Client,
     url: String,
+    /// `url` for messages: `user:password@` masked.
+    shown_url: String,
     /// `https://api.<site>/api/v1/validate`, when a site is configured.
     validate_url: Option<String>,
     api_key: Secret,
@@ -130,7 +132,8 @@ impl DatadogSink {
                 let e = e.trim().trim_end_matches('/');
                 if !(e.starts_with("http://") || e.starts_with("https://")) {
                     return Err(format!(
-                        "`endpoint: {e}` must start with https:// (or http://)"
+                        "`endpoint: {}` must start with https:// (or http://)",
+                        mask_url_credentials(e)
                     ));
                 }
                 let url = if e.ends_with("/api/v2/logs") {
@@ -170,6 +173,7 @@ impl DatadogSink {
         Ok(DatadogSink {
             name: name.to_string(),
             client,
+            shown_url: mask_url_credentials(&url).into_owned(),
             url,
             validate_url,
             api_key,
@@ -208,7 +212,10 @@ impl DatadogSink {
                 .await
                 .map_err(|e| format!("{v} unreachable: {}", error_chain(&e)))?;
             return match r.status().as_u16() {
-                200 => Ok(format!("API key valid ({v}); logs go to {}", self.url)),
+                200 => Ok(format!(
+                    "API key valid ({v}); logs go to {}",
+                    self.shown_url
+                )),
                 401 | 403 => Err(format!(
                     "{v}: HTTP {}: the API key is not valid for this site (check `api_key` and `site`)",
                     r.status().as_u16()
@@ -220,10 +227,14 @@ impl DatadogSink {
         match self.client.get(&self.url).send().await {
             Ok(r) => Ok(format!(
                 "{} reachable (HTTP {})",
-                self.url,
+                self.shown_url,
                 r.status().as_u16()
             )),
-            Err(e) => Err(format!("{} unreachable: {}", self.url, error_chain(&e))),
+            Err(e) => Err(format!(
+                "{} unreachable: {}",
+                self.shown_url,
+                error_chain(&e)
+            )),
         }
     }
 
@@ -321,7 +332,7 @@ impl DatadogSink {
     ) -> Result<(), Aborted> {
         if !self.started {
             self.started = true;
-            tracing::info!(sink = %self.name, url = %self.url, "Datadog sink: first delivery");
+            tracing::info!(sink = %self.name, url = %self.shown_url, "Datadog sink: first delivery");
         }
         let mut items: Vec<Item<'_>> = Vec::new();
         let mut too_big: Vec<(&Event, String)> = Vec::new();

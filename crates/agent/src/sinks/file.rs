@@ -5,7 +5,7 @@
 //! line is cut off, so the next record starts on a line of its own. The torn
 //! record was never acknowledged, so it is written again after the restart.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,14 +30,10 @@ impl FileSink {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
+            crate::files::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
+        let mut file = crate::files::open_append(path, true)
             .map_err(|e| format!("cannot open {} for appending: {e}", path.display()))?;
         repair_torn_tail(&mut file)
             .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;

@@ -82,6 +82,7 @@ pub async fn wait_to_retry(
     metrics: &SinkMetrics,
 ) -> Result<(), Aborted> {
     let Retry { wait, msg, paused } = retry;
+    let msg = crate::config::mask_url_credentials(&msg).into_owned();
     metrics.set_error(msg.clone());
     metrics.retries.fetch_add(1, Ordering::Relaxed);
     if paused {

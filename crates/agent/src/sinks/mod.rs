@@ -323,7 +323,7 @@ pub fn http_client(
 
 /// An error with its `source()` chain (TLS reasons are deep in it), and what
 /// to change when it is a TLS failure (see [`tls_hint`]). Never contains
-/// secrets: reqwest errors carry the URL, and sink URLs hold none.
+/// secrets: reqwest errors carry the URL, whose credentials are masked.
 pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -340,7 +340,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         s.push_str(h);
         s.push(')');
     }
-    s
+    crate::config::mask_url_credentials(&s).into_owned()
 }
 
 /// The setting to look at for a TLS failure, from rustls' reason in `msg`.
@@ -448,15 +448,7 @@ impl DeadLetter {
 
     fn write_now(&mut self, events: &[(&onetrail_event::Event, String)]) -> std::io::Result<()> {
         if self.file.is_none() {
-            if let Some(d) = self.path.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            self.file = Some(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?,
-            );
+            self.file = Some(crate::files::open_append(&self.path, false)?);
         }
         let mut buf = Vec::new();
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -464,7 +456,7 @@ impl DeadLetter {
             let line = serde_json::json!({
                 "time": now,
                 "sink": self.sink,
-                "reason": reason,
+                "reason": crate::config::mask_url_credentials(reason),
                 "event": ev,
             });
             serde_json::to_writer(&mut buf, &line).expect("serializes");

@@ -41,7 +41,7 @@ use super::{
     Aborted, DeadLetter, RetryPolicy, error_chain, gzip, http_client, random_uuid, retry_after_of,
     sleep_unless_aborted,
 };
-use crate::config::{Encoding, Secret, SinkConfig, read_secret_file};
+use crate::config::{Encoding, Secret, SinkConfig, mask_url_credentials, read_secret_file};
 use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, Shutdown};
 
@@ -176,7 +176,13 @@ impl SplunkHecSink {
             .header("Authorization", format!("Splunk {}", self.token.expose()))
             .send()
             .await
-            .map_err(|e| format!("{} unreachable: {}", self.base, error_chain(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "{} unreachable: {}",
+                    mask_url_credentials(&self.base),
+                    error_chain(&e)
+                )
+            })?;
         let status = r.status().as_u16();
         let body = r.text().await.unwrap_or_default();
         let (text, code) = hec_reply(&body);
@@ -502,7 +508,8 @@ fn endpoint_base(endpoint: &str) -> Result<String, String> {
     let e = endpoint.trim().trim_end_matches('/');
     if !(e.starts_with("http://") || e.starts_with("https://")) {
         return Err(format!(
-            "`endpoint: {endpoint}` must start with https:// (or http://), e.g. https://splunk.example.com:8088"
+            "`endpoint: {}` must start with https:// (or http://), e.g. https://splunk.example.com:8088",
+            mask_url_credentials(endpoint)
         ));
     }
     let e = match e.find("/services/collector") {
@@ -591,11 +598,7 @@ fn load_or_create_channel(sink: &str, path: &Path, renew: bool) -> String {
     }
     let ch = random_uuid();
     let tmp = path.with_extension("channel.tmp");
-    let res = path
-        .parent()
-        .map_or(Ok(()), std::fs::create_dir_all)
-        .and_then(|()| std::fs::write(&tmp, format!("{ch}\n")))
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let res = crate::files::replace_atomically(path, &tmp, format!("{ch}\n").as_bytes());
     match res {
         Ok(()) => {
             tracing::info!(sink = %sink, channel = %ch, "new Splunk HEC channel, kept in {}", path.display())
