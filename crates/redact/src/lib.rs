@@ -98,8 +98,9 @@
 mod lex;
 mod rules;
 mod scan;
+mod xml;
 
-use rules::{Engine, Span};
+use rules::{Engine, MARK, Span};
 use scan::Triggers;
 
 /// Redactor configuration.
@@ -145,12 +146,12 @@ impl Redactor {
     /// replaced (masked literals are not counted; with `mask_literals` the
     /// result may be `Some((_, 0))`).
     pub fn redact(&self, text: &str) -> Option<(String, usize)> {
-        let spans = self.secret_spans(text);
+        let spans = self.secret_spans(text.as_bytes());
         let count = spans.len();
         let redacted = if spans.is_empty() {
             None
         } else {
-            Some(apply(text, &spans))
+            Some(apply(text, &spans, MARK))
         };
         if !self.opts.mask_literals {
             return redacted.map(|s| (s, count));
@@ -162,20 +163,56 @@ impl Redactor {
         }
     }
 
+    /// Redact the credentials in an XML document or fragment (Percona and
+    /// MySQL Enterprise audit XML, Oracle XML audit files), where the quotes
+    /// of a statement are written as entities (`PASSWORD &apos;p&apos;`).
+    ///
+    /// Each text node and attribute value is decoded (predefined and numeric
+    /// character references), redacted on its own, and the replacement is
+    /// written escaped (`&lt;redacted&gt;`), so markup is never touched and
+    /// the result stays well-formed. CDATA sections and comments are redacted
+    /// as they are. Same return convention as [`Redactor::redact`];
+    /// `mask_literals` does not apply.
+    pub fn redact_xml(&self, text: &str) -> Option<(String, usize)> {
+        let b = text.as_bytes();
+        if !self.triggers.any(b) && memchr::memchr(b'&', b).is_none() {
+            return None;
+        }
+        let mut spans = Vec::new();
+        xml::for_each_value(b, |seg| {
+            match seg {
+                xml::Segment::Raw(s, e) => {
+                    spans.extend(self.secret_spans(&b[s..e]).into_iter().map(|sp| Span {
+                        start: s + sp.start,
+                        end: s + sp.end,
+                    }));
+                }
+                xml::Segment::Escaped(s, e) => {
+                    let dec = xml::unescape(&b[s..e], s);
+                    spans.extend(self.secret_spans(&dec.text).into_iter().map(|sp| Span {
+                        start: dec.map(sp.start),
+                        end: dec.map(sp.end),
+                    }));
+                }
+            }
+        });
+        if spans.is_empty() {
+            return None;
+        }
+        let count = spans.len();
+        Some((apply(text, &spans, "&lt;redacted&gt;"), count))
+    }
+
     /// True when `text` contains a trigger word (and so may hold a secret).
     pub fn may_contain_secret(&self, text: &str) -> bool {
         self.triggers.any(text.as_bytes())
     }
 
-    fn secret_spans(&self, text: &str) -> Vec<Span> {
-        let b = text.as_bytes();
+    fn secret_spans(&self, b: &[u8]) -> Vec<Span> {
         if !self.triggers.any(b) {
             return Vec::new();
         }
-        Engine {
-            triggers: &self.triggers,
-        }
-        .collect_top(b)
+        Engine::new(&self.triggers, b.len()).collect_top(b)
     }
 }
 
@@ -194,7 +231,7 @@ fn mask_spans(text: &str) -> Option<String> {
         modes.push(true);
     }
     for bs in modes {
-        for t in lex::tokenize(b, bs) {
+        for t in lex::Lexer::new(b, bs) {
             let lit = match t.kind {
                 lex::Kind::Number => true,
                 lex::Kind::Str(q) => !matches!(q, lex::Quote::Double | lex::Quote::Backtick),
@@ -204,7 +241,6 @@ fn mask_spans(text: &str) -> Option<String> {
                 spans.push(Span {
                     start: t.start,
                     end: t.end,
-                    repl: "?".to_string(),
                 });
             }
         }
@@ -212,20 +248,13 @@ fn mask_spans(text: &str) -> Option<String> {
     if spans.is_empty() {
         return None;
     }
-    let spans = rules::merge(spans);
-    let spans: Vec<Span> = spans
-        .into_iter()
-        .map(|mut s| {
-            s.repl = "?".to_string();
-            s
-        })
-        .collect();
-    Some(apply(text, &spans))
+    rules::merge(&mut spans);
+    Some(apply(text, &spans, "?"))
 }
 
-/// Build the output from sorted, non-overlapping spans.
-fn apply(text: &str, spans: &[Span]) -> String {
-    let mut out = String::with_capacity(text.len() + spans.len() * 8);
+/// Build the output from sorted, non-overlapping spans, each replaced by `mark`.
+fn apply(text: &str, spans: &[Span], mark: &str) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * mark.len().min(16));
     let mut last = 0;
     for s in spans {
         let (mut st, mut en) = (s.start, s.end.min(text.len()));
@@ -243,7 +272,7 @@ fn apply(text: &str, spans: &[Span]) -> String {
             continue;
         }
         out.push_str(&text[last..st]);
-        out.push_str(&s.repl);
+        out.push_str(mark);
         last = en;
     }
     out.push_str(&text[last..]);
