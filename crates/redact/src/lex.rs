@@ -142,7 +142,19 @@ fn adjacent_literals(b: &[u8], mut tok: Tok, backslash: bool) -> Tok {
     tok
 }
 
+thread_local! {
+    /// Tokens lexed by this thread: the unit of work of the redactor, read by
+    /// the linear-time tests (clocks are too noisy to test with).
+    static LEXED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Tokens lexed so far by the calling thread.
+pub(crate) fn lexed() -> u64 {
+    LEXED.with(|c| c.get())
+}
+
 pub(crate) fn token_at(b: &[u8], i: usize, backslash: bool) -> Tok {
+    LEXED.with(|c| c.set(c.get() + 1));
     let n = b.len();
     let c = b[i];
     let next = b.get(i + 1).copied();
@@ -409,22 +421,14 @@ pub(crate) struct Decoded<'a> {
     base: usize,
     /// Decoded offsets at which an escape pair (`qq`, `\q`) was folded into one
     /// byte, ascending. Only escapes cost memory: content without any is borrowed.
-    folds: Vec<usize>,
+    folds: Vec<u32>,
 }
 
 impl Decoded<'_> {
     /// Offset in the enclosing text of decoded offset `i` (the start of an
     /// escape pair for a folded byte; `text.len()` maps to the content end).
     pub fn map(&self, i: usize) -> usize {
-        self.base + i + self.folds.partition_point(|&f| f < i)
-    }
-
-    /// Heap bytes held by this decoding (0 when borrowed).
-    pub fn heap_bytes(&self) -> usize {
-        match &self.text {
-            std::borrow::Cow::Borrowed(_) => 0,
-            std::borrow::Cow::Owned(v) => v.len() + self.folds.len() * 8,
-        }
+        self.base + i + self.folds.partition_point(|&f| (f as usize) < i)
     }
 }
 
@@ -432,14 +436,10 @@ impl Decoded<'_> {
 /// backslash escapes, `\q`, `\\`, `\'`, `\"` → the escaped byte (other `\x`
 /// sequences are kept verbatim).
 pub(crate) fn decode<'a>(b: &'a [u8], t: &Tok) -> Decoded<'a> {
-    let q = quote_byte(t);
     let (s, e) = (t.cstart, t.cend);
-    let content = &b[s..e];
-    let has_q = q.is_some_and(|q| memchr::memchr(q, content).is_some());
-    let has_bs = t.esc && memchr::memchr(b'\\', content).is_some();
-    if !has_q && !has_bs {
+    if !needs_copy(b, t) {
         return Decoded {
-            text: std::borrow::Cow::Borrowed(content),
+            text: std::borrow::Cow::Borrowed(&b[s..e]),
             base: s,
             folds: Vec::new(),
         };
@@ -448,21 +448,56 @@ pub(crate) fn decode<'a>(b: &'a [u8], t: &Tok) -> Decoded<'a> {
     let mut folds = Vec::new();
     let mut i = s;
     while i < e {
-        let c = b[i];
-        let pair = (t.esc && c == b'\\' && i + 1 < e && matches!(b[i + 1], b'\\' | b'\'' | b'"' | b'`'))
-            || (Some(c) == q && i + 1 < e && b[i + 1] == c);
-        if pair {
-            folds.push(out.len());
+        if is_pair(b, t, i) {
+            folds.push(out.len() as u32);
             out.push(b[i + 1]);
             i += 2;
-            continue;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
-        out.push(c);
-        i += 1;
     }
     Decoded {
         text: std::borrow::Cow::Owned(out),
         base: s,
         folds,
     }
+}
+
+/// Heap bytes [`decode`] would hold for token `t` (0 when it borrows), or
+/// `None` when the content is too large to decode (4 GiB).
+pub(crate) fn decode_cost(b: &[u8], t: &Tok) -> Option<usize> {
+    if !needs_copy(b, t) {
+        return Some(0);
+    }
+    let (s, e) = (t.cstart, t.cend);
+    if e - s > u32::MAX as usize {
+        return None;
+    }
+    let mut folds = 0;
+    let mut i = s;
+    while i < e {
+        if is_pair(b, t, i) {
+            folds += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Some(e - s - folds + folds * std::mem::size_of::<u32>())
+}
+
+fn needs_copy(b: &[u8], t: &Tok) -> bool {
+    let content = &b[t.cstart..t.cend];
+    quote_byte(t).is_some_and(|q| memchr::memchr(q, content).is_some())
+        || (t.esc && memchr::memchr(b'\\', content).is_some())
+}
+
+/// An escape pair starts at `i`: `qq`, or with backslash escapes `\\`,
+/// `\'`, `\"`, `` \` ``.
+fn is_pair(b: &[u8], t: &Tok, i: usize) -> bool {
+    let c = b[i];
+    i + 1 < t.cend
+        && ((t.esc && c == b'\\' && matches!(b[i + 1], b'\\' | b'\'' | b'"' | b'`'))
+            || (quote_byte(t) == Some(c) && b[i + 1] == c))
 }

@@ -178,21 +178,22 @@ impl Redactor {
         if !self.triggers.any(b) && memchr::memchr(b'&', b).is_none() {
             return None;
         }
+        // Segments come in text order and their spans stay inside them, so
+        // the spans are sorted; `raw` says which need the unescaped mark.
         let mut spans = Vec::new();
-        xml::for_each_value(b, |seg| {
-            match seg {
-                xml::Segment::Raw(s, e) => {
-                    spans.extend(self.secret_spans(&b[s..e]).into_iter().map(|sp| Span {
-                        start: s + sp.start,
-                        end: s + sp.end,
-                    }));
+        let mut raw = Vec::new();
+        xml::for_each_value(b, |seg| match seg {
+            xml::Segment::Raw(s, e) => {
+                for sp in self.secret_spans(&b[s..e]) {
+                    spans.push(Span::new(s + sp.start(), s + sp.end()));
+                    raw.push(true);
                 }
-                xml::Segment::Escaped(s, e) => {
-                    let dec = xml::unescape(&b[s..e], s);
-                    spans.extend(self.secret_spans(&dec.text).into_iter().map(|sp| Span {
-                        start: dec.map(sp.start),
-                        end: dec.map(sp.end),
-                    }));
+            }
+            xml::Segment::Escaped(s, e) => {
+                let dec = xml::unescape(&b[s..e], s);
+                for sp in self.secret_spans(&dec.text) {
+                    spans.push(Span::new(dec.map(sp.start()), dec.map(sp.end())));
+                    raw.push(false);
                 }
             }
         });
@@ -200,7 +201,11 @@ impl Redactor {
             return None;
         }
         let count = spans.len();
-        Some((apply(text, &spans, "&lt;redacted&gt;"), count))
+        let out = apply_with(text, &spans, |i| {
+            // CDATA and comments take the mark as it is; elsewhere `<` is markup.
+            if raw[i] { MARK } else { "&lt;redacted&gt;" }
+        });
+        Some((out, count))
     }
 
     /// True when `text` contains a trigger word (and so may hold a secret).
@@ -212,8 +217,19 @@ impl Redactor {
         if !self.triggers.any(b) {
             return Vec::new();
         }
+        if b.len() > u32::MAX as usize {
+            // Beyond 32-bit offsets: the whole text counts as one secret.
+            return vec![Span::whole()];
+        }
         Engine::new(&self.triggers, b.len()).collect_top(b)
     }
+}
+
+/// Tokens the redactor has lexed on the calling thread (a work counter for
+/// tests that check linear time without a clock). Not a stable API.
+#[doc(hidden)]
+pub fn lexed_tokens() -> u64 {
+    lex::lexed()
 }
 
 /// Replace every literal — strings (`'…'`, `E'…'`, `N'…'`, `q'[…]'`),
@@ -238,10 +254,7 @@ fn mask_spans(text: &str) -> Option<String> {
                 _ => false,
             };
             if lit {
-                spans.push(Span {
-                    start: t.start,
-                    end: t.end,
-                });
+                spans.push(Span::new(t.start, t.end));
             }
         }
     }
@@ -254,10 +267,16 @@ fn mask_spans(text: &str) -> Option<String> {
 
 /// Build the output from sorted, non-overlapping spans, each replaced by `mark`.
 fn apply(text: &str, spans: &[Span], mark: &str) -> String {
-    let mut out = String::with_capacity(text.len() + spans.len() * mark.len().min(16));
+    apply_with(text, spans, |_| mark)
+}
+
+/// [`apply`] with the mark of span `i` given by `mark(i)`.
+fn apply_with<'m>(text: &str, spans: &[Span], mark: impl Fn(usize) -> &'m str) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * 16);
     let mut last = 0;
-    for s in spans {
-        let (mut st, mut en) = (s.start, s.end.min(text.len()));
+    for (i, s) in spans.iter().enumerate() {
+        let mark = mark(i);
+        let (mut st, mut en) = (s.start(), s.end().min(text.len()));
         // Spans always fall on ASCII boundaries; stay panic-free regardless.
         while st > last && !text.is_char_boundary(st) {
             st -= 1;

@@ -8,8 +8,35 @@ use crate::scan::Triggers;
 /// are replaced by [`MARK`]; delimiters and prefixes around them stay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Span {
-    pub start: usize,
-    pub end: usize,
+    // 32-bit offsets halve the memory of texts with very many secrets; the
+    // redactor never scans a text of 4 GiB or more (see `Redactor::redact`).
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
+    pub fn start(&self) -> usize {
+        self.start as usize
+    }
+
+    pub fn end(&self) -> usize {
+        self.end as usize
+    }
+
+    /// Everything, whatever the text's length (`apply` clamps the end).
+    pub fn whole() -> Span {
+        Span {
+            start: 0,
+            end: u32::MAX,
+        }
+    }
 }
 
 /// Placeholder that replaces a secret.
@@ -140,10 +167,7 @@ impl<'t> Engine<'t> {
         if !self.triggers.any(content) {
             return;
         }
-        let whole = Span {
-            start: t.cstart,
-            end: t.cend,
-        };
+        let whole = Span::new(t.cstart, t.cend);
         if depth >= MAX_DEPTH || content.len() > self.scan_budget {
             if !is_masked(content) {
                 out.push(whole);
@@ -151,23 +175,22 @@ impl<'t> Engine<'t> {
             return;
         }
         self.scan_budget -= content.len();
-        let dec = lex::decode(b, t);
-        let cost = dec.heap_bytes();
-        if self.copy_live + cost > self.copy_cap {
-            out.push(whole);
-            return;
-        }
+        let cost = match lex::decode_cost(b, t) {
+            Some(c) if self.copy_live + c <= self.copy_cap => c,
+            _ => {
+                out.push(whole);
+                return;
+            }
+        };
         self.copy_live += cost;
+        let dec = lex::decode(b, t);
         let inner_ctx = match t.kind {
             Kind::Str(Quote::Single | Quote::Double | Quote::OracleQ) => Ctx::StringBody,
             _ => Ctx::CodeBody,
         };
         let mut inner = Vec::new();
         self.collect(&dec.text, inner_ctx, depth + 1, &mut inner);
-        out.extend(inner.into_iter().map(|s| Span {
-            start: dec.map(s.start),
-            end: dec.map(s.end),
-        }));
+        out.extend(inner.into_iter().map(|s| Span::new(dec.map(s.start()), dec.map(s.end()))));
         self.copy_live -= cost;
     }
 }
@@ -298,16 +321,13 @@ impl<'a> Rules<'a, '_> {
             return;
         }
         self.st.redacted.insert(t.start);
-        self.out.push(Span { start: s, end: e });
+        self.out.push(Span::new(s, e));
     }
 
     /// Redact a hex/decimal number used as a password (e.g. `PASSWORD = 0x01… HASHED`).
     fn redact_num(&mut self, k: usize) {
         let t = self.t[k];
-        self.out.push(Span {
-            start: t.start,
-            end: t.end,
-        });
+        self.out.push(Span::new(t.start, t.end));
     }
 
     /// Redact a value given as string or (when allowed) number. Returns true if
@@ -398,7 +418,7 @@ impl<'a> Rules<'a, '_> {
             p = c.end;
         }
         if e > s {
-            self.out.push(Span { start: s, end: e });
+            self.out.push(Span::new(s, e));
             self.st.covered = self.st.covered.max(e);
         }
         self.skip_to_byte(k, e.max(s + 1))
@@ -518,8 +538,13 @@ impl<'a> Rules<'a, '_> {
             self.st.lits = (ab, eb);
         }
         while i < e {
-            match self.t[i].kind {
+            let t = self.t[i];
+            let content = &self.b[t.cstart..t.cend];
+            match t.kind {
                 Kind::Str(Quote::Backtick) => {}
+                // Only quotes and spaces (`''''`): the delimiters a template
+                // puts around a secret, not a secret.
+                Kind::Str(_) if content.iter().all(|c| b"'\"\\ ".contains(c)) => {}
                 Kind::Str(_) => self.redact_str(i),
                 Kind::Number => self.redact_num(i),
                 _ => {}
@@ -1111,7 +1136,7 @@ fn uri_userinfo(b: &[u8], out: &mut Vec<Span>) {
         };
         let (ps, pe) = (s + colon + 1, s + at);
         if pe > ps && !is_masked(&b[ps..pe]) {
-            out.push(Span { start: ps, end: pe });
+            out.push(Span::new(ps, pe));
         }
     }
 }
