@@ -114,7 +114,14 @@ impl<'t> Engine<'t> {
     /// `CHUNK + LOOK` significant tokens; comments are re-scanned as they are
     /// met, string literals when they leave the window (after every rule that
     /// could redact them whole has run).
-    fn collect_mode(&mut self, b: &[u8], backslash: bool, ctx: Ctx, depth: u8, out: &mut Vec<Span>) {
+    fn collect_mode(
+        &mut self,
+        b: &[u8],
+        backslash: bool,
+        ctx: Ctx,
+        depth: u8,
+        out: &mut Vec<Span>,
+    ) {
         let mut lexer = lex::Lexer::new(b, backslash);
         let mut win: Vec<Tok> = Vec::new();
         let mut close: Vec<usize> = Vec::new();
@@ -190,7 +197,11 @@ impl<'t> Engine<'t> {
         };
         let mut inner = Vec::new();
         self.collect(&dec.text, inner_ctx, depth + 1, &mut inner);
-        out.extend(inner.into_iter().map(|s| Span::new(dec.map(s.start()), dec.map(s.end()))));
+        out.extend(
+            inner
+                .into_iter()
+                .map(|s| Span::new(dec.map(s.start()), dec.map(s.end()))),
+        );
         self.copy_live -= cost;
     }
 }
@@ -360,7 +371,10 @@ impl<'a> Rules<'a, '_> {
             let j = self.skip_to_byte(k, me);
             // MariaDB's server_audit masks only the start of some passwords
             // (`IDENTIFIED BY *****'rest of it'`): the tail is still secret.
-            if b[s] == b'*' && matches!(b.get(me), Some(b'\'' | b'"')) && self.tok(j).is_some_and(|n| n.start == me && n.is_str()) {
+            if b[s] == b'*'
+                && matches!(b.get(me), Some(b'\'' | b'"'))
+                && self.tok(j).is_some_and(|n| n.start == me && n.is_str())
+            {
                 self.redact_str(j);
                 return j + 1;
             }
@@ -566,7 +580,9 @@ impl<'a> Rules<'a, '_> {
             named_seen |= named;
             let wanted = if named {
                 let name = self.text(a);
-                f.named.iter().any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+                f.named
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
             } else {
                 !named_seen && f.positions.contains(&(pos + 1))
             };
@@ -638,8 +654,7 @@ impl<'a> Rules<'a, '_> {
     fn concatenation(&mut self, k: usize) {
         let start = self.t[k].start;
         let (lf, lu) = self.st.lits;
-        if self.concat_op(k + 1) == 0 || (start >= lf && start < lu) || !self.writes_credential(k)
-        {
+        if self.concat_op(k + 1) == 0 || (start >= lf && start < lu) || !self.writes_credential(k) {
             return;
         }
         let first = k + 1;

@@ -16,7 +16,8 @@ pub(crate) enum Segment {
 /// unterminated construct runs to the end of the text.
 pub(crate) fn for_each_value(b: &[u8], mut f: impl FnMut(Segment)) {
     let n = b.len();
-    let find = |from: usize, pat: &[u8]| memchr::memmem::find(&b[from.min(n)..], pat).map(|p| from + p);
+    let find =
+        |from: usize, pat: &[u8]| memchr::memmem::find(&b[from.min(n)..], pat).map(|p| from + p);
     let mut i = 0;
     while i < n {
         let Some(lt) = memchr::memchr(b'<', &b[i..]).map(|p| i + p) else {

@@ -60,11 +60,7 @@ fn measure(r: &Redactor, text: &str) -> (usize, usize, usize) {
     let out = r.redact(text);
     let n = out.as_ref().map_or(0, |o| o.1);
     drop(out);
-    (
-        PEAK.load(Relaxed) - base,
-        CALLS.load(Relaxed) - calls,
-        n,
-    )
+    (PEAK.load(Relaxed) - base, CALLS.load(Relaxed) - calls, n)
 }
 
 fn repeat_to(unit: &str, prefix: &str, suffix: &str, size: usize) -> String {
@@ -83,8 +79,18 @@ fn repeat_to(unit: &str, prefix: &str, suffix: &str, size: usize) -> String {
 /// repeated did not finish in 60 s, `password 'p'` repeated took 48 s.
 const SHAPES: &[(&str, &str, &str, &str)] = &[
     ("uri literals", "' a://b'", "INSERT INTO t VALUES (", ")"),
-    ("uri literal list", "' a://b',", "INSERT INTO t VALUES (", "'x')"),
-    ("uri inside one literal", " a://b", "INSERT INTO t VALUES ('", "')"),
+    (
+        "uri literal list",
+        "' a://b',",
+        "INSERT INTO t VALUES (",
+        "'x')",
+    ),
+    (
+        "uri inside one literal",
+        " a://b",
+        "INSERT INTO t VALUES ('",
+        "')",
+    ),
     ("bare scheme separators", "://", "", ""),
     ("password words", "password ", "", ""),
     ("password keys", "password=", "", ""),
