@@ -138,12 +138,19 @@ fn may_hold_trigger(b: &[u8]) -> bool {
         if BIGRAMS[k >> 6] >> (k & 63) & 1 == 0 {
             continue;
         }
-        let w = [
-            b[i].to_ascii_lowercase(),
-            b[i + 1].to_ascii_lowercase(),
-            b[i + 2].to_ascii_lowercase(),
-        ];
-        if PREFIXES.iter().any(|p| **p == w) {
+        // One branch per first byte (a jump table), not a loop over PREFIXES.
+        let (c1, c2) = (b[i + 1].to_ascii_lowercase(), b[i + 2].to_ascii_lowercase());
+        let hit = match b[i].to_ascii_lowercase() {
+            b'p' => matches!((c1, c2), (b'a', b's') | (b'w', b'd')),
+            b'i' => c2 == b'e',
+            b's' => matches!((c1, c2), (b'e', b'c') | (b'p', b'_')),
+            b'c' => c2 == b'y',
+            b'h' => c2 == b'a',
+            b'e' | b'd' => c2 == b'c',
+            b'_' => c2 == b'r',
+            _ => c2 == b'/',
+        };
+        if hit {
             return true;
         }
     }
