@@ -659,6 +659,7 @@ impl Enricher {
     /// Replace credentials in every text field of `ev`.
     pub fn redact(&self, ev: &mut Event) {
         let mut count = 0usize;
+        let mut xml_count = 0usize;
         let r = &*self.redactor;
         let mut fix = |s: &mut String| {
             if let Some((new, n)) = r.redact(s) {
@@ -670,7 +671,16 @@ impl Enricher {
             fix(s);
         }
         if let Some(s) = ev.raw.as_mut() {
-            fix(s);
+            // XML audit records write a statement's quotes as entities
+            // (`PASSWORD &apos;p&apos;`): decode, redact, re-escape.
+            if is_xml_format(&ev.source.format) {
+                if let Some((new, n)) = r.redact_xml(s) {
+                    xml_count += n;
+                    *s = new;
+                }
+            } else {
+                fix(s);
+            }
         }
         if let Some(s) = ev.parse_error.as_mut() {
             fix(s);
@@ -683,6 +693,7 @@ impl Enricher {
         for v in ev.extra.values_mut() {
             redact_value(v, &mut fix);
         }
+        let count = count + xml_count;
         if count > 0 {
             ev.redacted = true;
             ev.redacted_count += count as u32;
@@ -710,6 +721,12 @@ impl Enricher {
             ev.redacted_count += count as u32;
         }
     }
+}
+
+/// Formats whose raw record is XML (`percona-audit-xml`,
+/// `mysql-enterprise-xml`, `oracle-audit-xml`; see `formats.rs`).
+fn is_xml_format(format: &str) -> bool {
+    format.ends_with("-xml")
 }
 
 fn redact_value(v: &mut Value, fix: &mut impl FnMut(&mut String)) {

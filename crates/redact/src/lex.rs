@@ -79,75 +79,131 @@ pub(crate) fn is_word_cont(c: u8) -> bool {
 }
 
 #[inline]
-fn is_space(c: u8) -> bool {
+pub(crate) fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
-/// Tokenize `b`. With `backslash` set, `\` escapes the next byte inside `'…'` and
-/// `"…"` (MySQL/MariaDB default mode); `E'…'` always honours backslash escapes.
-pub(crate) fn tokenize(b: &[u8], backslash: bool) -> Vec<Tok> {
-    let mut out = Vec::with_capacity(b.len() / 4 + 4);
-    let mut i = 0;
-    let n = b.len();
-    while i < n {
-        let c = b[i];
-        if is_space(c) {
-            i += 1;
-            continue;
-        }
-        let next = b.get(i + 1).copied();
-        let tok = match c {
-            b'-' if next == Some(b'-') => {
-                let e = memchr::memchr(b'\n', &b[i..]).map_or(n, |p| i + p);
-                Tok {
-                    cstart: i + 2,
-                    cend: e,
-                    ..Tok::simple(Kind::Comment, i, e)
-                }
-            }
-            b'/' if next == Some(b'*') => match memchr::memmem::find(&b[i + 2..], b"*/") {
-                Some(p) => Tok {
-                    cstart: i + 2,
-                    cend: i + 2 + p,
-                    ..Tok::simple(Kind::Comment, i, i + 4 + p)
-                },
-                None => Tok {
-                    cstart: i + 2,
-                    cend: n,
-                    closed: false,
-                    ..Tok::simple(Kind::Comment, i, n)
-                },
-            },
-            b'\'' => scan_quoted(b, i, i, b'\'', backslash, Quote::Single),
-            b'"' => scan_quoted(b, i, i, b'"', backslash, Quote::Double),
-            b'`' => scan_quoted(b, i, i, b'`', false, Quote::Backtick),
-            b'$' => scan_dollar(b, i),
-            b'?' => Tok::simple(Kind::Param, i, i + 1),
-            b':' if next.is_some_and(|d| d.is_ascii_alphabetic() || d == b'_')
-                && (i == 0 || b[i - 1] != b':') =>
-            {
-                let mut e = i + 1;
-                while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
-                    e += 1;
-                }
-                Tok::simple(Kind::Param, i, e)
-            }
-            b'0'..=b'9' => Tok::simple(Kind::Number, i, number_end(b, i)),
-            b'.' if next.is_some_and(|d| d.is_ascii_digit()) => {
-                Tok::simple(Kind::Number, i, number_end(b, i))
-            }
-            c if is_word_start(c) => {
-                let e = word_end(b, i + 1);
-                string_with_prefix(b, i, e, backslash)
-                    .unwrap_or_else(|| Tok::simple(Kind::Word, i, e))
-            }
-            c => Tok::simple(Kind::Punct(c), i, i + 1),
-        };
-        debug_assert!(tok.end > i);
-        i = tok.end;
-        out.push(tok);
+/// Streaming tokenizer. With `backslash` set, `\` escapes the next byte inside
+/// `'…'` and `"…"` (MySQL/MariaDB default mode); `E'…'` always honours
+/// backslash escapes. The redactor keeps only a bounded window of tokens, so
+/// memory does not grow with the number of tokens of a hostile text.
+pub(crate) struct Lexer<'a> {
+    b: &'a [u8],
+    i: usize,
+    backslash: bool,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(b: &'a [u8], backslash: bool) -> Lexer<'a> {
+        Lexer { b, i: 0, backslash }
     }
-    out
+}
+
+impl Iterator for Lexer<'_> {
+    type Item = Tok;
+
+    fn next(&mut self) -> Option<Tok> {
+        let (b, n) = (self.b, self.b.len());
+        while self.i < n && is_space(b[self.i]) {
+            self.i += 1;
+        }
+        if self.i >= n {
+            return None;
+        }
+        let mut tok = token_at(b, self.i, self.backslash);
+        if matches!(tok.kind, Kind::Str(Quote::Single)) {
+            tok = adjacent_literals(b, tok, self.backslash);
+        }
+        debug_assert!(tok.end > self.i);
+        self.i = tok.end;
+        Some(tok)
+    }
+}
+
+/// `'abc' 'p'`: PostgreSQL concatenates string constants separated by
+/// whitespace with a newline, MySQL by any whitespace. The whole run is one
+/// value, so it is one token (content from the first opening quote's content
+/// to the last closing quote).
+fn adjacent_literals(b: &[u8], mut tok: Tok, backslash: bool) -> Tok {
+    while tok.closed {
+        let mut j = tok.end;
+        while j < b.len() && is_space(b[j]) {
+            j += 1;
+        }
+        if j == tok.end || b.get(j) != Some(&b'\'') {
+            break;
+        }
+        let next = scan_quoted(b, j, j, b'\'', backslash, Quote::Single);
+        tok.end = next.end;
+        tok.cend = next.cend;
+        tok.closed = next.closed;
+        tok.esc |= next.esc;
+    }
+    tok
+}
+
+thread_local! {
+    /// Tokens lexed by this thread: the unit of work of the redactor, read by
+    /// the linear-time tests (clocks are too noisy to test with).
+    static LEXED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Tokens lexed so far by the calling thread.
+pub(crate) fn lexed() -> u64 {
+    LEXED.with(|c| c.get())
+}
+
+pub(crate) fn token_at(b: &[u8], i: usize, backslash: bool) -> Tok {
+    LEXED.with(|c| c.set(c.get() + 1));
+    let n = b.len();
+    let c = b[i];
+    let next = b.get(i + 1).copied();
+    match c {
+        b'-' if next == Some(b'-') => {
+            let e = memchr::memchr(b'\n', &b[i..]).map_or(n, |p| i + p);
+            Tok {
+                cstart: i + 2,
+                cend: e,
+                ..Tok::simple(Kind::Comment, i, e)
+            }
+        }
+        b'/' if next == Some(b'*') => match memchr::memmem::find(&b[i + 2..], b"*/") {
+            Some(p) => Tok {
+                cstart: i + 2,
+                cend: i + 2 + p,
+                ..Tok::simple(Kind::Comment, i, i + 4 + p)
+            },
+            None => Tok {
+                cstart: i + 2,
+                cend: n,
+                closed: false,
+                ..Tok::simple(Kind::Comment, i, n)
+            },
+        },
+        b'\'' => scan_quoted(b, i, i, b'\'', backslash, Quote::Single),
+        b'"' => scan_quoted(b, i, i, b'"', backslash, Quote::Double),
+        b'`' => scan_quoted(b, i, i, b'`', false, Quote::Backtick),
+        b'$' => scan_dollar(b, i),
+        b'?' => Tok::simple(Kind::Param, i, i + 1),
+        b':' if next.is_some_and(|d| d.is_ascii_alphabetic() || d == b'_')
+            && (i == 0 || b[i - 1] != b':') =>
+        {
+            let mut e = i + 1;
+            while e < n && (b[e].is_ascii_alphanumeric() || b[e] == b'_') {
+                e += 1;
+            }
+            Tok::simple(Kind::Param, i, e)
+        }
+        b'0'..=b'9' => Tok::simple(Kind::Number, i, number_end(b, i)),
+        b'.' if next.is_some_and(|d| d.is_ascii_digit()) => {
+            Tok::simple(Kind::Number, i, number_end(b, i))
+        }
+        c if is_word_start(c) => {
+            let e = word_end(b, i + 1);
+            string_with_prefix(b, i, e, backslash).unwrap_or_else(|| Tok::simple(Kind::Word, i, e))
+        }
+        c => Tok::simple(Kind::Punct(c), i, i + 1),
+    }
 }
 
 fn word_end(b: &[u8], mut i: usize) -> usize {
@@ -178,10 +234,18 @@ fn number_end(b: &[u8], start: usize) -> usize {
 /// `E'…'`, `N'…'`, `X'…'`, `B'…'`, `q'[…]'`, `nq'{…}'` where the word `b[s..e]`
 /// is immediately followed by a quote.
 fn string_with_prefix(b: &[u8], s: usize, e: usize, backslash: bool) -> Option<Tok> {
+    let w = &b[s..e];
+    if w.eq_ignore_ascii_case(b"u") && b.get(e) == Some(&b'&') && b.get(e + 1) == Some(&b'\'') {
+        // PostgreSQL `U&'d\0061t\+000061'` (a trailing `UESCAPE '!'` is a
+        // separate, harmless literal).
+        return Some(scan_quoted(b, s, e + 1, b'\'', backslash, Quote::Single));
+    }
+    if w.len() > 1 && w[0] == b'_' {
+        return introduced(b, s, e, backslash);
+    }
     if b.get(e) != Some(&b'\'') {
         return None;
     }
-    let w = &b[s..e];
     if w.len() == 1 {
         match w[0].to_ascii_lowercase() {
             b'e' => return Some(scan_quoted(b, s, e, b'\'', true, Quote::Single)),
@@ -196,6 +260,26 @@ fn string_with_prefix(b: &[u8], s: usize, e: usize, backslash: bool) -> Option<T
         return scan_qquote(b, s, e);
     }
     None
+}
+
+/// MySQL character set introducers: `_utf8mb4'…'`, `_binary 'x'`,
+/// `_latin1 X'…'`, `_utf8mb4 0x…`. The introducer and the literal are one
+/// value token (a string, or a number for `0x…`/`0b…`).
+fn introduced(b: &[u8], s: usize, e: usize, backslash: bool) -> Option<Tok> {
+    let mut j = e;
+    while j < b.len() && is_space(b[j]) {
+        j += 1;
+    }
+    match (b.get(j).copied(), b.get(j + 1).copied()) {
+        (Some(b'\''), _) => Some(scan_quoted(b, s, j, b'\'', backslash, Quote::Single)),
+        (Some(c), Some(b'\'')) if matches!(c.to_ascii_lowercase(), b'x' | b'b' | b'n') => {
+            Some(scan_quoted(b, s, j + 1, b'\'', backslash, Quote::Single))
+        }
+        (Some(b'0'), Some(c)) if matches!(c.to_ascii_lowercase(), b'x' | b'b') => {
+            Some(Tok::simple(Kind::Number, s, number_end(b, j)))
+        }
+        _ => None,
+    }
 }
 
 /// Scan a quoted token whose opening quote is at `open`; `start` is the token
@@ -330,34 +414,90 @@ pub(crate) fn quote_byte(t: &Tok) -> Option<u8> {
     }
 }
 
+/// A string token's content as the SQL it encodes, for re-scanning.
+pub(crate) struct Decoded<'a> {
+    pub text: std::borrow::Cow<'a, [u8]>,
+    /// Offset of the content in the enclosing text.
+    base: usize,
+    /// Decoded offsets at which an escape pair (`qq`, `\q`) was folded into one
+    /// byte, ascending. Only escapes cost memory: content without any is borrowed.
+    folds: Vec<u32>,
+}
+
+impl Decoded<'_> {
+    /// Offset in the enclosing text of decoded offset `i` (the start of an
+    /// escape pair for a folded byte; `text.len()` maps to the content end).
+    pub fn map(&self, i: usize) -> usize {
+        self.base + i + self.folds.partition_point(|&f| (f as usize) < i)
+    }
+}
+
 /// Decode a string token's content for re-scanning: `qq` → `q` and, with
 /// backslash escapes, `\q`, `\\`, `\'`, `\"` → the escaped byte (other `\x`
-/// sequences are kept verbatim). Returns the decoded bytes and, for each decoded
-/// byte, its absolute offset in `b`, plus one trailing sentinel (`cend`).
-pub(crate) fn decode(b: &[u8], t: &Tok) -> (Vec<u8>, Vec<usize>) {
-    let q = quote_byte(t);
+/// sequences are kept verbatim).
+pub(crate) fn decode<'a>(b: &'a [u8], t: &Tok) -> Decoded<'a> {
     let (s, e) = (t.cstart, t.cend);
+    if !needs_copy(b, t) {
+        return Decoded {
+            text: std::borrow::Cow::Borrowed(&b[s..e]),
+            base: s,
+            folds: Vec::new(),
+        };
+    }
     let mut out = Vec::with_capacity(e - s);
-    let mut map = Vec::with_capacity(e - s + 1);
+    let mut folds = Vec::new();
     let mut i = s;
     while i < e {
-        let c = b[i];
-        if t.esc && c == b'\\' && i + 1 < e && matches!(b[i + 1], b'\\' | b'\'' | b'"' | b'`') {
+        if is_pair(b, t, i) {
+            folds.push(out.len() as u32);
             out.push(b[i + 1]);
-            map.push(i);
             i += 2;
-            continue;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
-        if Some(c) == q && i + 1 < e && b[i + 1] == c {
-            out.push(c);
-            map.push(i);
-            i += 2;
-            continue;
-        }
-        out.push(c);
-        map.push(i);
-        i += 1;
     }
-    map.push(e);
-    (out, map)
+    Decoded {
+        text: std::borrow::Cow::Owned(out),
+        base: s,
+        folds,
+    }
+}
+
+/// Heap bytes [`decode`] would hold for token `t` (0 when it borrows), or
+/// `None` when the content is too large to decode (4 GiB).
+pub(crate) fn decode_cost(b: &[u8], t: &Tok) -> Option<usize> {
+    if !needs_copy(b, t) {
+        return Some(0);
+    }
+    let (s, e) = (t.cstart, t.cend);
+    if e - s > u32::MAX as usize {
+        return None;
+    }
+    let mut folds = 0;
+    let mut i = s;
+    while i < e {
+        if is_pair(b, t, i) {
+            folds += 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    Some(e - s - folds + folds * std::mem::size_of::<u32>())
+}
+
+fn needs_copy(b: &[u8], t: &Tok) -> bool {
+    let content = &b[t.cstart..t.cend];
+    quote_byte(t).is_some_and(|q| memchr::memchr(q, content).is_some())
+        || (t.esc && memchr::memchr(b'\\', content).is_some())
+}
+
+/// An escape pair starts at `i`: `qq`, or with backslash escapes `\\`,
+/// `\'`, `\"`, `` \` ``.
+fn is_pair(b: &[u8], t: &Tok, i: usize) -> bool {
+    let c = b[i];
+    i + 1 < t.cend
+        && ((t.esc && c == b'\\' && matches!(b[i + 1], b'\\' | b'\'' | b'"' | b'`'))
+            || (quote_byte(t) == Some(c) && b[i + 1] == c))
 }

@@ -15,12 +15,14 @@
 //! stays recognisable: `'<redacted>'`, `N'<redacted>'`, `E'<redacted>'`,
 //! `"<redacted>"`, `$tag$<redacted>$tag$`, `q'[<redacted>]'`; unquoted secrets
 //! (Oracle `IDENTIFIED BY pw`, conninfo `password=pw`, hex `0x…` hashes, URI
-//! userinfo) become a bare `<redacted>`. Inside a literal the replacement is
-//! escaped for that literal (`''<redacted>''` inside `'…'`). An unterminated
-//! secret literal (truncated record) is redacted to the end of the text and
-//! left unterminated (`PASSWORD '<redacted>`). Already-masked values (`<REDACTED>`, `<redacted>`, `<secret>`, runs
-//! of `*`, empty strings) are left alone and not counted, so redaction is
-//! idempotent.
+//! userinfo) become a bare `<redacted>`. Only the secret's content is
+//! replaced, so a literal nested in another keeps its outer escaping
+//! (`''<redacted>''`, `\'<redacted>\'`). An unterminated secret literal
+//! (truncated record) is redacted to the end of the text and left
+//! unterminated (`PASSWORD '<redacted>`). Already-masked values
+//! (`<REDACTED>`, `<redacted>`, `<secret>`, runs of `*`, empty strings) are
+//! left alone and not counted, so redaction is idempotent. The count is the
+//! number of replaced (merged) spans: one per secret.
 //!
 //! ## What is redacted (case-insensitive, comments/newlines allowed between tokens)
 //!
@@ -58,13 +60,53 @@
 //!   `sp_change_users_login` (4th).
 //! * **Nested text** — every string literal, dollar-quoted body and comment that
 //!   contains a trigger word is decoded (doubled quotes, backslash escapes) and
-//!   scanned recursively with all rules (depth ≤ 6): DO blocks and function
+//!   scanned recursively with all rules (depth ≤ 6; deeper, redacted whole): DO blocks and function
 //!   bodies (`EXECUTE 'CREATE ROLE x PASSWORD ''s'''`), `dblink_connect('host=h
 //!   password=s')`, conninfo values quoted as `password='sec ret'`,
 //!   `CREATE SUBSCRIPTION … CONNECTION '…'`, `OPENROWSET('…', 'Server=…;Pwd=…')`,
 //!   statements quoted inside raw log lines (CSV `"…"`, MariaDB `'…\'…'`,
 //!   JSON `"…"`), and `"password": "…"` JSON pairs.
 //! * **URIs** `scheme://user:secret@host` anywhere.
+//! * **Key and password arguments of crypto and credential functions**
+//!   (table with documentation links in `rules.rs`): pgcrypto
+//!   `pgp_sym_encrypt|decrypt[_bytea](…, psw)`, `pgp_pub_decrypt[_bytea](…,
+//!   key, psw)`, `encrypt|decrypt[_iv](…, key, …)`, `crypt(pw, salt)`,
+//!   `hmac(…, key, …)`; MySQL/MariaDB `AES_|DES_ENCRYPT|DECRYPT(…, key)`,
+//!   `ENCODE|DECODE(…, pass)` (not PostgreSQL's `encode(x, 'hex')` format
+//!   names), `ENCRYPT(pw, salt)`, `VALIDATE_PASSWORD_STRENGTH(pw)`; SQL Server
+//!   `ENCRYPTBYPASSPHRASE|DECRYPTBYPASSPHRASE(phrase, …)`,
+//!   `DECRYPTBYKEYAUTOCERT|DECRYPTBYKEYAUTOASYMKEY(id, pw, …)`,
+//!   `DECRYPTBYCERT|DECRYPTBYASYMKEY(id, …, pw)`; Oracle
+//!   `DBMS_CREDENTIAL|DBMS_CLOUD.CREATE_CREDENTIAL` (3rd/4th or `password =>`,
+//!   `private_key =>`), `UPDATE_CREDENTIAL` (3rd), `DBMS_CRYPTO.ENCRYPT|DECRYPT|MAC`
+//!   (key by position or `key =>`), `DBMS_OBFUSCATION_TOOLKIT.DES[3]ENCRYPT|DECRYPT`.
+//!   Every literal inside such an argument is redacted (`HEXTORAW('…')`,
+//!   `UTL_RAW.CAST_TO_RAW('…')`, numbers included).
+//! * **Dynamic SQL** that writes a credential keyword (`password`, `pwd`,
+//!   `identified`, `secret`): `format('ALTER ROLE %I PASSWORD %L', r, 'p')`,
+//!   `CONCAT('… IDENTIFIED BY ', QUOTE('p'))`, `CONCAT_WS`, `FORMATMESSAGE`,
+//!   `printf` — every literal of the arguments after the template; and a
+//!   concatenation after such a literal (`'… PASSWORD ' || 'p'`,
+//!   `|| quote_literal('p')`, Oracle `EXECUTE IMMEDIATE '… IDENTIFIED BY ' ||
+//!   'p'`, SQL Server `N'… PASSWORD = ''' + N'p' + ''''`) — every literal
+//!   operand that follows (quote-only literals such as `''''` are kept).
+//! * **A server's partial mask**: MariaDB's `IDENTIFIED BY *****'tail'` — the
+//!   literal right after the asterisks is redacted too.
+//!
+//! Literal forms read as one value: `'…'` with doubled quotes or backslash
+//! escapes, `E'…'`, `U&'…'` (and its `UESCAPE`), `B'…'`, `X'…'`, `N'…'`,
+//! `$tag$…$tag$`, Oracle `q'[…]'`/`q'{…}'`/`q'<…>'`/`q'(…)'`/`q'!…!'` and
+//! `nq'…'`, MySQL introducers `_utf8mb4'…'`, `_binary 'x'`, `_latin1 X'…'`,
+//! `_utf8mb4 0x…`, hex numbers `0x…`, and **adjacent literals** `'abc' 'p'`
+//! separated by whitespace (PostgreSQL needs a newline, MySQL does not; the
+//! whole run is one value). A quoted option name counts as a key in
+//! `OPTIONS ("password" 'p')`.
+//!
+//! **XML records** (Percona and MySQL Enterprise audit XML, Oracle XML audit)
+//! go through [`Redactor::redact_xml`]: each text node and attribute value is
+//! entity-decoded (`&apos;`, `&quot;`, `&#39;`, `&#x27;`, `&amp;`, …),
+//! redacted, and the mark written back escaped (`&lt;redacted&gt;`), so the
+//! record stays well-formed.
 //!
 //! Literal escaping is ambiguous across engines (`'a\'b'` is one MySQL string
 //! but a complete PostgreSQL string followed by `b'`). When the text contains a
@@ -73,17 +115,28 @@
 //!
 //! ## Limits (known gaps)
 //!
-//! * Data, not credentials: `INSERT`/`UPDATE` of `mysql.user`, `crypt('pw', …)`,
-//!   `AES_ENCRYPT(…, 'key')`, `DBMS_*` calls with positional password arguments,
-//!   bind values that are not tied to a credential keyword are not redacted.
-//!   Conversely, application queries such as `WHERE password = 'x'` *are*
-//!   redacted (deliberate over-redaction).
-//! * Text that is encoded beyond SQL quoting (XML entities `&apos;`, URL/percent
-//!   or base64 encoding) is not decoded — parsers must hand over decoded text.
+//! * Data, not credentials: `INSERT`/`UPDATE` of `mysql.user`, bind values
+//!   and variables (`|| v_pw`, `format(…, $1)`) that are not literals, and
+//!   functions not in the table are not redacted. Conversely, application
+//!   queries such as `WHERE password = 'x'` *are* redacted, and so are the
+//!   data arguments of `encrypt`/`decrypt` (a name shared by pgcrypto, MySQL
+//!   and DBMS_CRYPTO takes the union of their key positions) — deliberate
+//!   over-redaction.
+//! * Text that is encoded beyond SQL quoting (URL/percent or base64 encoding)
+//!   is not decoded; XML entities only through [`Redactor::redact_xml`].
+//! * A rule looks at most 2048 tokens ahead of the word that starts it (a
+//!   function call with an argument list longer than that may keep a later
+//!   key argument).
+//! * Nested literals are re-read to a depth of 6, within a budget of 8 × the
+//!   text's length (bytes re-read) and 2 × its length (decoded copies alive):
+//!   past either, a nested literal or comment that holds a trigger word is
+//!   redacted whole instead (over-redaction, never a leak).
+//! * A text of 4 GiB or more that holds a trigger is redacted whole.
 //! * SQL*Plus `CONNECT user/pw@db` and other client commands are not SQL and
 //!   are not recognised.
 //! * A quoted identifier (`"password"`, `` `password` ``) is not a credential key,
-//!   except as a JSON key.
+//!   except as a JSON key and as an option name followed by a literal
+//!   (`OPTIONS ("password" 'p')`).
 //! * [`mask_literals`] does not mask double-quoted tokens (identifiers in
 //!   PostgreSQL/Oracle/SQL Server) nor text inside comments.
 //!
@@ -93,13 +146,24 @@
 //! `sp_addlogin`/`sp_addlinkedsrvlogin`/`sp_setapprole`/`sp_addapprole`/
 //! `sp_change_users_login`, `://`) — is a case-insensitive SIMD `memmem` scan of
 //! a lowercased stack window: no allocation, `None` returned. Only when a
-//! trigger is present is the text tokenized and the rules run.
+//! trigger is present is the text tokenized and the rules run. The triggers
+//! also include `crypt`, `hmac`, `encode`, `decode` and `_credential` for the
+//! function table.
+//!
+//! On the slow path, time and memory are linear in the text, whatever its
+//! shape: tokens stream through a window of at most 4096 tokens (never a
+//! token vector of the whole text), nested literals without escapes are
+//! re-read in place and decoded copies are budgeted (see Limits), a secret
+//! costs 8 bytes until the output is built, and every scan that could be
+//! repeated (unquoted values, argument lists, concatenations) is amortized.
+//! A hostile 4 MiB text peaks below 4 × its size (tests/hostile.rs).
 
 mod lex;
 mod rules;
 mod scan;
+mod xml;
 
-use rules::{Engine, Span};
+use rules::{Engine, MARK, Span};
 use scan::Triggers;
 
 /// Redactor configuration.
@@ -145,12 +209,12 @@ impl Redactor {
     /// replaced (masked literals are not counted; with `mask_literals` the
     /// result may be `Some((_, 0))`).
     pub fn redact(&self, text: &str) -> Option<(String, usize)> {
-        let spans = self.secret_spans(text);
+        let spans = self.secret_spans(text.as_bytes());
         let count = spans.len();
         let redacted = if spans.is_empty() {
             None
         } else {
-            Some(apply(text, &spans))
+            Some(apply(text, &spans, MARK))
         };
         if !self.opts.mask_literals {
             return redacted.map(|s| (s, count));
@@ -162,21 +226,73 @@ impl Redactor {
         }
     }
 
+    /// Redact the credentials in an XML document or fragment (Percona and
+    /// MySQL Enterprise audit XML, Oracle XML audit files), where the quotes
+    /// of a statement are written as entities (`PASSWORD &apos;p&apos;`).
+    ///
+    /// Each text node and attribute value is decoded (predefined and numeric
+    /// character references), redacted on its own, and the replacement is
+    /// written escaped (`&lt;redacted&gt;`), so markup is never touched and
+    /// the result stays well-formed. CDATA sections and comments are redacted
+    /// as they are. Same return convention as [`Redactor::redact`];
+    /// `mask_literals` does not apply.
+    pub fn redact_xml(&self, text: &str) -> Option<(String, usize)> {
+        let b = text.as_bytes();
+        if !self.triggers.any(b) && memchr::memchr(b'&', b).is_none() {
+            return None;
+        }
+        // Segments come in text order and their spans stay inside them, so
+        // the spans are sorted; `raw` says which need the unescaped mark.
+        let mut spans = Vec::new();
+        let mut raw = Vec::new();
+        xml::for_each_value(b, |seg| match seg {
+            xml::Segment::Raw(s, e) => {
+                for sp in self.secret_spans(&b[s..e]) {
+                    spans.push(Span::new(s + sp.start(), s + sp.end()));
+                    raw.push(true);
+                }
+            }
+            xml::Segment::Escaped(s, e) => {
+                let dec = xml::unescape(&b[s..e], s);
+                for sp in self.secret_spans(&dec.text) {
+                    spans.push(Span::new(dec.map(sp.start()), dec.map(sp.end())));
+                    raw.push(false);
+                }
+            }
+        });
+        if spans.is_empty() {
+            return None;
+        }
+        let count = spans.len();
+        let out = apply_with(text, &spans, |i| {
+            // CDATA and comments take the mark as it is; elsewhere `<` is markup.
+            if raw[i] { MARK } else { "&lt;redacted&gt;" }
+        });
+        Some((out, count))
+    }
+
     /// True when `text` contains a trigger word (and so may hold a secret).
     pub fn may_contain_secret(&self, text: &str) -> bool {
         self.triggers.any(text.as_bytes())
     }
 
-    fn secret_spans(&self, text: &str) -> Vec<Span> {
-        let b = text.as_bytes();
+    fn secret_spans(&self, b: &[u8]) -> Vec<Span> {
         if !self.triggers.any(b) {
             return Vec::new();
         }
-        Engine {
-            triggers: &self.triggers,
+        if b.len() > u32::MAX as usize {
+            // Beyond 32-bit offsets: the whole text counts as one secret.
+            return vec![Span::whole()];
         }
-        .collect_top(b)
+        Engine::new(&self.triggers, b.len()).collect_top(b)
     }
+}
+
+/// Tokens the redactor has lexed on the calling thread (a work counter for
+/// tests that check linear time without a clock). Not a stable API.
+#[doc(hidden)]
+pub fn lexed_tokens() -> u64 {
+    lex::lexed()
 }
 
 /// Replace every literal — strings (`'…'`, `E'…'`, `N'…'`, `q'[…]'`),
@@ -194,41 +310,36 @@ fn mask_spans(text: &str) -> Option<String> {
         modes.push(true);
     }
     for bs in modes {
-        for t in lex::tokenize(b, bs) {
+        for t in lex::Lexer::new(b, bs) {
             let lit = match t.kind {
                 lex::Kind::Number => true,
                 lex::Kind::Str(q) => !matches!(q, lex::Quote::Double | lex::Quote::Backtick),
                 _ => false,
             };
             if lit {
-                spans.push(Span {
-                    start: t.start,
-                    end: t.end,
-                    repl: "?".to_string(),
-                });
+                spans.push(Span::new(t.start, t.end));
             }
         }
     }
     if spans.is_empty() {
         return None;
     }
-    let spans = rules::merge(spans);
-    let spans: Vec<Span> = spans
-        .into_iter()
-        .map(|mut s| {
-            s.repl = "?".to_string();
-            s
-        })
-        .collect();
-    Some(apply(text, &spans))
+    rules::merge(&mut spans);
+    Some(apply(text, &spans, "?"))
 }
 
-/// Build the output from sorted, non-overlapping spans.
-fn apply(text: &str, spans: &[Span]) -> String {
-    let mut out = String::with_capacity(text.len() + spans.len() * 8);
+/// Build the output from sorted, non-overlapping spans, each replaced by `mark`.
+fn apply(text: &str, spans: &[Span], mark: &str) -> String {
+    apply_with(text, spans, |_| mark)
+}
+
+/// [`apply`] with the mark of span `i` given by `mark(i)`.
+fn apply_with<'m>(text: &str, spans: &[Span], mark: impl Fn(usize) -> &'m str) -> String {
+    let mut out = String::with_capacity(text.len() + spans.len() * 16);
     let mut last = 0;
-    for s in spans {
-        let (mut st, mut en) = (s.start, s.end.min(text.len()));
+    for (i, s) in spans.iter().enumerate() {
+        let mark = mark(i);
+        let (mut st, mut en) = (s.start(), s.end().min(text.len()));
         // Spans always fall on ASCII boundaries; stay panic-free regardless.
         while st > last && !text.is_char_boundary(st) {
             st -= 1;
@@ -243,7 +354,7 @@ fn apply(text: &str, spans: &[Span]) -> String {
             continue;
         }
         out.push_str(&text[last..st]);
-        out.push_str(&s.repl);
+        out.push_str(mark);
         last = en;
     }
     out.push_str(&text[last..]);

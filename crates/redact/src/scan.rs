@@ -8,13 +8,18 @@ use memchr::memmem::Finder;
 
 /// Trigger substrings (lowercase). Every rule of the redactor starts at a token
 /// that contains one of these, so "no trigger" means "nothing to redact".
-const TRIGGERS: [&[u8]; 6] = [
-    b"passw",      // password, passwd, master_password, sp_password, @rmtpassword, …
-    b"pwd",        // ODBC `Pwd=`, pwdencrypt, @newpwd
-    b"identified", // IDENTIFIED BY / VIA / WITH
-    b"secret",     // SECRET = '…', WITH SECRET
-    b"sp_",        // verified against PROCS below
-    b"://",        // scheme://user:password@host
+const TRIGGERS: [&[u8]; 11] = [
+    b"passw",       // password, passwd, master_password, sp_password, @rmtpassword, …
+    b"pwd",         // ODBC `Pwd=`, pwdencrypt, @newpwd
+    b"identified",  // IDENTIFIED BY / VIA / WITH
+    b"secret",      // SECRET = '…', WITH SECRET
+    b"sp_",         // verified against PROCS below
+    b"://",         // scheme://user:password@host
+    b"crypt",       // crypt(), [aes_|des_|pgp_sym_]encrypt/decrypt, DBMS_CRYPTO, …bypassphrase
+    b"hmac",        // pgcrypto hmac(data, key, type)
+    b"encode",      // MySQL/MariaDB ENCODE(str, pass_str)
+    b"decode",      // MySQL/MariaDB DECODE(crypt_str, pass_str)
+    b"_credential", // DBMS_CREDENTIAL / DBMS_CLOUD .CREATE_CREDENTIAL, UPDATE_CREDENTIAL
 ];
 
 /// Stored procedures that take a password positionally (see `rules`).
@@ -31,6 +36,7 @@ const LONGEST: &[u8] = b"sp_change_users_login";
 const WINDOW: usize = 4096;
 const SMALL: usize = 512;
 const SP_IDX: usize = 4;
+const _: () = assert!(TRIGGERS.len() == PREFIXES.len());
 const OVERLAP: usize = LONGEST.len();
 
 pub(crate) struct Triggers {
@@ -93,11 +99,10 @@ impl Triggers {
 /// Every case variant of the first two bytes of each trigger, as a bitset
 /// over `(byte << 8) | next byte`.
 const BIGRAMS: [u64; 1024] = {
-    let pairs: [&[u8; 2]; 6] = [b"pa", b"pw", b"id", b"se", b"sp", b":/"];
     let mut t = [0u64; 1024];
     let mut p = 0;
-    while p < pairs.len() {
-        let (a, b) = (pairs[p][0], pairs[p][1]);
+    while p < PREFIXES.len() {
+        let (a, b) = (PREFIXES[p][0], PREFIXES[p][1]);
         let va = [a, a.to_ascii_uppercase()];
         let vb = [b, b.to_ascii_uppercase()];
         let mut i = 0;
@@ -115,32 +120,35 @@ const BIGRAMS: [u64; 1024] = {
     t
 };
 
+/// The first three bytes of every trigger (lowercase).
+const PREFIXES: [&[u8; 3]; 11] = [
+    b"pas", b"pwd", b"ide", b"sec", b"sp_", b"://", b"cry", b"hma", b"enc", b"dec", b"_cr",
+];
+
 /// Cheap necessary condition for [`Triggers::any`]: some position starts
-/// with the first three bytes of a trigger (`pas`, `pwd`, `ide`, `sec`,
-/// `sp_`, `://`), ASCII case-insensitively. A branch-free bigram lookup per
-/// byte; false positives are fine, a false negative is impossible because
-/// every trigger starts with one of these.
+/// with the first three bytes of a trigger, ASCII case-insensitively. A
+/// branch-free bigram lookup per byte; false positives are fine, a false
+/// negative is impossible because every trigger starts with one of these.
 fn may_hold_trigger(b: &[u8]) -> bool {
     if b.len() < 3 {
         return false;
     }
-    let lower = |c: u8| c.to_ascii_lowercase();
     for i in 0..b.len() - 2 {
         let k = ((b[i] as usize) << 8) | b[i + 1] as usize;
         if BIGRAMS[k >> 6] >> (k & 63) & 1 == 0 {
             continue;
         }
-        let hit = match lower(b[i]) {
-            b'p' => matches!(
-                (lower(b[i + 1]), lower(b[i + 2])),
-                (b'a', b's') | (b'w', b'd')
-            ),
-            b'i' => lower(b[i + 2]) == b'e',
-            b's' => matches!(
-                (lower(b[i + 1]), b[i + 2]),
-                (b'e', b'c' | b'C') | (b'p', b'_')
-            ),
-            _ => b[i + 2] == b'/',
+        // One branch per first byte (a jump table), not a loop over PREFIXES.
+        let (c1, c2) = (b[i + 1].to_ascii_lowercase(), b[i + 2].to_ascii_lowercase());
+        let hit = match b[i].to_ascii_lowercase() {
+            b'p' => matches!((c1, c2), (b'a', b's') | (b'w', b'd')),
+            b'i' => c2 == b'e',
+            b's' => matches!((c1, c2), (b'e', b'c') | (b'p', b'_')),
+            b'c' => c2 == b'y',
+            b'h' => c2 == b'a',
+            b'e' | b'd' => c2 == b'c',
+            b'_' => c2 == b'r',
+            _ => c2 == b'/',
         };
         if hit {
             return true;

@@ -572,3 +572,30 @@ sinks:
         .to_string();
     assert!(e.contains("some"), "{e}");
 }
+
+#[test]
+fn xml_raw_records_are_redacted_through_their_entities() {
+    for format in [
+        "percona-audit-xml",
+        "mysql-enterprise-xml",
+        "oracle-audit-xml",
+    ] {
+        let mut e = ev(Category::Dcl, "CREATE USER", "s", None);
+        e.source.format = format.into();
+        e.statement = Some("CREATE USER 'u'@'%' IDENTIFIED BY 'Xml-pw1'".into());
+        e.raw = Some(
+            "<AUDIT_RECORD NAME=\"Query\" SQLTEXT=\"CREATE USER &apos;u&apos;@&apos;%&apos; \
+             IDENTIFIED BY &apos;Xml-pw1&apos;\"/>"
+                .into(),
+        );
+        Enricher::new(Some("i".into()), Map::new(), false).apply(&mut e);
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("Xml-pw1"), "{format}: leaked: {text}");
+        let raw = e.raw.as_deref().unwrap();
+        assert!(
+            raw.contains("IDENTIFIED BY &apos;&lt;redacted&gt;&apos;\"/>"),
+            "{format}: {raw}"
+        );
+        assert_eq!(e.redacted_count, 2, "{format}");
+    }
+}
