@@ -91,7 +91,8 @@ pub(crate) fn unescape(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        let Some(semi) = after[..after.len().min(12)].find(';') else {
+        // Bytes, not `str`: the 12th byte may fall inside a multi-byte char.
+        let Some(semi) = memchr::memchr(b';', &after.as_bytes()[..after.len().min(12)]) else {
             out.push('&');
             rest = &after[1..];
             continue;
