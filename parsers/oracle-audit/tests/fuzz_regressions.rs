@@ -14,3 +14,21 @@ fn xml_entity_search_stops_inside_a_multibyte_char() {
     let stmt = evs.iter().find_map(|e| e.statement.as_deref());
     assert_eq!(stmt, Some("'a &a\u{FFFD}\u{FFFD}; b'"), "{evs:?}");
 }
+
+/// Noise ending in a `</Audit>` line was framed on its own while the bytes
+/// were arriving (the line looked like the file's end), but together with
+/// what followed when the whole buffer was there.
+#[test]
+fn xml_audit_close_line_ends_noise_whatever_follows() {
+    let input = b"a</Audit>\n>";
+    let whole = common::run_chunked("oracle-audit-xml", input, "test", 0);
+    for chunk in 1..=12 {
+        assert_eq!(
+            common::run_chunked("oracle-audit-xml", input, "test", chunk),
+            whole,
+            "pieces of {chunk}"
+        );
+    }
+    let raws: Vec<_> = whole.iter().map(|e| e.raw.as_deref()).collect();
+    assert_eq!(raws, [Some("a</Audit>"), Some(">")]);
+}
