@@ -105,6 +105,14 @@ run() { # TARGET SECONDS
   return "$status"
 }
 
+case "${1:-}" in
+  list) targets; exit 0 ;;
+  "" | all) which=$(targets); secs=${2:-${FUZZ_SECONDS:-10}} ;;
+  *)
+    targets | grep -qx -- "$1" || { echo "fuzz.sh: unknown target $1; targets: $(targets | tr '\n' ' ')" >&2; exit 2; }
+    which=$1; secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS} ;;
+esac
+
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz (cargo install cargo-fuzz --locked)"
   if ! cargo install cargo-fuzz --locked; then
@@ -112,11 +120,6 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     exit 3
   fi
 fi
-case "${1:-}" in
-  list) targets; exit 0 ;;
-  "" | all) which=$(targets); secs=${2:-${FUZZ_SECONDS:-10}} ;;
-  *) which=$1; secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS} ;;
-esac
 
 [ -d "$corpora" ] || echo "fuzz.sh: no third-party corpora at $corpora (set ONETRAIL_CORPORA); seeding from fixtures/ only" >&2
 echo "==> cargo fuzz build (sanitizer: $sanitizer)"

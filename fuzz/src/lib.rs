@@ -56,17 +56,6 @@ pub fn formats(name: &str) -> Vec<Box<dyn RecordFormat>> {
     v
 }
 
-/// Every format name the fuzz targets must cover (one target each).
-pub fn all_format_names() -> Vec<&'static str> {
-    [
-        onetrail_pgaudit::FORMATS,
-        onetrail_mysql_audit::FORMATS,
-        onetrail_oracle_audit::FORMATS,
-        onetrail_mssql_audit::FORMATS,
-    ]
-    .concat()
-}
-
 /// Framing + parsing of `data` as format `name`, with every configuration of
 /// [`formats`]. Properties:
 ///
