@@ -870,6 +870,11 @@ impl RecordFormat for MariadbServerAudit {
                         ..*pos
                     };
                     self.handle_non_audit(line, &p, why, out);
+                    if line_pos_offset == pos.offset {
+                        // That event's id is (record offset, 0), like the
+                        // record's first event: the next event takes index 1.
+                        index += 1;
+                    }
                     continue;
                 }
             };

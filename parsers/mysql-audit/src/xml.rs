@@ -190,6 +190,12 @@ impl RecordFormat for XmlAudit {
                 None => (flush == Flush::Final && !buf.is_empty()).then_some(buf.len()),
             };
         };
+        // Blank lines before a record are a record of their own (no events),
+        // as they are when they arrive before the record's bytes do: the
+        // record's offset, and so its event ids, must not depend on that.
+        if let Some(p) = memchr::memrchr(b'\n', &buf[..i]) {
+            return Some(p + 1);
+        }
         let rest = &buf[i..];
         if rest.starts_with(OPEN)
             && rest

@@ -73,19 +73,30 @@ pub(crate) fn frame(buf: &[u8], flush: Flush) -> Option<usize> {
             _ => None,
         };
     }
-    // Preamble, `</Audit>` or noise: up to the next record start.
-    if let Some(j) = find(buf, OPEN) {
+    // Preamble, `</Audit>` or noise: up to the next record start, or through
+    // a complete `</Audit>` line (the end of the file: nothing need follow, so
+    // waiting for a record start would never end). Both rules hold whether or
+    // not more bytes follow, so every reader frames the same bytes.
+    let open = find(buf, OPEN);
+    let mut from = 0;
+    while let Some(i) = find(&buf[from..], b"</Audit>").map(|i| from + i) {
+        if open.is_some_and(|o| o < i) {
+            break;
+        }
+        let end = eat_eol(buf, i + b"</Audit>".len());
+        if buf[end - 1] == b'\n' {
+            return Some(end);
+        }
+        from = i + 1;
+    }
+    if let Some(j) = open {
         return Some(j);
     }
     match flush {
         Flush::Final => Some(buf.len()),
         Flush::Quiet => memchr::memrchr(b'\n', buf).map(|i| i + 1),
         Flush::No if buf.len() >= MAX_RECORD => Some(buf.len()),
-        Flush::No => {
-            // A complete closing tag at the end of the file cannot grow further.
-            let t = buf.trim_ascii_end();
-            (t.ends_with(b"</Audit>") && buf.ends_with(b"\n")).then_some(buf.len())
-        }
+        Flush::No => None,
     }
 }
 
@@ -99,11 +110,8 @@ pub(crate) fn unescape(s: &str) -> String {
     while let Some(i) = rest.find('&') {
         out.push_str(&rest[..i]);
         let after = &rest[i..];
-        // Bytes, not a str slice: 12 bytes may end inside a character.
-        let Some(semi) = after.as_bytes()[..after.len().min(12)]
-            .iter()
-            .position(|&b| b == b';')
-        else {
+        // Bytes, not `str`: the 12th byte may fall inside a multi-byte char.
+        let Some(semi) = memchr::memchr(b';', &after.as_bytes()[..after.len().min(12)]) else {
             out.push('&');
             rest = &after[1..];
             continue;

@@ -117,11 +117,13 @@ pub fn frame(buf: &[u8], flush: Flush) -> Option<usize> {
                 end += q + 1;
             }
             None => {
-                if flush == Flush::Final {
-                    return Some(buf.len());
-                }
+                // Checked before `Final`: a last line without its newline
+                // starts a record just as it does when more bytes follow.
                 if starts_record(rest) {
                     return Some(end);
+                }
+                if flush == Flush::Final {
+                    return Some(buf.len());
                 }
                 return (flush == Flush::Quiet).then_some(end);
             }

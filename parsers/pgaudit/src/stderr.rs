@@ -53,23 +53,26 @@ pub fn frame(prefix: &LogLinePrefix, buf: &[u8], flush: Flush) -> Option<usize> 
             return (flush != Flush::No).then_some(next);
         }
         let rest = &buf[next..];
-        let Some((end, after)) = line_at(buf, next) else {
-            // A partial line: it continues this record if it is a TAB line
-            // or (possibly) a secondary line; otherwise this record is over.
-            if flush == Flush::Final {
-                return Some(buf.len());
-            }
-            if rest[0] == b'\t' {
+        let (end, after) = match line_at(buf, next) {
+            Some(line) => line,
+            // The input's last line is complete without its newline: judge it
+            // like any other line, as when the bytes arrive in pieces.
+            None if flush == Flush::Final => (buf.len(), buf.len()),
+            None => {
+                // A partial line: it continues this record if it is a TAB line
+                // or (possibly) a secondary line; otherwise this record is over.
+                if rest[0] == b'\t' {
+                    return (flush == Flush::Quiet).then_some(next);
+                }
+                // If the partial line already shows a complete primary prefix,
+                // the record is over; if we cannot tell yet, wait.
+                if let Some(l) = prefix.match_line(rest)
+                    && !SECONDARY.contains(&l.severity)
+                {
+                    return Some(next);
+                }
                 return (flush == Flush::Quiet).then_some(next);
             }
-            // If the partial line already shows a complete primary prefix,
-            // the record is over; if we cannot tell yet, wait.
-            if let Some(l) = prefix.match_line(rest)
-                && !SECONDARY.contains(&l.severity)
-            {
-                return Some(next);
-            }
-            return (flush == Flush::Quiet).then_some(next);
         };
         let line = &buf[next..end];
         if line.first() == Some(&b'\t') {

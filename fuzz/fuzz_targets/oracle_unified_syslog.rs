@@ -1,0 +1,7 @@
+#![no_main]
+//! Framing + parsing of `oracle-unified-syslog`; properties in `onetrail_fuzz::check_format`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| onetrail_fuzz::check_format(
+    "oracle-unified-syslog",
+    data
+));
