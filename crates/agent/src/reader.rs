@@ -42,7 +42,9 @@ impl FileReader {
         format_name: &'static str,
         max_record: usize,
     ) -> Result<FileReader, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        // Never blocks on a FIFO, never reads a device: regular files only.
+        let file =
+            crate::files::open_regular(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let key =
             crate::tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(FileReader {

@@ -45,3 +45,34 @@ fn records_across_buffer_boundaries_are_whole_and_at_their_offsets() {
         assert!(stmt.ends_with(&format!("WHERE id = {}", i + 1)), "{stmt}");
     }
 }
+
+/// `parse` of a FIFO (or a device) is refused at once, naming what the path
+/// is; it never blocks waiting for a writer.
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("postgresql.log");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let opts = ParseOptions {
+        format: "pgaudit-stderr".into(),
+        log_line_prefix: None,
+        instance: None,
+        forward_other: true,
+        mask_literals: false,
+        max_record_bytes: onetrail_agent::DEFAULT_MAX_RECORD_BYTES,
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = tx.send(parse_file(&fifo, &opts, &mut out).map(|_| ()));
+    });
+    let r = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("parse_file blocked on a FIFO");
+    let e = r.unwrap_err();
+    assert!(
+        e.contains("FIFO") && e.contains("not a regular file"),
+        "{e}"
+    );
+}
