@@ -188,9 +188,7 @@ impl Framer {
         }
         match f.frame(buf, flush) {
             Some(n) if n > 0 && n <= self.max => {
-                let before = out.len();
-                f.parse(&buf[..n], pos, out);
-                self.flag(f, out, before);
+                self.parse(f, &buf[..n], pos, out);
                 n
             }
             Some(n) if n > 0 => {
@@ -214,9 +212,7 @@ impl Framer {
             }
             _ if flush == Flush::Final => {
                 // A format that breaks the contract still loses nothing.
-                let before = out.len();
-                f.parse(buf, pos, out);
-                self.flag(f, out, before);
+                self.parse(f, buf, pos, out);
                 buf.len()
             }
             _ => 0,
@@ -317,9 +313,19 @@ impl Framer {
         out: &mut Vec<Event>,
     ) {
         self.truncated.push((offset, total));
+        self.parse(f, record, &RecordPos { offset, ..*pos }, out);
+    }
+
+    /// Parse one framed record and flag what it yields.
+    fn parse(
+        &mut self,
+        f: &mut dyn RecordFormat,
+        record: &[u8],
+        pos: &RecordPos<'_>,
+        out: &mut Vec<Event>,
+    ) {
         let before = out.len();
-        let at = RecordPos { offset, ..*pos };
-        f.parse(record, &at, out);
+        f.parse(record, pos, out);
         self.flag(f, out, before);
     }
 
