@@ -172,9 +172,10 @@ impl RecordFormat for PgFormat {
             Layout::Csvlog => {
                 onetrail_event::decide_on_line(line, 16, onetrail_event::starts_with_date_time)
             }
-            Layout::LogToFile => onetrail_event::decide_on_line(line, 16, |l| {
-                matches!(l.first(), Some(b'{' | b'"')) || onetrail_event::starts_with_date_time(l)
-            }),
+            // The rule its own framing uses for raw detail lines.
+            Layout::LogToFile => {
+                onetrail_event::decide_on_line(line, 1024, logtofile::starts_record)
+            }
         }
     }
 

@@ -56,7 +56,7 @@ fn is_audit_start(b: &[u8]) -> bool {
 /// Does a line start a raw-layout record (`YYYY-MM-DD HH:MM:SS` and at least
 /// 12 commas), or a CSV/JSON one? Raw detail/context values may contain
 /// newlines, so this is how a raw record's end is found.
-fn starts_record(line: &[u8]) -> bool {
+pub(crate) fn starts_record(line: &[u8]) -> bool {
     match line.first() {
         Some(b'{' | b'"') => true,
         Some(c) if c.is_ascii_digit() => {
