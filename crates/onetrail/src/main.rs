@@ -162,12 +162,56 @@ pub(crate) fn init_logging(cfg: Option<&Config>) {
         .unwrap_or_else(|| "info".into());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = cfg.and_then(|c| c.log.format.as_deref()) == Some("json");
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let style = LogStyle::detect();
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(style.colour);
     if json {
         builder.json().init();
+    } else if style.journal {
+        // journald stamps every line with its own time and the unit's name.
+        builder.without_time().init();
     } else {
         builder.init();
     }
+}
+
+/// How log lines look on this stderr: colour only on a terminal (and never
+/// with `NO_COLOR` set, <https://no-color.org>); under systemd, when stderr
+/// is the journal's stream (`JOURNAL_STREAM` names its device and inode),
+/// no timestamp of our own and no colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogStyle {
+    pub colour: bool,
+    pub journal: bool,
+}
+
+impl LogStyle {
+    fn detect() -> LogStyle {
+        use std::io::IsTerminal;
+        let journal = std::env::var("JOURNAL_STREAM")
+            .ok()
+            .is_some_and(|v| stderr_is_journal_stream(&v));
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        LogStyle {
+            colour: !journal && !no_color && std::io::stderr().is_terminal(),
+            journal,
+        }
+    }
+}
+
+/// `JOURNAL_STREAM=<device>:<inode>` (systemd.exec(5)) is inherited by child
+/// processes, so it only counts when fd 2 is still that very socket.
+fn stderr_is_journal_stream(value: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = value.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
 pub(crate) fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
