@@ -948,3 +948,54 @@ pub fn source_key_of(file: &File) -> io::Result<String> {
     let len = size.min(FINGERPRINT_BYTES);
     Ok(format!("fp:{}", hash_prefix(file, len)?))
 }
+
+#[cfg(test)]
+mod problem_tests {
+    use super::*;
+
+    fn tailer(paths: Vec<String>) -> FileTailer {
+        let mut o = TailOptions::new(paths, Engine::Postgresql, "pgaudit-stderr");
+        o.scan_interval = Duration::ZERO;
+        let factory: FormatFactory = Box::new(|| {
+            crate::formats::by_name("pgaudit-stderr", &Default::default())
+                .unwrap()
+                .0
+        });
+        FileTailer::new(o, Vec::new(), factory)
+    }
+
+    #[test]
+    fn paths_matching_nothing_and_directories_are_problems_said_once() {
+        let d = tempfile::tempdir().unwrap();
+        let logdir = d.path().join("log");
+        std::fs::create_dir(&logdir).unwrap();
+        let none = format!("{}/*.nomatch", d.path().display());
+        let dir = logdir.to_string_lossy().into_owned();
+        let mut t = tailer(vec![none.clone(), dir.clone()]);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        t.poll(now, &mut out);
+        let kinds: Vec<&str> = t.problems().iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["no_file", "directory"], "{:?}", t.problems());
+        let w: Vec<String> = t.warnings.drain(..).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains(&none) && w[0].contains("matches no file"), "{w:?}");
+        assert!(w[1].contains("is a directory") && w[1].contains("/*.log"), "{w:?}");
+        // Lasting problems are not logged at every scan...
+        t.poll(now + Duration::from_secs(1), &mut out);
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+        // ...but again after a while.
+        t.poll(now + PROBLEM_REPEAT, &mut out);
+        assert_eq!(t.warnings.len(), 2);
+        t.warnings.clear();
+        // Fixed: gone from the problems.
+        std::fs::write(
+            d.path().join("a.nomatch"),
+            "2026-12-03 10:00:00.000 UTC [1] LOG:  x\n",
+        )
+        .unwrap();
+        t.poll(now + PROBLEM_REPEAT * 2, &mut out);
+        let kinds: Vec<&str> = t.problems().iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["directory"]);
+    }
+}
