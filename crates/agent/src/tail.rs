@@ -979,8 +979,14 @@ mod problem_tests {
         assert_eq!(kinds, ["no_file", "directory"], "{:?}", t.problems());
         let w: Vec<String> = t.warnings.drain(..).collect();
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains(&none) && w[0].contains("matches no file"), "{w:?}");
-        assert!(w[1].contains("is a directory") && w[1].contains("/*.log"), "{w:?}");
+        assert!(
+            w[0].contains(&none) && w[0].contains("matches no file"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("is a directory") && w[1].contains("/*.log"),
+            "{w:?}"
+        );
         // Lasting problems are not logged at every scan...
         t.poll(now + Duration::from_secs(1), &mut out);
         assert!(t.warnings.is_empty(), "{:?}", t.warnings);

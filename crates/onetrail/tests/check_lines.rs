@@ -76,8 +76,8 @@ fn check_fails_and_proposes_the_servers_prefix() {
     let (code, text) = check(&config(dir.path(), &pg, "%m [%p] %q%u@%d "));
     assert_eq!(code, 3, "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("FAIL source pg")
-            && l.contains("does not explain the lines")),
+        text.lines()
+            .any(|l| l.starts_with("FAIL source pg") && l.contains("does not explain the lines")),
         "{text}"
     );
     assert!(
