@@ -361,7 +361,9 @@ pub fn check_file(
     let better = rank_formats(&sample, prefix.as_deref())
         .into_iter()
         .find(|c| {
+            // Reading lines as `other` proves nothing: a lenient format does.
             c.format != format
+                && c.meaningful > 0
                 && (c.meaningful, c.recognised()) > (mine.meaningful, mine.recognised())
         });
     match better {
