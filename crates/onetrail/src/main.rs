@@ -37,7 +37,7 @@ Exit codes:
      or `verify` found a deleted, altered or reordered event
 
 Examples:
-  onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d ' /var/log/postgresql/postgresql-15-main.log
+  onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d %r %a %c ' /var/log/postgresql/postgresql-15-main.log
   onetrail check --config /etc/onetrail/onetrail.yaml
   onetrail detect /var/log/postgresql/postgresql-15-main.log
   onetrail run --config deploy/examples/quickstart.yaml
@@ -66,7 +66,8 @@ enum Command {
     /// Run the agent: tail every configured source and deliver to every sink
     /// until SIGTERM (then deliver in-flight events, save positions, exit 0).
     Run(ConfigArgs),
-    /// Validate a configuration: syntax, file access, sink readiness.
+    /// Validate a configuration: syntax, file access, the log files' real
+    /// lines (format, `log_line_prefix`), sink readiness.
     Check(ConfigArgs),
     /// Tell what a log file is: the format that reads it best and, for a
     /// PostgreSQL stderr log, the `log_line_prefix` that explains its lines
