@@ -244,3 +244,54 @@ sinks:
         "{log}"
     );
 }
+
+/// `log_line_prefix: auto`: inferred from the file at start, logged, used.
+#[test]
+fn auto_prefix_is_inferred_logged_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // README-style lines: a background process and client sessions.
+    let mut text =
+        String::from("2026-11-26 06:15:00.000 UTC [4000] LOG:  checkpoint starting: time\n");
+    for i in 1..=5 {
+        text += &format!(
+            "2026-11-26 06:15:0{i}.000 UTC [4242] app@appdb 10.0.0.7(5{i}312) psql 6b1120f4.6a4d LOG:  AUDIT: SESSION,{i},1,WRITE,INSERT,TABLE,public.t,INSERT INTO public.t VALUES ({i}),<none>\n"
+        );
+    }
+    text += "2026-11-26 06:15:09.000 UTC [4000] LOG:  checkpoint complete\n";
+    append(&d.join("pg.log"), &text);
+    let out = d.join("events.jsonl");
+    let cfg = d.join("onetrail.yaml");
+    fs::write(
+        &cfg,
+        format!(
+            "data_dir: {d}/state\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{d}/*.log\"]\n    log_line_prefix: auto\nsinks:\n  out:\n    type: file\n    path: {out}\n",
+            d = d.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::spawn(&mut run_command(&cfg), &d.join("agent.stderr")).unwrap();
+    let audits = || -> Vec<Value> {
+        fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["category"] != "agent" && e["category"] != "other")
+            .collect()
+    };
+    wait_for("5 audit events", Duration::from_secs(30), || {
+        audits().len() >= 5
+    });
+    agent.terminate_within(Duration::from_secs(20)).unwrap();
+    let log = agent.log();
+    assert!(
+        log.contains("log_line_prefix: auto: using \"%m [%p] %q%u@%d %r %a %c \""),
+        "{log}"
+    );
+    for e in audits() {
+        assert_eq!(e["database"], "appdb", "{e}");
+        assert_eq!(e["db_user"], "app", "{e}");
+        assert_ne!(e["category"], "unparsed", "{e}");
+    }
+}
