@@ -89,6 +89,27 @@ sinks:
         ),
     )
     .unwrap();
+    // `check` fails on each of them first.
+    let out = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["check", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    for (src, needle) in [
+        ("nofile", "no file matches"),
+        ("dir", "is a directory"),
+        ("wrong", "does not explain the lines"),
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("FAIL source {src}:")) && l.contains(needle)),
+            "check: {src}: {needle}\n{text}"
+        );
+    }
+    assert!(text.contains("log_line_prefix: \"%m [%p] \""), "{text}");
+    assert!(!text.contains("FAIL source good"), "{text}");
+
     let mut agent = Agent::spawn(&mut run_command(&cfg), &d.join("agent.stderr")).unwrap();
     wait_for(
         "three source problems in /health",
