@@ -368,7 +368,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     family(
         "onetrail_source_problem",
         "gauge",
-        "1 for each kind of problem a source has right now (no_file, directory, permission, unparsed).",
+        "1 for each kind of problem a source has right now (no_file, directory, permission, unparsed, prefix).",
         problem,
     );
     let mut behind = Vec::new();

@@ -249,6 +249,21 @@ impl Generation {
             }
             let (fmt_name, fopts) = formats::source_format(cfg, name)?;
             let (_, engine) = formats::by_name(fmt_name, &fopts)?;
+            // A wrong prefix parses quietly into wrong fields: say so at start.
+            let prefix_problem = match (&fopts.log_line_prefix, fmt_name) {
+                (Some(p), "pgaudit-stderr") => sample::prefix_mismatch(p, &s.paths),
+                (None, "pgaudit-stderr") => {
+                    sample::prefix_mismatch(sample::PG_DEFAULT_PREFIX, &s.paths)
+                }
+                _ => None,
+            }
+            .map(|detail| {
+                tracing::warn!(source = %name, "{detail}");
+                tail::SourceProblem {
+                    kind: "prefix",
+                    detail,
+                }
+            });
             if s.log_line_prefix
                 .as_ref()
                 .is_some_and(|p| p.value == "auto")
@@ -288,6 +303,7 @@ impl Generation {
                 metrics,
                 unparsed_window: Default::default(),
                 unparsed_problem: None,
+                prefix_problem,
             };
             tracing::info!(source = %name, format = fmt_name, paths = ?s.paths, "source started");
             self.threads.push(

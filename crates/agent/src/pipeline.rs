@@ -136,6 +136,8 @@ pub struct FileSourceRunner {
     /// Unparsed records per window (see [`crate::metrics::UnparsedWindow`]).
     pub unparsed_window: UnparsedWindow,
     pub unparsed_problem: Option<SourceProblem>,
+    /// Found at start: the configured `log_line_prefix` does not fit the file.
+    pub prefix_problem: Option<SourceProblem>,
 }
 
 impl FileSourceRunner {
@@ -228,6 +230,7 @@ impl FileSourceRunner {
     fn publish_problems(&mut self) {
         let mut now: Vec<SourceProblem> = self.tailer.problems().to_vec();
         now.extend(self.unparsed_problem.clone());
+        now.extend(self.prefix_problem.clone());
         *self.metrics.problems.lock().expect("poisoned") = now;
     }
 

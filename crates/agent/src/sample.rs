@@ -252,6 +252,24 @@ pub fn auto_prefix(paths: &[String]) -> Result<(String, String), String> {
     }
 }
 
+/// At start: when `prefix` does not explain the lines of the newest file of
+/// `paths` and another prefix does better, the message saying so.
+pub fn prefix_mismatch(prefix: &str, paths: &[String]) -> Option<String> {
+    let file = newest_file(paths)?;
+    let sample = read_sample(&file).ok()?;
+    let fit = infer::fit(prefix, &sample).ok()?;
+    let g = propose_prefix(&sample, conf_prefix_near(&file).as_ref())?;
+    (g.fit.clean > fit.clean).then(|| {
+        format!(
+            "log_line_prefix {prefix:?} explains {} of {} lines of {} (events get wrong users and databases, or become `unparsed`); the prefix that matches them: {:?} (confirm with `SHOW log_line_prefix;`, or use `log_line_prefix: auto`)",
+            fit.clean,
+            fit.lines,
+            file.display(),
+            g.prefix
+        )
+    })
+}
+
 /// What `check` finds in a file source's newest file: each item a level
 /// and a message (the caller adds the subject).
 pub fn check_file(

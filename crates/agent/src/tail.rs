@@ -196,7 +196,8 @@ pub struct FileTailer {
 /// directory, a file or directory the agent may not read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceProblem {
-    /// `no_file`, `directory` or `permission`.
+    /// `no_file`, `directory` or `permission` (the tailer's); `unparsed`
+    /// and `prefix` (the source's).
     pub kind: &'static str,
     pub detail: String,
 }

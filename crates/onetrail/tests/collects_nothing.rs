@@ -57,6 +57,12 @@ fn run_warns_about_sources_that_collect_nothing_or_nonsense() {
         &d.join("good.log"),
         &(1..=3).map(record).collect::<String>(),
     );
+    // The README's server prefix read with the shorter packaged one: every
+    // line "matches", `%d` swallowing the rest.
+    append(
+        &d.join("short.log"),
+        "2026-11-26 06:15:01.000 UTC [4242] app@appdb [local] psql 6b1120f4.6a4d LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,select 1,<none>\n",
+    );
     let port = free_port();
     let cfg = d.join("onetrail.yaml");
     fs::write(
@@ -76,6 +82,10 @@ sources:
     type: pgaudit
     paths: ["{d}/wrong.log"]
     log_line_prefix: "%t <%u> "
+  short:
+    type: pgaudit
+    paths: ["{d}/short.log"]
+    log_line_prefix: "{PREFIX}"
   good:
     type: pgaudit
     paths: ["{d}/good.log"]
@@ -112,9 +122,9 @@ sinks:
 
     let mut agent = Agent::spawn(&mut run_command(&cfg), &d.join("agent.stderr")).unwrap();
     wait_for(
-        "three source problems in /health",
+        "four source problems in /health",
         Duration::from_secs(30),
-        || problems(port).len() >= 3,
+        || problems(port).len() >= 4,
     );
     agent.check_alive().unwrap();
     let p = problems(port);
@@ -125,9 +135,14 @@ sinks:
     assert!(has("nofile", "no_file", "matches no file"), "{p:?}");
     assert!(has("dir", "directory", "/logdir/*.log"), "{p:?}");
     assert!(has("wrong", "unparsed", "log_line_prefix"), "{p:?}");
+    assert!(
+        // Only session lines in the file: `%q` cannot be seen, and is not needed.
+        has("short", "prefix", "@%d %r %a %c \""),
+        "{p:?}"
+    );
     assert!(!p.iter().any(|(s, ..)| s == "good"), "{p:?}");
     let (_, metrics) = http_get(port, "/metrics").unwrap();
-    for kind in ["no_file", "directory", "unparsed"] {
+    for kind in ["no_file", "directory", "unparsed", "prefix"] {
         assert!(
             metrics
                 .lines()
@@ -148,6 +163,7 @@ sinks:
         ("nofile", "matches no file"),
         ("dir", "is a directory"),
         ("wrong", "could not be parsed"),
+        ("short", "the prefix that matches them"),
     ] {
         assert!(
             log.lines()
