@@ -38,6 +38,8 @@ pub const COMMON_PREFIXES: &[&str] = &[
 
 /// Lines looked at, at most (the caller's sample is usually smaller).
 const MAX_LINES: usize = 5000;
+/// Lines candidates are ranked on.
+const RANK_LINES: usize = 1000;
 /// Longest line considered (a prefix is short; a huge line is a statement).
 const MAX_LINE: usize = 64 * 1024;
 
@@ -412,8 +414,15 @@ fn free_word(used: &[&'static str]) -> &'static str {
 /// The `log_line_prefix` that best explains the message lines of `sample`,
 /// or `None` when no candidate explains any line cleanly (not a stderr log).
 pub fn infer(sample: &[u8]) -> Option<PrefixGuess> {
+    // Candidates are ranked on a bounded part of the sample (time per
+    // candidate is per line); the winner's fit is then taken on all of it.
+    let mut ranked_on = Vec::new();
+    for line in message_lines(sample).take(RANK_LINES) {
+        ranked_on.extend_from_slice(line);
+        ranked_on.push(b'\n');
+    }
     let mut counts: HashMap<String, usize> = HashMap::new();
-    for line in message_lines(sample) {
+    for line in message_lines(&ranked_on) {
         let Some(n) = head_len(line) else { continue };
         let Ok(head) = std::str::from_utf8(&line[..n]) else {
             continue;
@@ -424,7 +433,7 @@ pub fn infer(sample: &[u8]) -> Option<PrefixGuess> {
     }
     let mut read: Vec<(String, usize)> = counts.into_iter().collect();
     read.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    read.truncate(12);
+    read.truncate(8);
     // Non-session processes stop at `%q`: a short candidate that starts a
     // longer one is the part before `%q`.
     let mut joined = Vec::new();
@@ -439,7 +448,9 @@ pub fn infer(sample: &[u8]) -> Option<PrefixGuess> {
     read.extend(COMMON_PREFIXES.iter().map(|p| (p.to_string(), 0)));
     let mut best: Option<(PrefixGuess, usize)> = None;
     for (cand, seen) in read {
-        let Ok(f) = fit(&cand, sample) else { continue };
+        let Ok(f) = fit(&cand, &ranked_on) else {
+            continue;
+        };
         if f.clean == 0 {
             continue;
         }
@@ -465,7 +476,10 @@ pub fn infer(sample: &[u8]) -> Option<PrefixGuess> {
             ));
         }
     }
-    best.map(|(g, _)| g)
+    best.and_then(|(g, _)| {
+        let fit = fit(&g.prefix, sample).ok()?;
+        Some(PrefixGuess { fit, ..g })
+    })
 }
 
 /// The `log_line_prefix` a `postgresql.conf` or `postgresql.auto.conf` sets
