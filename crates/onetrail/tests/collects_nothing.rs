@@ -156,6 +156,17 @@ sinks:
         metrics.contains("onetrail_source_unparsed_ratio{source=\"wrong\",type=\"pgaudit\"} 1"),
         "{metrics}"
     );
+    let status = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["status", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    for kind in ["no_file", "directory", "unparsed", "prefix"] {
+        assert!(
+            status.contains(&format!("PROBLEM ({kind}): ")),
+            "{kind}:\n{status}"
+        );
+    }
     let exit = agent.terminate_within(Duration::from_secs(20)).unwrap();
     let log = agent.log();
     assert!(exit.success(), "{exit}\n{log}");
