@@ -122,9 +122,9 @@ sinks:
 
     let mut agent = Agent::spawn(&mut run_command(&cfg), &d.join("agent.stderr")).unwrap();
     wait_for(
-        "four source problems in /health",
+        "five source problems in /health",
         Duration::from_secs(30),
-        || problems(port).len() >= 4,
+        || problems(port).len() >= 5,
     );
     agent.check_alive().unwrap();
     let p = problems(port);
