@@ -325,7 +325,7 @@ pub fn check_file(
                         "log_line_prefix {configured:?} does not explain the lines of {shown} ({} of {} lines), e.g.:\n       {}\n     the prefix that matches them ({} of {} lines): log_line_prefix: {:?}  (confirm with `SHOW log_line_prefix;` on the server)",
                         fit.clean,
                         fit.lines,
-                        fit.example.as_deref().unwrap_or(""),
+                        shown_line(fit.example.as_deref()),
                         g.fit.clean,
                         g.fit.lines,
                         g.prefix,
@@ -406,6 +406,14 @@ pub fn check_file(
     out
 }
 
+/// A log line as `check` prints it: credentials in it redacted, as in events.
+fn shown_line(line: Option<&str>) -> String {
+    let line = line.unwrap_or("");
+    onetrail_redact::Redactor::default()
+        .redact(line)
+        .map_or_else(|| line.to_string(), |(t, _)| t)
+}
+
 fn explained(prefix: &str, fit: &PrefixFit, shown: &str) -> (crate::Level, String) {
     if fit.lines == 0 || fit.explains_all() {
         (
@@ -422,7 +430,7 @@ fn explained(prefix: &str, fit: &PrefixFit, shown: &str) -> (crate::Level, Strin
                 "log_line_prefix {prefix:?} explains {} of {} lines of {shown}; no other prefix does better; e.g. not explained:\n       {}",
                 fit.clean,
                 fit.lines,
-                fit.example.as_deref().unwrap_or("")
+                shown_line(fit.example.as_deref())
             ),
         )
     }
@@ -490,6 +498,20 @@ mod tests {
         };
         let r = check_file("pgaudit-stderr", &opts, &f);
         assert!(r.iter().all(|(l, _)| *l == crate::Level::Ok), "{r:?}");
+    }
+
+    #[test]
+    fn the_line_shown_has_its_credentials_redacted() {
+        let d = tempfile::tempdir().unwrap();
+        let line = "2026-12-03 10:00:01.001 UTC [27300] postgres@appdb [local] psql 6b1120f3.6a48 LOG:  AUDIT: SESSION,1,1,ROLE,ALTER ROLE,,,ALTER ROLE app PASSWORD 'hunter2-secret',<not logged>\n";
+        let f = write(d.path(), "pg.log", &line.repeat(3));
+        let r = check_file("pgaudit-stderr", &FormatOptions::default(), &f);
+        let fail = r
+            .iter()
+            .find(|(l, _)| *l == crate::Level::Fail)
+            .unwrap_or_else(|| panic!("{r:?}"));
+        assert!(fail.1.contains("ALTER ROLE app PASSWORD"), "{}", fail.1);
+        assert!(!fail.1.contains("hunter2"), "{}", fail.1);
     }
 
     #[test]
