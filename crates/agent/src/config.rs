@@ -387,7 +387,8 @@ pub struct SourceConfig {
     pub exclude: Vec<String>,
     /// pgaudit: `stderr` (default) | `csvlog` | `jsonlog` | `pgauditlogtofile`.
     pub log_format: Option<Spanned<String>>,
-    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`).
+    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`,
+    /// or `onetrail detect FILE`); `auto` infers it from the newest file at start.
     /// Default `%m [%p] ` (PostgreSQL's default).
     pub log_line_prefix: Option<Spanned<String>>,
     /// mysql_audit: the file format (see `onetrail parse --help`).

@@ -186,6 +186,13 @@ fn render_status(v: &Value) -> String {
                 s["gaps"],
                 s["oldest_undelivered_secs"].as_f64().unwrap_or(0.0),
             );
+            for p in s["problems"].as_array().into_iter().flatten() {
+                o += &format!(
+                    "  PROBLEM ({}): {}\n",
+                    p["problem"].as_str().unwrap_or("?"),
+                    p["detail"].as_str().unwrap_or("")
+                );
+            }
             for f in s["files"].as_array().into_iter().flatten() {
                 o += &format!(
                     "  {}: {} bytes behind (size {}, read {})\n",
