@@ -12,7 +12,7 @@
 //! | engine | switched off by | span ends at | ids |
 //! |---|---|---|---|
 //! | MariaDB `server_audit` | `SET GLOBAL server_audit_logging = OFF` (logged by the plugin before it stops) | the next record of the instance (normally the `… = ON` statement, which the plugin logs; after a restart, the first record) | query ids are server-global: `off id + 1 ..= next id - 1` |
-//! | PostgreSQL pgaudit, one session | `SET pgaudit.log = 'none'` (logged before it takes effect) | the session's next `SESSION` audit record, its logout, or a server restart (`pgaudit extension initialized`) | — (pgaudit numbers only logged statements) |
+//! | PostgreSQL pgaudit, one session | `SET pgaudit.log = 'none'` is *not* logged (pgaudit logs a `SET` after it took effect) | the session's logged `SET pgaudit.log = '<x>'` whose virtual transaction id (`extra.vxid`, csvlog/jsonlog or `%v`) jumps past the session's previous audit record: the window is from that record to the `SET` | the session's unlogged transactions (`from_vxid` … `to_vxid`) |
 //! | PostgreSQL pgaudit, server | server log `parameter "pgaudit.log" changed to "none"` (a reload) | `parameter "pgaudit.log" changed to "<anything else>"` | — |
 //! | SQL Server Audit | `AUSC` record (audit session changed) of `ALTER SERVER AUDIT … WITH (STATE = OFF)` | the next record of the instance (a restarted audit first writes an `AUSC`) | — |
 //! | SQL Server audit specification | `ALTER SERVER\|DATABASE AUDIT SPECIFICATION s WITH (STATE = OFF)` | the same statement with `STATE = ON` | — |
@@ -24,7 +24,7 @@
 //! tracked per source; past that, the oldest is reported at once as a `GAP`
 //! whose end is unknown (`off_until: null`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use onetrail_event::{Category, Engine, Event, Outcome, RecordPos};
@@ -33,6 +33,8 @@ use serde_json::Value;
 
 /// Open spans tracked per source.
 pub const MAX_OPEN: usize = 1024;
+/// pgaudit sessions whose last audit record is remembered (vxid evidence).
+const MAX_PG_SESSIONS: usize = 10_000;
 /// Bytes of a statement looked at to recognise a switch.
 const MAX_LOOK: usize = 512;
 
@@ -85,6 +87,21 @@ enum Switch {
 pub struct AuditOff {
     open: Vec<OffSpan>,
     persist: Option<Persist>,
+    /// (instance, session) → the session's last pgaudit record (memory only).
+    pg_last: HashMap<(Option<String>, String), PgLast>,
+}
+
+#[derive(Debug, Clone)]
+struct PgLast {
+    /// `backend id/local transaction id` of its virtual transaction id.
+    vxid: (i64, i64),
+    time: DateTime<Utc>,
+    id: String,
+}
+
+fn parse_vxid(v: &str) -> Option<(i64, i64)> {
+    let (a, b) = v.split_once('/')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 #[derive(Debug, Clone, Default)]
@@ -99,6 +116,12 @@ impl AuditOff {
     /// Look at one (redacted, instance-filled) event: returns the `GAP`
     /// events it reveals, to be sent before it.
     pub fn observe(&mut self, ev: &Event, source_name: Option<&str>) -> Vec<Event> {
+        if ev.engine == Engine::Postgresql
+            && ev.outcome != Outcome::Failure
+            && let Some(g) = self.pg_session_gap(ev, source_name)
+        {
+            return vec![g];
+        }
         if ev.category == Category::Agent || self.open.is_empty() && !may_switch(ev) {
             return Vec::new();
         }
@@ -156,6 +179,60 @@ impl AuditOff {
             p.journal.push_back((p.current, self.open.clone()));
         }
         gaps
+    }
+
+    /// A pgaudit session that logs `SET pgaudit.log = …` after transactions
+    /// it did not log: its virtual transaction ids jump.
+    fn pg_session_gap(&mut self, ev: &Event, source_name: Option<&str>) -> Option<Event> {
+        let audit_type = ev.extra.get("pgaudit")?.get("audit_type")?.as_str()?;
+        if !audit_type.eq_ignore_ascii_case("SESSION") {
+            return None;
+        }
+        let session = ev.session.id.as_deref()?;
+        let vxid = parse_vxid(ev.extra.get("vxid")?.as_str()?)?;
+        if self.pg_last.len() >= MAX_PG_SESSIONS {
+            self.pg_last.clear();
+        }
+        let prev = self.pg_last.insert(
+            (ev.instance.clone(), session.to_string()),
+            PgLast {
+                vxid,
+                time: ev.time,
+                id: ev.id.clone(),
+            },
+        )?;
+        if prev.vxid.0 != vxid.0 || vxid.1 <= prev.vxid.1 + 1 {
+            return None;
+        }
+        let w = words(ev.statement.as_deref()?);
+        if w.first().map(String::as_str) != Some("SET") || assigned(&w, "PGAUDIT.LOG").is_none() {
+            return None;
+        }
+        let span = OffSpan {
+            instance: ev.instance.clone(),
+            scope: format!("pgaudit.log of session {session}"),
+            close: Close::Session,
+            since: prev.time,
+            off_event_id: prev.id,
+            off_query_id: None,
+            session: Some(session.to_string()),
+            db_user: ev.db_user.clone(),
+            switched_by: None,
+        };
+        let mut g = gap_event(&span, Some(ev), source_name);
+        let (from, to) = (prev.vxid.1 + 1, vxid.1 - 1);
+        let n = to - from + 1;
+        let x = &mut g.extra;
+        x.insert("from_vxid".into(), format!("{}/{from}", vxid.0).into());
+        x.insert("to_vxid".into(), format!("{}/{to}", vxid.0).into());
+        x.insert("skipped_transactions".into(), n.into());
+        if let Some(Value::String(r)) = x.get_mut("reason") {
+            r.push_str(&format!(
+                "; {n} transaction(s) of the session ({}/{from}..={}/{to}) were not logged before it set pgaudit.log again",
+                vxid.0, vxid.0
+            ));
+        }
+        Some(g)
     }
 
     /// Start from the state saved with the checkpoint and journal from now on.
@@ -716,6 +793,42 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert_eq!(g[0].extra["scope"], "pgaudit.log");
         assert_eq!(g[0].extra["switched_off_by"], "pgaudit.log = none");
+    }
+
+    #[test]
+    fn pgaudit_session_vxid_jump_before_a_set_is_a_gap() {
+        let pg = |n, vxid: &str, stmt: &str| {
+            let mut e = ev(Engine::Postgresql, n, stmt);
+            e.session.id = Some("6b116d45.2e1d".into());
+            e.extra.insert(
+                "pgaudit".into(),
+                serde_json::json!({"audit_type": "SESSION"}),
+            );
+            e.extra.insert("vxid".into(), vxid.into());
+            e
+        };
+        // As the real server writes it: `SET pgaudit.log = 'none'` (3/3) and
+        // the statement after it (3/4) are not logged.
+        let mut t = AuditOff::default();
+        let before = pg(1, "3/2", "SELECT 'before'");
+        assert!(t.observe(&before, None).is_empty());
+        let set = pg(2, "3/5", "SET pgaudit.log = 'all'");
+        let g = t.observe(&set, None);
+        assert_eq!(g.len(), 1);
+        let x = &g[0].extra;
+        assert_eq!(x["scope"], "pgaudit.log of session 6b116d45.2e1d");
+        assert_eq!(x["off_since"], rfc3339(before.time));
+        assert_eq!(x["off_until"], rfc3339(set.time));
+        assert_eq!(x["from_vxid"], "3/3");
+        assert_eq!(x["to_vxid"], "3/4");
+        assert_eq!(x["skipped_transactions"], 2);
+        // Consecutive transactions, or a jump without a SET of pgaudit.log
+        // (catalog queries with log_catalog off): nothing.
+        assert!(
+            t.observe(&pg(3, "3/6", "SET pgaudit.log = 'all'"), None)
+                .is_empty()
+        );
+        assert!(t.observe(&pg(4, "3/9", "SELECT 1"), None).is_empty());
     }
 
     #[test]
