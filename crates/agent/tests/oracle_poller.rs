@@ -240,6 +240,39 @@ async fn failed_logons_and_audit_policy_changes() {
 }
 
 #[tokio::test]
+async fn a_unified_policy_disabled_and_enabled_is_one_gap() {
+    let trail = FakeTrail::new();
+    let mut r = row(t(0, 0), 2, 1, "NOAUDIT");
+    r.set_text("SQL_TEXT", "NOAUDIT POLICY hr_emp_access");
+    trail.push(r);
+    trail.push(row(t(5, 0), 3, 1, "SELECT"));
+    let mut r = row(t(9, 0), 2, 2, "AUDIT");
+    r.set_text("SQL_TEXT", "AUDIT POLICY HR_EMP_ACCESS");
+    trail.push(r);
+    let mut p = poller(&trail, settings());
+    let mut evs = drain(&mut p, &mut None).await;
+    let mut en = onetrail_agent::enrich::Enricher::new(
+        Some("orcl-prod".into()),
+        serde_json::Map::new(),
+        false,
+    );
+    en.process(&mut evs);
+    let gaps: Vec<_> = evs.iter().filter(|e| e.action == "GAP").collect();
+    assert_eq!(gaps.len(), 1, "{evs:#?}");
+    let g = gaps[0];
+    assert_eq!((g.category, g.alert), (Category::Agent, true));
+    assert_eq!(g.instance.as_deref(), Some("orcl-prod"));
+    assert_eq!(g.extra["scope"], "unified audit policy HR_EMP_ACCESS");
+    assert_eq!(g.extra["off_since"], "2024-05-01T10:00:00.000000Z");
+    assert_eq!(g.extra["off_until"], "2024-05-01T10:00:09.000000Z");
+    // Sent before the AUDIT POLICY event that ended the span.
+    assert_eq!(
+        evs.last().unwrap().statement.as_deref(),
+        Some("AUDIT POLICY HR_EMP_ACCESS")
+    );
+}
+
+#[tokio::test]
 async fn pages_cover_everything_once() {
     let trail = FakeTrail::new();
     for i in 0..23 {

@@ -413,6 +413,65 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
     });
 }
 
+/// An `AUSC` (audit session changed) record as SQL Server writes it when the
+/// audit `SecAudit` is started (`enabled`) or stopped (`disabled`).
+fn ausc(what: &str, secs: u32) -> AuditRow {
+    let mut r = row("AUSC", "", secs);
+    r.insert("class_type".into(), "A ".into());
+    r.insert(
+        "additional_information".into(),
+        format!(
+            "<action_info xmlns=\"http://schemas.microsoft.com/sqlserver/2008/sqlaudit_data\"><session><![CDATA[SecAudit$A]]></session><action>event {what}</action><startup_type>manual</startup_type><object><![CDATA[audit_event]]></object></action_info>"
+        )
+        .into(),
+    );
+    r
+}
+
+#[test]
+fn an_audit_stopped_and_started_is_one_gap() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let f = |n: u64| {
+            format!(
+                "/var/opt/mssql/audit/SecAudit_6F9619FF-8B86-D011-B42D-00C04FC964FF_0_{n}.sqlaudit"
+            )
+        };
+        let mut store = AuditStore::default();
+        store.append_buffer(
+            &f(1000),
+            vec![ausc("enabled", 1), row("SL  ", "SELECT 1", 2)],
+        );
+        // ALTER SERVER AUDIT SecAudit WITH (STATE = OFF): the last record of
+        // the file; STATE = ON starts a new file with a start record.
+        store.append_buffer(&f(1000), vec![ausc("disabled", 3)]);
+        store.append_buffer(
+            &f(2000),
+            vec![ausc("enabled", 9), row("SL  ", "SELECT 2", 10)],
+        );
+        let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
+        let agent = start_agent(dir.path(), double.port(), 50);
+        let got = wait_audit(dir.path(), 5, &agent).await;
+        assert_each_once(&got);
+        assert_eq!(got.len(), 5);
+        stop_agent(agent);
+        let all = sink_events(dir.path());
+        let gaps: Vec<&Value> = all.iter().filter(|e| e["action"] == "GAP").collect();
+        assert_eq!(gaps.len(), 1, "{gaps:#?}");
+        let g = gaps[0];
+        assert_eq!(
+            (g["category"].as_str(), g["alert"].as_bool()),
+            (Some("agent"), Some(true))
+        );
+        assert_eq!(g["extra"]["scope"], "server audit SecAudit");
+        assert_eq!(g["extra"]["off_since"], "2024-05-02T08:00:03.000000Z");
+        assert_eq!(g["extra"]["off_until"], "2024-05-02T08:00:09.000000Z");
+        assert_eq!(g["instance"], got[4]["instance"]);
+    });
+}
+
 /// Part `seq` of a record split by SQL Server (same time, action, session
 /// and `sequence_group_id` as its other parts).
 fn part(seq: i64, text: &str) -> AuditRow {
