@@ -526,7 +526,7 @@ impl MssqlPoller {
             let mut np = p.clone();
             np.delivered_through = through
                 .as_ref()
-                .filter(|t| t.cmp_buffer(&p) == Ordering::Greater)
+                .filter(|t| t.cmp_buffer(p) == Ordering::Greater)
                 .cloned()
                 .map(Box::new);
             position = Some(np);
