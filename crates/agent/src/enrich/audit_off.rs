@@ -87,12 +87,13 @@ enum Switch {
 pub struct AuditOff {
     open: Vec<OffSpan>,
     persist: Option<Persist>,
-    /// (instance, session) → the session's last pgaudit record (memory only).
-    pg_last: HashMap<(Option<String>, String), PgLast>,
+    /// Session → its last pgaudit record (memory only).
+    pg_last: HashMap<String, PgLast>,
 }
 
 #[derive(Debug, Clone)]
 struct PgLast {
+    instance: Option<String>,
     /// `backend id/local transaction id` of its virtual transaction id.
     vxid: (i64, i64),
     time: DateTime<Utc>,
@@ -190,20 +191,40 @@ impl AuditOff {
         }
         let session = ev.session.id.as_deref()?;
         let vxid = parse_vxid(ev.extra.get("vxid")?.as_str()?)?;
-        if self.pg_last.len() >= MAX_PG_SESSIONS {
-            self.pg_last.clear();
-        }
-        let prev = self.pg_last.insert(
-            (ev.instance.clone(), session.to_string()),
-            PgLast {
-                vxid,
-                time: ev.time,
-                id: ev.id.clone(),
-            },
-        )?;
-        if prev.vxid.0 != vxid.0 || vxid.1 <= prev.vxid.1 + 1 {
-            return None;
-        }
+        // Every pgaudit record passes here: update in place, no allocation
+        // for a known session.
+        let prev = match self.pg_last.get_mut(session) {
+            Some(last) if last.instance == ev.instance => {
+                let prev = (last.vxid, last.time);
+                last.vxid = vxid;
+                last.time = ev.time;
+                let prev_id = std::mem::replace(&mut last.id, ev.id.clone());
+                if !(prev.0.0 == vxid.0 && vxid.1 > prev.0.1 + 1) {
+                    return None;
+                }
+                PgLast {
+                    instance: None,
+                    vxid: prev.0,
+                    time: prev.1,
+                    id: prev_id,
+                }
+            }
+            _ => {
+                if self.pg_last.len() >= MAX_PG_SESSIONS {
+                    self.pg_last.clear();
+                }
+                self.pg_last.insert(
+                    session.to_string(),
+                    PgLast {
+                        instance: ev.instance.clone(),
+                        vxid,
+                        time: ev.time,
+                        id: ev.id.clone(),
+                    },
+                );
+                return None;
+            }
+        };
         let w = words(ev.statement.as_deref()?);
         if w.first().map(String::as_str) != Some("SET") || assigned(&w, "PGAUDIT.LOG").is_none() {
             return None;
@@ -298,13 +319,10 @@ fn setting_text(ev: &Event) -> Option<String> {
     Some(format!("{p} = {v}"))
 }
 
-/// Cheap pre-check: could this event switch auditing off?
+/// Cheap pre-check: could this event switch auditing on or off? Every
+/// switch the table above lists is classified `audit_config` by its parser.
 fn may_switch(ev: &Event) -> bool {
     ev.category == Category::AuditConfig
-        || ev.statement.as_deref().is_some_and(|s| {
-            let s = bounded(s, MAX_LOOK);
-            contains_ci(s, "audit")
-        })
 }
 
 fn contains_ci(hay: &str, needle: &str) -> bool {
@@ -637,6 +655,12 @@ mod tests {
         e.instance = Some("db1".into());
         e.statement = Some(stmt.into());
         e.outcome = Outcome::Success;
+        // As the parsers classify them: every switch is `audit_config`.
+        e.category = if contains_ci(stmt, "audit") && !stmt.starts_with("SELECT") {
+            Category::AuditConfig
+        } else {
+            Category::Read
+        };
         e
     }
 
