@@ -240,6 +240,22 @@ async fn failed_logons_and_audit_policy_changes() {
 }
 
 #[tokio::test]
+async fn a_huge_late_window_does_not_overflow() {
+    let trail = FakeTrail::new();
+    trail.push(row(t(100, 0), 1, 1, "SELECT"));
+    let s = PollSettings {
+        late_sweep: Duration::ZERO,
+        late_window: Duration::from_secs(u64::MAX),
+        ..settings()
+    };
+    let mut p = poller(&trail, s);
+    let mut after = None;
+    assert_eq!(drain(&mut p, &mut after).await.len(), 1);
+    trail.push(row(t(0, 0), 2, 1, "SELECT"));
+    assert_eq!(sessions_of(&drain(&mut p, &mut after).await), vec!["2"]);
+}
+
+#[tokio::test]
 async fn a_unified_policy_disabled_and_enabled_is_one_gap() {
     let trail = FakeTrail::new();
     let mut r = row(t(0, 0), 2, 1, "NOAUDIT");

@@ -199,7 +199,8 @@ impl AuditOff {
                 last.vxid = vxid;
                 last.time = ev.time;
                 let prev_id = std::mem::replace(&mut last.id, ev.id.clone());
-                if !(prev.0.0 == vxid.0 && vxid.1 > prev.0.1 + 1) {
+                // Hostile input: ids anywhere in i64.
+                if !(prev.0.0 == vxid.0 && vxid.1 > prev.0.1.saturating_add(1)) {
                     return None;
                 }
                 PgLast {
@@ -241,8 +242,9 @@ impl AuditOff {
             switched_by: None,
         };
         let mut g = gap_event(&span, Some(ev), source_name);
+        // vxid.1 > prev + 1 (checked above), so from <= to and no overflow.
         let (from, to) = (prev.vxid.1 + 1, vxid.1 - 1);
-        let n = to - from + 1;
+        let n = to.saturating_sub(from).saturating_add(1);
         let x = &mut g.extra;
         x.insert("from_vxid".into(), format!("{}/{from}", vxid.0).into());
         x.insert("to_vxid".into(), format!("{}/{to}", vxid.0).into());
@@ -606,6 +608,7 @@ fn gap_event(s: &OffSpan, end: Option<&Event>, source_name: Option<&str>) -> Eve
     if s.close == Close::AnyRecord
         && let (Some(from), Some(next)) = (s.off_query_id, end.and_then(|e| e.session.statement_id))
         && next > from
+        && from >= 0
     {
         let skipped = next - from - 1;
         x.insert("skipped_query_ids".into(), skipped.into());
@@ -853,6 +856,46 @@ mod tests {
                 .is_empty()
         );
         assert!(t.observe(&pg(4, "3/9", "SELECT 1"), None).is_empty());
+    }
+
+    #[test]
+    fn extreme_ids_do_not_overflow() {
+        let mut t = AuditOff::default();
+        let pg = |n, vxid: &str, stmt: &str| {
+            let mut e = ev(Engine::Postgresql, n, stmt);
+            e.session.id = Some("s".into());
+            e.extra.insert(
+                "pgaudit".into(),
+                serde_json::json!({"audit_type": "SESSION"}),
+            );
+            e.extra.insert("vxid".into(), vxid.into());
+            e
+        };
+        let max = i64::MAX;
+        assert!(
+            t.observe(&pg(1, &format!("1/{max}"), "SELECT 1"), None)
+                .is_empty()
+        );
+        assert!(
+            t.observe(
+                &pg(2, "1/-9223372036854775808", "SET pgaudit.log = 'all'"),
+                None
+            )
+            .is_empty()
+        );
+        let g = t.observe(&pg(3, &format!("1/{max}"), "SET pgaudit.log = 'all'"), None);
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].extra["skipped_transactions"], max);
+        let mut off = maria(
+            4,
+            -9_000_000_000_000_000_000,
+            "SET GLOBAL server_audit_logging=OFF",
+        );
+        off.session.statement_id = Some(i64::MIN);
+        t.observe(&off, None);
+        let g = t.observe(&maria(5, max, "SET GLOBAL server_audit_logging=ON"), None);
+        assert_eq!(g.len(), 1);
+        assert!(!g[0].extra.contains_key("from_query_id"));
     }
 
     #[test]

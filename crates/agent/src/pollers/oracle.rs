@@ -325,6 +325,11 @@ struct Late {
     last_sweep: Option<Instant>,
 }
 
+/// A configured duration in micros (saturating: `late_window_secs` may be huge).
+fn span_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 fn minute_of(t: i64) -> i64 {
     t.div_euclid(MINUTE)
 }
@@ -534,8 +539,9 @@ impl OraclePoller {
         if let Some(h) = w.hwm
             && !self.settings.late_window.is_zero()
         {
-            self.late
-                .prune(minute_of(h - self.settings.late_window.as_micros() as i64));
+            self.late.prune(minute_of(
+                h.saturating_sub(span_micros(self.settings.late_window)),
+            ));
         }
         position["late"] = self.late.position();
         let floor = w.floor;
@@ -570,7 +576,7 @@ impl OraclePoller {
             return Ok(());
         }
         self.late.last_sweep = Some(Instant::now());
-        let from_min = minute_of(hwm - late_window.as_micros() as i64)
+        let from_min = minute_of(hwm.saturating_sub(span_micros(late_window)))
             .max(self.late.since.unwrap_or(i64::MIN));
         // Up to the end of the minute holding `lo`: rows of that minute at or
         // after `lo` are counted as emitted too (digests de-duplicate them).
