@@ -318,7 +318,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     family(
         "onetrail_source_gaps_total",
         "counter",
-        "GAP agent events (data lost before it was read).",
+        "GAP agent events: data lost before it was read, or a span the trail shows auditing was off.",
         src(&|m| load(&m.gaps)),
     );
     family(
