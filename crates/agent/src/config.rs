@@ -921,6 +921,19 @@ impl Config {
         for (name, src) in &self.sources {
             let line = src.referenced.line();
             let s = &src.value;
+            // Patterns with a `${…}` are only known now (the others were
+            // checked with their own line by `schema::check`).
+            for p in s.paths.iter().chain(&s.exclude) {
+                if let Err(e) = glob::Pattern::new(p) {
+                    return Err(err(
+                        line,
+                        format!(
+                            "sources.{name}: `{p}` is not a valid glob pattern: {}",
+                            e.msg
+                        ),
+                    ));
+                }
+            }
             if s.paths.is_empty() && !s.kind.is_poller() {
                 return Err(err(
                     line,
