@@ -1123,7 +1123,7 @@ fn serde_error(e: &serde_saphyr::Error, text: &str, path: &Path) -> ConfigError 
     let msg = serde_saphyr::UserMessageFormatter
         .format_message(inner)
         .into_owned();
-    let line = e.location().map(|l| l.line() as u64).filter(|l| *l > 0);
+    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
     // The key on that line, to name it (serde-saphyr's message does not).
     let key = line
         .and_then(|l| text.lines().nth(usize::try_from(l).ok()? - 1))
