@@ -1139,6 +1139,18 @@ fn serde_error(e: &serde_saphyr::Error, text: &str, path: &Path) -> ConfigError 
         "invalid bool" => Some("must be `true` or `false`".to_string()),
         _ => None,
     };
+    // Only for errors about a value; a syntax error's line holds no culprit key.
+    let about_value = matches!(
+        inner,
+        serde_saphyr::Error::SerdeInvalidType { .. }
+            | serde_saphyr::Error::SerdeInvalidValue { .. }
+            | serde_saphyr::Error::InvalidScalar { .. }
+            | serde_saphyr::Error::SerdeUnknownVariant { .. }
+            | serde_saphyr::Error::SerdeUnknownField { .. }
+            | serde_saphyr::Error::SerdeInvalidLength { .. }
+            | serde_saphyr::Error::SerdeMissingField { .. }
+    );
+    let key = key.filter(|_| about_value);
     let msg = match (key, plain) {
         (Some(k), Some(p)) => format!("`{k}` {p}"),
         (Some(k), None) => format!("`{k}`: {msg}"),

@@ -103,6 +103,29 @@ fn each_bad_snippet_gives_one_problem_in_plain_words_with_its_line() {
             "sinks.hec.tls: unknown key `verfy`; did you mean `verify`?",
         ),
         (
+            edit(3, "    type: mysql"),
+            3,
+            "sources.pg: unknown source type `mysql`; did you mean `mysql_audit`? expected one of pgaudit, mysql_audit, oracle_audit, mssql, oracle",
+        ),
+        (
+            edit(
+                3,
+                "    type: mysql_audit\n    log_format: mariadb-server-audit",
+            )
+            .replace(
+                "    instance",
+                "    format: mariadb-server-audit\n    instance",
+            ),
+            4,
+            "sources.pg: `log_format` is not a key of `type: mysql_audit`; only `type: pgaudit` takes it; write `format:`",
+        ),
+        (
+            "sources:\n  pg: {type: pgaudit, paths: [/x/*.log]\nsinks: {c: {type: stdout}}\n"
+                .to_string(),
+            3,
+            "while parsing a flow mapping, did not find expected ',' or '}'",
+        ),
+        (
             edit(5, "    context: prod"),
             5,
             "sources.pg: `context` must be a mapping, e.g. `context: { environment: prod }`; found a single value",

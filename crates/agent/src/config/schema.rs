@@ -285,10 +285,15 @@ fn keys_of(
         };
         if !takes(key) {
             let owners: Vec<String> = key.types.iter().map(|t| format!("`type: {t}`")).collect();
+            let hint = if name == "log_format" {
+                "; write `format:`"
+            } else {
+                ""
+            };
             out.push(Problem {
                 line: k.line,
                 msg: format!(
-                    "{at}: `{name}` is not a key of `type: {}`; only {} take{} it",
+                    "{at}: `{name}` is not a key of `type: {}`; only {} take{} it{hint}",
                     ty.unwrap_or(""),
                     owners.join(", "),
                     if owners.len() == 1 { "s" } else { "" }
@@ -377,10 +382,11 @@ pub fn suggest<'a>(given: &str, candidates: impl Iterator<Item = &'a str>) -> Op
             let d = distance(&g, c);
             let near = d <= 2 && d * 3 <= c.len().max(3);
             let prefix = g.len() >= 3 && (c.starts_with(&g) || g.starts_with(c));
-            (near || prefix).then_some((d, c))
+            (near || prefix).then_some((!prefix, d, c))
         })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        // A name the typo starts (`mysql` → `mysql_audit`) first, then the nearest.
+        .min_by_key(|(not_prefix, d, _)| (*not_prefix, *d))
+        .map(|(_, _, c)| c)
 }
 
 /// Levenshtein distance (the names are short).
