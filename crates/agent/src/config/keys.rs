@@ -737,8 +737,10 @@ fn table(out: &mut String, title: &str, keys: &[Key], ty: Option<&str>) {
         {
             continue;
         }
-        let ty_text = match k.shape {
-            Shape::List { what, .. } => format!("list of {what}"),
+        let ty_text = match (k.shape, ty) {
+            // In a type's own table, `type` has one value.
+            (_, Some(t)) if k.name == "type" => format!("`{t}`"),
+            (Shape::List { what, .. }, _) => format!("list of {what}"),
             _ => k.ty.to_string(),
         };
         out.push_str(&format!(
