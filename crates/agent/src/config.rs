@@ -1,15 +1,32 @@
 //! The agent's one YAML configuration file.
 //!
-//! Every default lives in this file, next to the key it belongs to; `docs/config.md`
-//! is written from it. Unknown keys are rejected with file, line and column
-//! (serde-saphyr reports them). `${ENV}` references are substituted inside
-//! scalar values after parsing (see [`Config::from_str_with_vars`]), and
-//! secrets can come from `*_file` keys instead.
+//! Every default lives in this file, next to the key it belongs to. Loading
+//! is three passes, each reporting the file, line and key of a problem:
+//!
+//! 1. [`schema::check`] walks the YAML against the key table [`keys`]: unknown
+//!    keys (only the keys of that source or sink type are offered, with "did
+//!    you mean" for a near miss), keys of another type, wrong shapes
+//!    (`paths: "x"`), duplicate keys and bad globs, every problem once;
+//! 2. serde-saphyr fills the structs below, substituting `${ENV}` inside
+//!    scalar values (see [`Config::from_str_with_vars`]); secrets can come
+//!    from `*_file` keys instead;
+//! 3. [`Config::validate`] checks what depends on several keys.
+//!
+//! **Adding a key**: add the field to its struct here (with its serde
+//! default), then one line to the table in `config/keys.rs` (types that
+//! take it, shape, type, default, one line of meaning), then regenerate
+//! `docs/config.md` with `cargo run -p onetrail -- config-doc > docs/config.md`.
+//! `cargo test -p onetrail-agent --lib config` fails when a field has no
+//! table line or the doc is stale.
 //!
 //! Sources and sinks are flat structs with a `type` discriminator rather than
 //! internally tagged enums: serde buffers tagged enums and would lose the
-//! line/column of errors inside them. Type-specific rules are checked after
-//! parsing, against the span of the offending source or sink.
+//! line/column of errors inside them. Which keys a type takes is the table's
+//! job (pass 1); type-specific rules are checked after parsing, against the
+//! span of the offending source or sink.
+
+pub mod keys;
+mod schema;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -35,6 +52,39 @@ pub enum ConfigError {
     },
     #[error("{path}: {msg}")]
     Syntax { path: PathBuf, msg: String },
+    /// Problems found while loading, each with its line and the line's text
+    /// (secret-looking values masked).
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One problem of a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub msg: String,
+    /// The offending line of the file, ` 12 | text`, values of secret keys masked.
+    pub snippet: Option<String>,
+}
+
+fn render_problems(path: &Path, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| render_problem(path, p))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn render_problem(path: &Path, p: &Problem) -> String {
+    let mut s = format!("{}:{}: {}", path.display(), p.line, p.msg);
+    if let Some(snip) = &p.snippet {
+        s.push('\n');
+        s.push_str(snip);
+    }
+    s
 }
 
 impl ConfigError {
@@ -51,9 +101,79 @@ impl ConfigError {
                 path,
                 msg: scrub.apply(&msg),
             },
+            ConfigError::Invalid { path, problems } => ConfigError::Invalid {
+                path,
+                problems: problems
+                    .into_iter()
+                    .map(|p| Problem {
+                        msg: scrub.apply(&p.msg),
+                        snippet: p.snippet.map(|s| scrub.apply(&s)),
+                        ..p
+                    })
+                    .collect(),
+            },
             e @ ConfigError::Read { .. } => e,
         }
     }
+
+    /// One message per problem, for the binary to print each after `error: `.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { path, problems } => {
+                problems.iter().map(|p| render_problem(path, p)).collect()
+            }
+            e => vec![e.to_string()],
+        }
+    }
+
+    /// An [`ConfigError::At`] as [`ConfigError::Invalid`], with the line's text.
+    fn with_snippet(self, text: &str) -> ConfigError {
+        match self {
+            ConfigError::At { path, line, msg } => ConfigError::Invalid {
+                path,
+                problems: vec![Problem {
+                    line,
+                    msg,
+                    snippet: snippet(text, line),
+                }],
+            },
+            e => e,
+        }
+    }
+}
+
+/// Line `line` of `text` as ` 12 | text`, with the values of keys that look
+/// like secrets (`token`, `api_key`, `password`, near misses of them) masked:
+/// a literal secret in the file must not reach a terminal or a log.
+fn snippet(text: &str, line: u64) -> Option<String> {
+    let l = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    Some(format!("{line:>5} | {}", mask_secret_values(l)))
+}
+
+fn mask_secret_values(line: &str) -> String {
+    static KV: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let kv = KV.get_or_init(|| {
+        regex::Regex::new(r#"([A-Za-z_][A-Za-z0-9_]*)(["']?\s*:\s*)([^,}#\s][^,}#]*)"#)
+            .expect("valid regex")
+    });
+    let masked = kv.replace_all(line, |c: &regex::Captures<'_>| {
+        let key = c[1].to_ascii_lowercase();
+        let value = &c[3];
+        let secret = !key.ends_with("_file")
+            && (["token", "password", "passwd", "secret", "api_key", "apikey"]
+                .iter()
+                .any(|s| key.contains(s))
+                || schema::suggest(&key, ["token", "password", "api_key"].into_iter()).is_some());
+        if secret && !value.trim_start().starts_with("${") {
+            let kept = &value[value.trim_end().len()..];
+            format!("{}{}****{kept}", &c[1], &c[2])
+        } else {
+            c[0].to_string()
+        }
+    });
+    mask_url_credentials(&masked).into_owned()
 }
 
 /// Check every `${…}` of the values before serde-saphyr substitutes them.
@@ -385,13 +505,14 @@ pub struct SourceConfig {
     /// (e.g. compressed rotations `*.gz`, which are skipped anyway).
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// pgaudit: `stderr` (default) | `csvlog` | `jsonlog` | `pgauditlogtofile`.
+    /// pgaudit: the former name of `format`, still accepted.
     pub log_format: Option<Spanned<String>>,
     /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`,
     /// or `onetrail detect FILE`); `auto` infers it from the newest file at start.
     /// Default `%m [%p] ` (PostgreSQL's default).
     pub log_line_prefix: Option<Spanned<String>>,
-    /// mysql_audit: the file format (see `onetrail parse --help`).
+    /// File sources: the file format, a name `onetrail formats` prints
+    /// (pgaudit also: `stderr`, `csvlog`, `jsonlog`; default `pgaudit-stderr`).
     pub format: Option<Spanned<String>>,
     /// Name of the database instance, copied to every event's `instance`.
     pub instance: Option<String>,
@@ -694,23 +815,38 @@ impl Config {
         vars: HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
         let scrub = ValueScrubber::new(text, &vars);
-        check_env_references(text, &vars).map_err(|(line, msg)| ConfigError::At {
-            path: path.to_path_buf(),
-            line,
-            msg,
+        check_env_references(text, &vars).map_err(|(line, msg)| {
+            ConfigError::At {
+                path: path.to_path_buf(),
+                line,
+                msg,
+            }
+            .with_snippet(text)
         })?;
+        let problems = schema::check(text);
+        if !problems.is_empty() {
+            let problems = problems
+                .into_iter()
+                .map(|p| Problem {
+                    snippet: snippet(text, p.line),
+                    line: p.line,
+                    msg: p.msg,
+                })
+                .collect();
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            }
+            .scrubbed(&scrub));
+        }
         let mut opts = serde_saphyr::Options::default().with_properties(vars);
         opts.property_syntax = serde_saphyr::PropertySyntax::DockerCompose;
-        let mut cfg: Config = serde_saphyr::from_str_with_options(text, opts).map_err(|e| {
-            ConfigError::Syntax {
-                path: path.to_path_buf(),
-                msg: e.to_string(),
-            }
-            .scrubbed(&scrub)
-        })?;
+        let mut cfg: Config = serde_saphyr::from_str_with_options(text, opts)
+            .map_err(|e| serde_error(&e, text, path).scrubbed(&scrub))?;
         let base = path.parent().unwrap_or(Path::new("."));
         cfg.resolve_relative(base);
-        cfg.validate(path).map_err(|e| e.scrubbed(&scrub))?;
+        cfg.validate(path)
+            .map_err(|e| e.with_snippet(text).scrubbed(&scrub))?;
         Ok(cfg)
     }
 
@@ -793,6 +929,19 @@ impl Config {
         for (name, src) in &self.sources {
             let line = src.referenced.line();
             let s = &src.value;
+            // Patterns with a `${…}` are only known now (the others were
+            // checked with their own line by `schema::check`).
+            for p in s.paths.iter().chain(&s.exclude) {
+                if let Err(e) = glob::Pattern::new(p) {
+                    return Err(err(
+                        line,
+                        format!(
+                            "sources.{name}: `{p}` is not a valid glob pattern: {}",
+                            e.msg
+                        ),
+                    ));
+                }
+            }
             if s.paths.is_empty() && !s.kind.is_poller() {
                 return Err(err(
                     line,
@@ -801,30 +950,13 @@ impl Config {
             }
             match s.kind {
                 SourceType::Pgaudit => {
-                    if let Some(f) = &s.format {
-                        return Err(err(
-                            f.referenced.line(),
-                            format!(
-                                "sources.{name}.format: not a key of `type: pgaudit`; did you mean `log_format`?"
-                            ),
-                        ));
-                    }
-                    let fmt = self.pg_format_name(name).unwrap_or("");
-                    if !onetrail_pgaudit::FORMATS.contains(&fmt) {
-                        let at = s.log_format.as_ref().map_or(line, |f| f.referenced.line());
-                        return Err(err(
-                            at,
-                            format!(
-                                "sources.{name}.log_format: unknown value `{}`; expected one of stderr, csvlog, jsonlog, pgauditlogtofile",
-                                s.log_format.as_ref().map_or("", |f| f.value.as_str())
-                            ),
-                        ));
-                    }
-                    if let (Some(p), false) = (&s.log_line_prefix, fmt == "pgaudit-stderr") {
+                    if let (Some(p), Some(fmt)) = (&s.log_line_prefix, self.format_name(name))
+                        && fmt != "pgaudit-stderr"
+                    {
                         return Err(err(
                             p.referenced.line(),
                             format!(
-                                "sources.{name}.log_line_prefix: only used with `log_format: stderr`"
+                                "sources.{name}.log_line_prefix: only used with `format: pgaudit-stderr` (`stderr`), not `{fmt}`"
                             ),
                         ));
                     }
@@ -838,24 +970,11 @@ impl Config {
                     ));
                 }
                 SourceType::Mssql | SourceType::Oracle => {}
-                SourceType::MysqlAudit | SourceType::OracleAudit => {
-                    if let Some(f) = &s.log_format {
-                        return Err(err(
-                            f.referenced.line(),
-                            format!(
-                                "sources.{name}.log_format: only for `type: pgaudit`; did you mean `format`?"
-                            ),
-                        ));
-                    }
-                    if s.format.is_none() {
-                        return Err(err(
-                            line,
-                            format!(
-                                "sources.{name}: `format` is required for this source type (see `onetrail formats`)"
-                            ),
-                        ));
-                    }
-                }
+                SourceType::MysqlAudit | SourceType::OracleAudit => {}
+            }
+            if !s.kind.is_poller() {
+                self.check_format(name, s, line)
+                    .map_err(|(l, m)| err(l, m))?;
             }
             if s.kind.is_poller() {
                 if let Err(e) = crate::pollers::validate(self, name) {
@@ -920,17 +1039,155 @@ impl Config {
         Ok(())
     }
 
-    /// The parser format name of a pgaudit source (`pgaudit-stderr`, ...).
-    pub fn pg_format_name(&self, source: &str) -> Option<&'static str> {
+    /// The parser format name of a file source (`pgaudit-stderr`,
+    /// `mariadb-server-audit`, ...): its `format` (or, pgaudit, `log_format`),
+    /// `None` when unset (except pgaudit: `pgaudit-stderr`) or not a format
+    /// of the source's type.
+    pub fn format_name(&self, source: &str) -> Option<&'static str> {
         let s = &self.sources.get(source)?.value;
-        let v = s.log_format.as_ref().map_or("stderr", |f| f.value.as_str());
-        Some(match v {
-            "stderr" => "pgaudit-stderr",
-            "csvlog" => "pgaudit-csvlog",
-            "jsonlog" => "pgaudit-jsonlog",
-            "pgauditlogtofile" => "pgauditlogtofile",
-            _ => return None,
-        })
+        let given = s.format.as_ref().or(s.log_format.as_ref());
+        let v = match (s.kind, given) {
+            (_, Some(f)) => f.value.as_str(),
+            (SourceType::Pgaudit, None) => "pgaudit-stderr",
+            (_, None) => return None,
+        };
+        let v = match (s.kind, v) {
+            // PostgreSQL's own `log_destination` names.
+            (SourceType::Pgaudit, "stderr") => "pgaudit-stderr",
+            (SourceType::Pgaudit, "csvlog") => "pgaudit-csvlog",
+            (SourceType::Pgaudit, "jsonlog") => "pgaudit-jsonlog",
+            (_, v) => v,
+        };
+        crate::formats::formats_of(s.kind)
+            .iter()
+            .find(|n| **n == v)
+            .copied()
+    }
+
+    /// The parser format name of a pgaudit source (see [`Config::format_name`]).
+    pub fn pg_format_name(&self, source: &str) -> Option<&'static str> {
+        self.format_name(source)
+    }
+
+    /// `format` / `log_format` of file source `name`: set once, and a
+    /// format of its type. `Err((line, message))`.
+    fn check_format(&self, name: &str, s: &SourceConfig, line: u64) -> Result<(), (u64, String)> {
+        let ty = snake_case_type(s.kind);
+        let (key, given) = match (&s.format, &s.log_format) {
+            (Some(_), Some(l)) => {
+                return Err((
+                    l.referenced.line(),
+                    format!(
+                        "sources.{name}: `log_format` is the former name of `format`; set only `format`"
+                    ),
+                ));
+            }
+            (Some(f), None) => ("format", Some(f)),
+            (None, Some(l)) => ("log_format", Some(l)),
+            (None, None) => ("format", None),
+        };
+        if self.format_name(name).is_some() {
+            return Ok(());
+        }
+        let names = crate::formats::formats_of(s.kind);
+        let Some(given) = given else {
+            return Err((
+                line,
+                format!(
+                    "sources.{name}: `format` is required for `type: {ty}`: one of {} (see `onetrail formats`)",
+                    names.join(", ")
+                ),
+            ));
+        };
+        let v = given.value.as_str();
+        let hint = schema::suggest(v, names.iter().copied())
+            .map(|n| format!("did you mean `{n}`? "))
+            .unwrap_or_default();
+        let other = match crate::formats::engine_of(v) {
+            Some(_) => format!("`{v}` is not a format of `type: {ty}`"),
+            None => format!("unknown format `{v}`"),
+        };
+        Err((
+            given.referenced.line(),
+            format!(
+                "sources.{name}.{key}: {other}; {hint}expected one of {}{}",
+                names.join(", "),
+                if s.kind == SourceType::Pgaudit {
+                    " (or stderr, csvlog, jsonlog)"
+                } else {
+                    ""
+                }
+            ),
+        ))
+    }
+}
+
+/// A serde-saphyr error as one [`Problem`] in the operator's words: the
+/// library's user-facing message, our own `file:line:` and snippet (its own
+/// rendering starts with `error:` and names the file `<input>`).
+fn serde_error(e: &serde_saphyr::Error, text: &str, path: &Path) -> ConfigError {
+    use serde_saphyr::MessageFormatter;
+    let inner = e.without_snippet();
+    let msg = serde_saphyr::UserMessageFormatter
+        .format_message(inner)
+        .into_owned();
+    let line = e.location().map(|l| l.line()).filter(|l| *l > 0);
+    // The key on that line, to name it (serde-saphyr's message does not).
+    let key = line
+        .and_then(|l| text.lines().nth(usize::try_from(l).ok()? - 1))
+        .and_then(|t| {
+            let t = t.trim_start().trim_start_matches("- ");
+            let k = &t[..t.find(':')?];
+            (!k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(k)
+        });
+    let plain = match msg.as_str() {
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid usize" => {
+            Some("must be a whole number".to_string())
+        }
+        "invalid bool" => Some("must be `true` or `false`".to_string()),
+        _ => None,
+    };
+    // Only for errors about a value; a syntax error's line holds no culprit key.
+    let about_value = matches!(
+        inner,
+        serde_saphyr::Error::SerdeInvalidType { .. }
+            | serde_saphyr::Error::SerdeInvalidValue { .. }
+            | serde_saphyr::Error::InvalidScalar { .. }
+            | serde_saphyr::Error::SerdeUnknownVariant { .. }
+            | serde_saphyr::Error::SerdeUnknownField { .. }
+            | serde_saphyr::Error::SerdeInvalidLength { .. }
+            | serde_saphyr::Error::SerdeMissingField { .. }
+    );
+    let key = key.filter(|_| about_value);
+    let msg = match (key, plain) {
+        (Some(k), Some(p)) => format!("`{k}` {p}"),
+        (Some(k), None) => format!("`{k}`: {msg}"),
+        (None, _) => msg,
+    };
+    match line {
+        Some(line) => ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems: vec![Problem {
+                line,
+                msg,
+                snippet: snippet(text, line),
+            }],
+        },
+        None => ConfigError::Syntax {
+            path: path.to_path_buf(),
+            msg,
+        },
+    }
+}
+
+/// `type:` as written in the file.
+fn snake_case_type(k: SourceType) -> &'static str {
+    match k {
+        SourceType::Pgaudit => "pgaudit",
+        SourceType::MysqlAudit => "mysql_audit",
+        SourceType::OracleAudit => "oracle_audit",
+        SourceType::Mssql => "mssql",
+        SourceType::Oracle => "oracle",
     }
 }
 
@@ -944,6 +1201,9 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
     }
     Ok(Secret::new(s))
 }
+
+#[cfg(test)]
+mod error_tests;
 
 #[cfg(test)]
 mod tests {
@@ -986,21 +1246,21 @@ sinks:
         let e = parse(&bad).unwrap_err().to_string();
         assert!(e.contains("/etc/onetrail/onetrail.yaml"), "{e}");
         assert!(e.contains("instanse"), "{e}");
-        assert!(e.contains("line 9"), "{e}");
+        assert!(e.contains(":9:"), "{e}");
     }
 
     #[test]
     fn wrong_key_for_type_is_named() {
-        let bad = GOOD.replace("log_format: stderr", "format: stderr");
+        let bad = GOOD.replace("log_format: stderr", "file_pattern: x");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.contains(":7:") && e.contains("log_format"), "{e}");
+        assert!(e.contains(":7:") && e.contains("`file_pattern`"), "{e}");
     }
 
     #[test]
     fn bad_log_format_value() {
         let bad = GOOD.replace("log_format: stderr", "log_format: xml");
         let e = parse(&bad).unwrap_err().to_string();
-        assert!(e.contains("unknown value `xml`"), "{e}");
+        assert!(e.contains("unknown format `xml`"), "{e}");
     }
 
     /// A token made of everything that broke the YAML or was cut when
@@ -1105,7 +1365,7 @@ sinks:
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("tokn") && e.contains("line 11"), "{e}");
+        assert!(e.contains("tokn") && e.contains(":11:"), "{e}");
     }
 
     #[test]

@@ -24,6 +24,17 @@ pub fn engine_of(name: &str) -> Option<Engine> {
     }
 }
 
+/// The format names a file source of type `kind` takes in `format:`
+/// (empty for polling sources).
+pub fn formats_of(kind: SourceType) -> &'static [&'static str] {
+    match kind {
+        SourceType::Pgaudit => onetrail_pgaudit::FORMATS,
+        SourceType::MysqlAudit => onetrail_mysql_audit::FORMATS,
+        SourceType::OracleAudit => onetrail_oracle_audit::FORMATS,
+        SourceType::Mssql | SourceType::Oracle => &[],
+    }
+}
+
 /// Every format name `onetrail parse --format` accepts, with its engine.
 pub fn all_formats() -> Vec<(&'static str, Engine)> {
     let mut v: Vec<(&'static str, Engine)> = [
@@ -107,22 +118,14 @@ pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, Format
         .ok_or_else(|| format!("no source `{source}`"))?
         .value;
     let name = match s.kind {
-        SourceType::Pgaudit => cfg
-            .pg_format_name(source)
-            .ok_or_else(|| "unknown log_format".to_string())?,
         SourceType::Mssql | SourceType::Oracle => {
             return Err(format!(
                 "source `{source}` polls a database; it has no file format"
             ));
         }
-        SourceType::MysqlAudit | SourceType::OracleAudit => {
-            let f = s.format.as_ref().map(|f| f.value.as_str()).unwrap_or("");
-            static_name(f).ok_or_else(|| {
-                by_name(f, &FormatOptions::default())
-                    .err()
-                    .unwrap_or_default()
-            })?
-        }
+        SourceType::Pgaudit | SourceType::MysqlAudit | SourceType::OracleAudit => cfg
+            .format_name(source)
+            .ok_or_else(|| format!("source `{source}`: unknown or missing `format`"))?,
     };
     let mut log_line_prefix = s.log_line_prefix.as_ref().map(|p| p.value.clone());
     if name == "pgaudit-stderr" && log_line_prefix.as_deref() == Some("auto") {

@@ -153,13 +153,17 @@ pub fn rank_formats(sample: &[u8], prefix: Option<&str>) -> Vec<FormatCount> {
 
 /// How a format is named in a source's configuration.
 pub fn config_hint(format: &str) -> String {
-    match format {
-        "pgaudit-stderr" => "type: pgaudit, log_format: stderr".into(),
-        "pgaudit-csvlog" => "type: pgaudit, log_format: csvlog".into(),
-        "pgaudit-jsonlog" => "type: pgaudit, log_format: jsonlog".into(),
-        "pgauditlogtofile" => "type: pgaudit, log_format: pgauditlogtofile".into(),
-        f if f.starts_with("oracle") => format!("type: oracle_audit, format: {f}"),
-        f => format!("type: mysql_audit, format: {f}"),
+    use crate::config::SourceType;
+    let ty = [
+        (SourceType::Pgaudit, "pgaudit"),
+        (SourceType::MysqlAudit, "mysql_audit"),
+        (SourceType::OracleAudit, "oracle_audit"),
+    ]
+    .into_iter()
+    .find(|(t, _)| crate::formats::formats_of(*t).contains(&format));
+    match ty {
+        Some((_, ty)) => format!("type: {ty}, format: {format}"),
+        None => format!("`onetrail parse --format {format}` / `onetrail import` (no file source type reads it)"),
     }
 }
 
@@ -523,7 +527,7 @@ mod tests {
         assert!(
             r.iter().any(|(l, m)| *l == crate::Level::Fail
                 && m.contains("pgaudit-csvlog")
-                && m.contains("log_format: csvlog")),
+                && m.contains("format: pgaudit-csvlog")),
             "{r:?}"
         );
         let det = detect(&f).unwrap();

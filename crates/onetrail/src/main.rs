@@ -74,7 +74,7 @@ enum Command {
     /// (PostgreSQL's own `postgresql.conf`/`postgresql.auto.conf` next to the
     /// file is read too when accessible). Exits 3 when no format reads it.
     Detect(DetectArgs),
-    /// List the formats `parse --format` and `log_format`/`format` accept.
+    /// List the formats `parse --format` and a file source's `format:` accept.
     Formats,
     /// Show the running agent's sources and sinks (asks its `metrics.listen`
     /// endpoint). Exits 0 when it runs and every sink is up, 3 when a sink is
@@ -93,6 +93,10 @@ enum Command {
     /// rotation first). `--state` (the sink's `<data_dir>/chain/<sink>.json`)
     /// also detects events deleted from the end of the current file.
     Verify(VerifyArgs),
+    /// Print docs/config.md (every key of every source and sink type),
+    /// generated from the key table in crates/agent/src/config/keys.rs.
+    #[command(hide = true)]
+    ConfigDoc,
 }
 
 #[derive(Args)]
@@ -160,6 +164,10 @@ fn main() -> ExitCode {
         Command::Import(a) => ops::cmd_import(a),
         Command::Verify(a) => cmd_verify(a),
         Command::Detect(a) => cmd_detect(a),
+        Command::ConfigDoc => {
+            print!("{}", onetrail_agent::config::keys::reference_markdown());
+            ExitCode::from(exit::OK)
+        }
         Command::Formats => {
             for (name, engine) in onetrail_agent::formats::all_formats() {
                 println!("{name:28} {engine}");
@@ -230,7 +238,9 @@ fn stderr_is_journal_stream(value: &str) -> bool {
 
 pub(crate) fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
     Config::load(path).map_err(|e| {
-        eprintln!("error: {e}");
+        for m in e.messages() {
+            eprintln!("error: {m}");
+        }
         ExitCode::from(exit::CONFIG)
     })
 }

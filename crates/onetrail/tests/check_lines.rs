@@ -38,7 +38,7 @@ fn config(dir: &Path, pg: &PgInstance, prefix: &str) -> std::path::PathBuf {
     fs::write(
         &cfg,
         format!(
-            "data_dir: {}\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{}\"]\n    log_format: stderr\n    log_line_prefix: \"{prefix}\"\nsinks:\n  out:\n    type: file\n    path: {}\n",
+            "data_dir: {}\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{}\"]\n    format: pgaudit-stderr\n    log_line_prefix: \"{prefix}\"\nsinks:\n  out:\n    type: file\n    path: {}\n",
             dir.join("state").display(),
             pg.server_log_glob(),
             dir.join("events.jsonl").display()

@@ -806,3 +806,43 @@ fn pg_e2e_formats_agree() {
         );
     }
 }
+
+/// The README's sample event ("What you get") is what the agent delivers for
+/// the same statement: pgaudit masks the password itself (`<REDACTED>`), so
+/// onetrail redacts nothing (`redacted: false`).
+#[test]
+fn the_readme_sample_event_is_what_the_agent_delivers() {
+    let readme = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+        .expect("README.md");
+    let start = readme
+        .find("```json\n{\"id\"")
+        .expect("README sample event")
+        + 8;
+    let end = start + readme[start..].find("```").expect("end of the sample");
+    let sample: Value = serde_json::from_str(&readme[start..end]).expect("sample is JSON");
+    let r = run(STDERR);
+    let got = r
+        .events
+        .iter()
+        .find(|e| e["statement"] == sample["statement"])
+        .unwrap_or_else(|| panic!("no delivered event with statement {}", sample["statement"]));
+    for key in [
+        "engine",
+        "category",
+        "action",
+        // Not `outcome`: it depends on what the server logged after the record.
+        "statement",
+        "objects",
+        "redacted",
+        "redacted_count",
+        "alert",
+        "compliance",
+    ] {
+        assert_eq!(got[key], sample[key], "README sample `{key}`");
+    }
+    assert_eq!(
+        got["extra"]["pgaudit"]["class"],
+        sample["extra"]["pgaudit"]["class"]
+    );
+    assert_eq!(got["source"]["format"], sample["source"]["format"]);
+}

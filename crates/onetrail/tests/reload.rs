@@ -132,7 +132,7 @@ fn sighup_applies_new_context_without_loss_or_duplicates() {
         "the refusal names file and key:\n{log_text}"
     );
     assert!(
-        log_text.contains("line 9 column 5"),
+        log_text.contains(&format!("{}:9: ", cfg.display())),
         "the refusal names the line:\n{log_text}"
     );
 

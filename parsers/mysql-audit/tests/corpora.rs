@@ -274,6 +274,33 @@ fn mariadb_corpus_semantics() {
     assert_eq!(evs[0].extra["timestamp_raw"], "TIME");
 }
 
+/// docs/schema.md: `database` of a `QUERY` is the session's default
+/// database, not the database of the tables it touched (those are `objects`).
+#[test]
+fn mariadb_query_database_is_the_sessions_default_database() {
+    if onetrail_corpora::dir().is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "corpora missing under CI=true"
+        );
+        eprintln!("skipped: /work/shared/corpora (onetrail-corpora) is not present");
+        return;
+    }
+    let (_, evs) = parse_mariadb_case(&MARIADB_CASES[0]);
+    let create = find(&evs, "CREATE USER u1 IDENTIFIED BY");
+    // The server wrote `WRITE,mysql,global_priv` for it, `QUERY,sa_db,...` itself.
+    assert_eq!(create.database.as_deref(), Some("sa_db"));
+    assert!(
+        create
+            .objects
+            .iter()
+            .any(|o| o.schema.as_deref() == Some("mysql")
+                && o.name.as_deref() == Some("global_priv")),
+        "{:?}",
+        create.objects
+    );
+}
+
 #[test]
 fn mariadb_newer_and_rds_variants() {
     if onetrail_corpora::dir().is_none() {
