@@ -163,7 +163,9 @@ pub fn config_hint(format: &str) -> String {
     .find(|(t, _)| crate::formats::formats_of(*t).contains(&format));
     match ty {
         Some((_, ty)) => format!("type: {ty}, format: {format}"),
-        None => format!("`onetrail parse --format {format}` / `onetrail import` (no file source type reads it)"),
+        None => format!(
+            "`onetrail parse --format {format}` / `onetrail import` (no file source type reads it)"
+        ),
     }
 }
 

@@ -250,7 +250,7 @@ pub const SOURCE: &[Key] = &[
         PG,
         "string",
         "`%m [%p] `",
-        "With `pgaudit-stderr`: the server's `log_line_prefix` (`SHOW log_line_prefix;`).",
+        "With `pgaudit-stderr`: the server's `log_line_prefix` (`SHOW log_line_prefix;`, or `onetrail detect FILE`); `auto` infers it from the newest file at start and logs it.",
     ),
     key(
         "instance",
@@ -379,6 +379,20 @@ pub const SOURCE: &[Key] = &[
         "integer (s)",
         "300",
         "Records may arrive this late; each poll re-reads this window and de-duplicates.",
+    ),
+    key(
+        "late_window_secs",
+        ORACLE,
+        "integer (s)",
+        "86400",
+        "How far back the late sweep looks for rows committed after the look-back window; 0 turns it off.",
+    ),
+    key(
+        "late_sweep_secs",
+        ORACLE,
+        "integer (s)",
+        "60",
+        "Least time between two late sweeps (a per-minute COUNT compared with what was sent).",
     ),
     key(
         "flush_before_poll",
