@@ -216,15 +216,16 @@ impl Generation {
             let metrics = registry.sink(name, &snake_case(&format!("{:?}", sc.kind)));
             // Up until an attempt fails.
             metrics.set_ok();
-            self.sink_tasks.push(tokio::spawn(sinks::run_sink_with_peers(
-                name.clone(),
-                sink,
-                rx,
-                grouping,
-                shutdown.clone(),
-                metrics,
-                peers.clone(),
-            )));
+            self.sink_tasks
+                .push(tokio::spawn(sinks::run_sink_with_peers(
+                    name.clone(),
+                    sink,
+                    rx,
+                    grouping,
+                    shutdown.clone(),
+                    metrics,
+                    peers.clone(),
+                )));
             peers.add(name, &tx);
             self.sink_txs.push(tx);
             tracing::info!(sink = %name, kind = ?sc.kind, "sink ready");

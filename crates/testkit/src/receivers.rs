@@ -829,6 +829,9 @@ pub struct DatadogState {
     pub faults: VecDeque<Fault>,
     /// A fault applied to every `/api/v2/logs` request once `faults` is empty.
     pub always: Option<Fault>,
+    /// `GET /api/v1/validate` is not served (404), like a proxy that only
+    /// forwards logs.
+    pub validate_missing: bool,
     pub accepted: Vec<Value>,
     pub requests: Vec<Request>,
     pub statuses: Vec<u16>,
@@ -893,13 +896,20 @@ impl DatadogReceiver {
     }
 }
 
+/// Now, in Unix milliseconds.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply) {
     let mut s = st.lock().expect("poisoned");
     s.requests.push(req.clone());
     let path = req.path.split('?').next().unwrap_or("").to_string();
     let key_ok = req.header("dd-api-key") == Some(s.api_key.as_str());
     match (req.method.as_str(), path.as_str()) {
-        ("GET", "/api/v1/validate") => {
+        ("GET", "/api/v1/validate") if !s.validate_missing => {
             if key_ok {
                 (None, Reply::json(200, json!({"valid": true})))
             } else {
@@ -967,6 +977,17 @@ fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply
                 }
                 if e.get("message").is_none() {
                     s.violations.push("entry without `message`".into());
+                }
+                // Datadog indexes logs up to 18 h in the past (it answers 202
+                // and drops older ones): an entry sent like that is lost.
+                if let Some(ts) = e.get("timestamp").and_then(Value::as_i64) {
+                    let age_ms = unix_now_ms() - ts;
+                    if age_ms > 18 * 3600 * 1000 {
+                        s.violations.push(format!(
+                            "entry with a timestamp {} h old: Datadog would drop it",
+                            age_ms / 3_600_000
+                        ));
+                    }
                 }
                 if let Some(f) = s.reject
                     && f(e)

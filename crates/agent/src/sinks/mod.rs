@@ -198,7 +198,9 @@ pub async fn run_sink_with_peers(
                     if dead >= count as u64 {
                         let msg = format!(
                             "the receiver rejected every event of the last delivery ({count}); they are in the dead-letter file {}: {}",
-                            path.as_deref().map(|p| p.display().to_string()).unwrap_or_default(),
+                            path.as_deref()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_default(),
                             written[0].reason
                         );
                         tracing::error!(sink = %name, "{msg}");
@@ -233,9 +235,8 @@ pub fn dead_letter_alerts(
         let src = source_of.get(d.id.as_str()).copied().unwrap_or("");
         by_source.entry(src).or_default().push(d);
     }
-    let fmt = |t: chrono::DateTime<chrono::Utc>| {
-        t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-    };
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     by_source
         .into_iter()
         .map(|(source, ds)| {

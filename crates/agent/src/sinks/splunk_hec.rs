@@ -533,7 +533,10 @@ impl SplunkHecSink {
         let v: Option<Value> = serde_json::from_slice::<Value>(body)
             .ok()
             .filter(Value::is_object);
-        let code = v.as_ref().and_then(|v| v.get("code")).and_then(Value::as_i64);
+        let code = v
+            .as_ref()
+            .and_then(|v| v.get("code"))
+            .and_then(Value::as_i64);
         let htext = v
             .as_ref()
             .and_then(|v| v.get("text"))
