@@ -413,3 +413,24 @@ fn sites_and_keys() {
         .unwrap();
     assert!(e.contains("unknown Datadog `site"), "{e}");
 }
+
+/// The pipeline asset in `deploy/datadog/` selects and reads the attributes the
+/// sink writes on late events (`late`, `original_timestamp`).
+#[test]
+fn late_events_pipeline_asset_matches_the_attributes_sent() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/datadog/onetrail-late-events.pipeline.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(v["filter"]["query"], "@late:true");
+    let sources: Vec<&str> = v["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["sources"].as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["late", "original_timestamp"]);
+    for p in v["processors"].as_array().unwrap() {
+        assert_eq!(p["type"], "attribute-remapper");
+    }
+}

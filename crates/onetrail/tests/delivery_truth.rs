@@ -229,3 +229,35 @@ async fn a_receiver_that_rejects_everything_is_down_and_raises_alerts() {
     let exit = agent.terminate_within(Duration::from_secs(20)).unwrap();
     assert!(exit.success(), "{exit}");
 }
+
+/// `onetrail check` proves the HEC token: a wrong one fails (exit 3) with a
+/// message that names the problem and not the token; the right one passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_fails_on_a_wrong_hec_token_without_printing_it() {
+    let rx = HecReceiver::start("the-right-token-7f3a").await;
+    let (dir, _) = setup(1);
+    let d = dir.path();
+    let cfg = d.join("onetrail.yaml");
+    fs::write(&cfg, config(d, &rx.url, free_port())).unwrap();
+    let check = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_onetrail"))
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.code(), text)
+    };
+    let (code, text) = check();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("refuses the token"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    rx.state().token = TOKEN.into();
+    let (code, text) = check();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("token accepted"), "{text}");
+}

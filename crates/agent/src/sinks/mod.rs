@@ -819,6 +819,23 @@ mod http_tests {
     }
 
     #[test]
+    fn body_excerpts_are_short_printable_and_hide_secrets() {
+        assert_eq!(body_excerpt(b"", &[]), "(empty)");
+        assert_eq!(body_excerpt(b" \r\n ", &[]), "(empty)");
+        let e = body_excerpt(
+            b"<html>Login\r\nrequired for tok-1234</html>",
+            &["tok-1234"],
+        );
+        assert_eq!(e, "\"<html>Login  required for ****</html>\"");
+        let long = "é".repeat(1000);
+        let e = body_excerpt(long.as_bytes(), &[]);
+        assert!(e.len() <= EXCERPT_BYTES + 8 && e.ends_with("…\""), "{e}");
+        let e = body_excerpt(b"see https://u:pw-9@proxy/login", &[]);
+        assert!(!e.contains("pw-9"), "{e}");
+        assert!(body_excerpt(&[0xff, 0xfe, b'x'], &[]).contains('x'));
+    }
+
+    #[test]
     fn uuids_are_v4_shaped_and_distinct() {
         let a = random_uuid();
         let b = random_uuid();
