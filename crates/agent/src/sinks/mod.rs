@@ -58,14 +58,15 @@ impl Sink {
         }
     }
 
-    /// The events dead-lettered since the last call, and where they went.
-    pub fn take_dead_lettered(&mut self) -> (Vec<DeadLettered>, Option<PathBuf>) {
+    /// The events dead-lettered since the last call, and the dead-letter
+    /// file (which names its sink and path).
+    pub fn take_dead_lettered(&mut self) -> (Vec<DeadLettered>, Option<&DeadLetter>) {
         let dead = match self {
             Sink::SplunkHec(s) => s.dead_letter_mut(),
             Sink::Datadog(s) => s.dead_letter_mut(),
             Sink::File(_) | Sink::Stdout(_) => return (Vec::new(), None),
         };
-        (std::mem::take(&mut dead.written), Some(dead.path.clone()))
+        (std::mem::take(&mut dead.written), Some(&*dead))
     }
 
     /// Deliver a group of batches; `Ok` means every event is durably accepted
@@ -193,20 +194,19 @@ pub async fn run_sink_with_peers(
                 for b in &group {
                     b.ack();
                 }
-                let (written, path) = sink.take_dead_lettered();
-                if !written.is_empty() {
+                let (written, file) = sink.take_dead_lettered();
+                if let (false, Some(file)) = (written.is_empty(), file) {
                     if dead >= count as u64 {
                         let msg = format!(
                             "the receiver rejected every event of the last delivery ({count}); they are in the dead-letter file {}: {}",
-                            path.as_deref()
-                                .map(|p| p.display().to_string())
-                                .unwrap_or_default(),
+                            file.path.display(),
                             written[0].reason
                         );
                         tracing::error!(sink = %name, "{msg}");
                         metrics.set_error(msg);
                     }
-                    let alerts = dead_letter_alerts(&name, &group, &written, path.as_deref());
+                    let alerts =
+                        dead_letter_alerts(file.sink(), &group, &written, Some(&file.path));
                     if !alerts.is_empty() {
                         send_alerts(&name, &mut sink, alerts, &peers, &shutdown, &metrics).await;
                     }
@@ -657,6 +657,11 @@ pub struct DeadLetter {
 }
 
 impl DeadLetter {
+    /// The sink it belongs to.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+
     /// `cfg.dead_letter_path`, default `<data_dir>/dead-letter/<sink>.jsonl`.
     pub fn new(sink: &str, cfg: &SinkConfig, data_dir: &Path) -> DeadLetter {
         DeadLetter {
