@@ -610,7 +610,16 @@ async fn a_receiver_that_rejects_everything_leaves_the_sink_down_and_raises_aler
         assert_eq!(m.sent_events.load(Ordering::Relaxed), 0, "{what}");
         // Every event, and the alert sent to this receiver too (also
         // rejected), are in the dead-letter file; the alert raised no other.
-        let dl = std::fs::read_to_string(cfg.data_dir.join("dead-letter/out.jsonl")).unwrap();
+        let dl_path = cfg.data_dir.join("dead-letter/out.jsonl");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&dl_path)
+            .unwrap_or_default()
+            .contains("DEAD_LETTER")
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let dl = std::fs::read_to_string(&dl_path).unwrap();
         let dead: Vec<Value> = dl
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())

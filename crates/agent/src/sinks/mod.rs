@@ -299,18 +299,26 @@ async fn send_alerts(
             }
         });
     }
-    let up = metrics.is_up();
-    let last = metrics.last_error();
+    // Its own counters: the alert's fate must not flip the sink's up/down
+    // state, which its data decided; the counts are added after.
+    let scratch = SinkMetrics::default();
     if sink
-        .deliver(std::slice::from_ref(&batch), shutdown, metrics)
+        .deliver(std::slice::from_ref(&batch), shutdown, &scratch)
         .await
         .is_ok()
     {
-        // The alert's own fate does not make the sink look better than its data did.
         let _ = sink.take_dead_lettered();
-        if !up {
-            metrics.set_error(last.unwrap_or_default());
-        }
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    for (to, from) in [
+        (&metrics.requests, &scratch.requests),
+        (&metrics.bytes_sent, &scratch.bytes_sent),
+        (&metrics.retries, &scratch.retries),
+        (&metrics.rejected, &scratch.rejected),
+        (&metrics.dead_lettered, &scratch.dead_lettered),
+        (&metrics.ack_timeouts, &scratch.ack_timeouts),
+    ] {
+        to.fetch_add(from.load(Relaxed), Relaxed);
     }
     tracing::debug!(sink = %name, "DEAD_LETTER alert sent");
 }
