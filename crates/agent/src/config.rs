@@ -387,7 +387,8 @@ pub struct SourceConfig {
     pub exclude: Vec<String>,
     /// pgaudit: `stderr` (default) | `csvlog` | `jsonlog` | `pgauditlogtofile`.
     pub log_format: Option<Spanned<String>>,
-    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`).
+    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`,
+    /// or `onetrail detect FILE`); `auto` infers it from the newest file at start.
     /// Default `%m [%p] ` (PostgreSQL's default).
     pub log_line_prefix: Option<Spanned<String>>,
     /// mysql_audit: the file format (see `onetrail parse --help`).
@@ -460,6 +461,13 @@ pub struct SourceConfig {
     /// its oldest part is forgotten (rows arriving that late are then missed;
     /// a warning says so).
     pub dedup_max_keys: Option<usize>,
+    /// oracle: the late sweep finds rows that arrive later than `lookback_secs`
+    /// (a spill-over file loaded hours later) down to this far below the newest
+    /// row: per-minute row counts are compared with Oracle's and only grown
+    /// minutes are re-read. 0 turns it off. Default 86400.
+    pub late_window_secs: Option<u64>,
+    /// oracle: least seconds between two late sweeps. Default 60.
+    pub late_sweep_secs: Option<u64>,
     // ---- Identity, context and trust (README "Identity, context and trust") ----
     /// Who is behind `db_user`: a chain of resolvers (`sqlcommenter`,
     /// `session`, `application_name`, `static_map`, in that order by default),

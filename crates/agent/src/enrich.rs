@@ -10,7 +10,8 @@
 //! 3. **session state** ([`sessions`]): logins, `SET application_name`,
 //!    `SET onetrail.*`, `set_config('onetrail.*', …)`, `SET @onetrail_*`
 //!    remembered per `session.id`, dropped at LOGOUT; pgaudit statement-id
-//!    gaps per session;
+//!    gaps per session; spans during which the engine's own trail shows
+//!    auditing switched off ([`audit_off`]), each reported by one `GAP`;
 //! 4. **identity** (`actor`): the configured chain of resolvers
 //!    (`identity.resolvers`, default `sqlcommenter, session,
 //!    application_name, static_map`), first match wins, `actor.via` names it;
@@ -28,6 +29,7 @@
 //!
 //! `redacted` and `redacted_count` say what redaction did.
 
+pub mod audit_off;
 pub mod compliance;
 pub mod filter;
 pub mod identity;
@@ -272,6 +274,7 @@ pub struct Enricher {
     pub redactor: Arc<Redactor>,
     rules: Arc<Rules>,
     sessions: SessionTable,
+    audit_off: audit_off::AuditOff,
     apps: AppPatterns,
     /// Events the filter dropped so far.
     pub filtered: u64,
@@ -347,6 +350,7 @@ impl Enricher {
             })),
             rules: Arc::new(rules),
             sessions: SessionTable::new(c.identity.max_sessions),
+            audit_off: audit_off::AuditOff::default(),
             apps,
             filtered: 0,
         })
@@ -355,7 +359,8 @@ impl Enricher {
     /// Enrich one event; never filters (agent START/STOP notices). A gap it
     /// reveals is noted in `extra.statement_id_gap` only.
     pub fn apply(&mut self, ev: &mut Event) {
-        let _ = self.enrich(ev);
+        let mut ignored = Vec::new();
+        self.enrich(ev, &mut ignored);
     }
 
     /// Enrich a chunk's events in place: `GAP` events for missing pgaudit
@@ -365,10 +370,10 @@ impl Enricher {
     pub fn process(&mut self, events: &mut Vec<Event>) -> u64 {
         // In place: a chunk's Vec is reused, nothing is moved in the common case.
         let mut gaps: Vec<(usize, Event)> = Vec::new();
+        let mut found = Vec::new();
         for (i, ev) in events.iter_mut().enumerate() {
-            if let Some(gap) = self.enrich(ev) {
-                gaps.push((i, gap));
-            }
+            self.enrich(ev, &mut found);
+            gaps.extend(found.drain(..).map(|g| (i, g)));
         }
         if !gaps.is_empty() {
             let old = std::mem::take(events);
@@ -394,35 +399,61 @@ impl Enricher {
 
     /// Session-state persistence: start from the state saved with the
     /// checkpoint and journal changes from now on (see [`sessions`]).
+    /// The open audit-off spans ([`audit_off`]) travel in the same value,
+    /// under `audit_off`.
     pub fn restore_sessions(&mut self, saved: Option<&Value>) {
         if let Err(e) = self.sessions.restore(saved) {
             tracing::warn!(source = ?self.rules.source_name, "{e}; session identities start empty");
+        }
+        if let Err(e) = self
+            .audit_off
+            .restore(saved.and_then(|v| v.get("audit_off")))
+        {
+            tracing::warn!(source = ?self.rules.source_name, "{e}; no audit-off span is open");
         }
     }
 
     /// The events enriched from now on belong to chunk `seq`.
     pub fn begin_chunk(&mut self, seq: u64) {
         self.sessions.begin(seq);
+        self.audit_off.begin(seq);
     }
 
     /// Chunks up to `seq` are delivered (their positions are checkpointed).
     pub fn commit_chunk(&mut self, seq: u64) {
         self.sessions.commit(seq);
+        self.audit_off.commit(seq);
     }
 
     /// Session state as of the last committed chunk, for `SourceCheckpoint::sessions`.
     pub fn saved_sessions(&self) -> Option<Value> {
-        self.sessions.saved()
+        let mut saved = self.sessions.saved();
+        if let Some(off) = self.audit_off.saved() {
+            let v = saved.get_or_insert_with(|| serde_json::json!({"version": 1, "sessions": []}));
+            if let Some(o) = v.as_object_mut() {
+                o.insert("audit_off".into(), off);
+            }
+        }
+        saved
     }
 
-    /// Steps 1–9; returns a GAP event to send before `ev`, if any.
-    fn enrich(&mut self, ev: &mut Event) -> Option<Event> {
+    /// Steps 1–9; pushes onto `gaps` the GAP events to send before `ev`.
+    fn enrich(&mut self, ev: &mut Event, gaps: &mut Vec<Event>) {
         if ev.instance.is_none() {
             ev.instance.clone_from(&self.instance);
         }
         self.redact(ev);
         let gap = self.track_session(ev);
-        let gap_event = gap.and_then(|(from, to)| self.gap(ev, from, to));
+        for mut g in self
+            .audit_off
+            .observe(ev, self.rules.source_name.as_deref())
+        {
+            self.tag_gap(&mut g);
+            gaps.push(g);
+        }
+        if let Some(g) = gap.and_then(|(from, to)| self.gap(ev, from, to)) {
+            gaps.push(g);
+        }
         let state = match ev.session.id.as_deref() {
             Some(k) => self.sessions.peek(k),
             None => None,
@@ -503,7 +534,6 @@ impl Enricher {
             );
         }
         self.redact_added(ev);
-        gap_event
     }
 
     fn static_actor(&self, ev: &Event) -> Option<String> {
@@ -642,18 +672,23 @@ impl Enricher {
             "statement_id_gap".into(),
             serde_json::json!({"from": from, "to": to}),
         );
+        self.tag_gap(&mut g);
+        Some(g)
+    }
+
+    /// Static context and compliance tags of a GAP event enrichment made.
+    fn tag_gap(&self, g: &mut Event) {
         for (k, v) in &self.context {
             g.context.entry(k.clone()).or_insert_with(|| v.clone());
         }
         if self.rules.compliance {
             compliance::tag(
-                &mut g,
+                g,
                 &compliance::Ctx {
                     privileged_users: &self.rules.privileged_users,
                 },
             );
         }
-        Some(g)
     }
 
     /// Replace credentials in every text field of `ev`.

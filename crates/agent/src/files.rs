@@ -101,6 +101,90 @@ pub fn open_regular(path: &Path) -> Result<File, NotRegular> {
     Ok(file)
 }
 
+/// Who the agent runs as and what `path` allows, for a permission error:
+/// `" (the agent runs as user nobody, uid 65534; /x is mode 0700, owner postgres, group postgres)"`.
+/// Empty when `path` cannot even be looked at (its directory says why).
+pub fn access_detail(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let me = match user_name(uid) {
+        Some(n) => format!("user {n}, uid {uid}"),
+        None => format!("uid {uid}"),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) => format!(
+            " (the agent runs as {me}; {} is mode {:04o}, owner {}, group {})",
+            path.display(),
+            m.mode() & 0o7777,
+            user_name(m.uid()).unwrap_or_else(|| m.uid().to_string()),
+            group_name(m.gid()).unwrap_or_else(|| m.gid().to_string()),
+        ),
+        Err(_) => format!(" (the agent runs as {me})"),
+    }
+}
+
+/// The first ancestor directory of `path` (or `path` itself, a directory)
+/// that the agent may not enter or list, with its details.
+pub fn first_denied_dir(path: &Path) -> Option<(std::path::PathBuf, String)> {
+    let mut cur = std::path::PathBuf::new();
+    for comp in path.components() {
+        let parent = cur.clone();
+        cur.push(comp);
+        match std::fs::metadata(&cur) {
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Some((parent.clone(), access_detail(&parent)));
+            }
+            Err(_) => return None,
+            Ok(m) if !m.is_dir() => return None,
+            Ok(_) => {}
+        }
+    }
+    match std::fs::read_dir(&cur) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let d = access_detail(&cur);
+            Some((cur, d))
+        }
+        _ => None,
+    }
+}
+
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: getpwuid_r(3) writes into `pwd` and `buf`, both ours and sized.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut res: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        if rc != 0 || res.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(pwd.pw_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: getgrgid_r(3) writes into `grp` and `buf`, both ours and sized.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut res: *mut libc::group = std::ptr::null_mut();
+        let rc = libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut res);
+        if rc != 0 || res.is_null() {
+            return None;
+        }
+        Some(
+            std::ffi::CStr::from_ptr(grp.gr_name)
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
 /// `mkdir -p` with mode `0750` for every directory it creates.
 pub fn create_dir_all(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)

@@ -124,10 +124,18 @@ pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, Format
             })?
         }
     };
+    let mut log_line_prefix = s.log_line_prefix.as_ref().map(|p| p.value.clone());
+    if name == "pgaudit-stderr" && log_line_prefix.as_deref() == Some("auto") {
+        log_line_prefix = Some(match crate::sample::auto_prefix(&s.paths) {
+            Ok((p, _)) => p,
+            // Nothing to infer from yet: PostgreSQL's default until a reload.
+            Err(_) => crate::sample::PG_DEFAULT_PREFIX.to_string(),
+        });
+    }
     Ok((
         name,
         FormatOptions {
-            log_line_prefix: s.log_line_prefix.as_ref().map(|p| p.value.clone()),
+            log_line_prefix,
             forward_other: s.forward_other,
         },
     ))

@@ -156,9 +156,20 @@ pub fn health(registry: &Registry) -> (bool, Value) {
     } else {
         "sink down"
     };
+    // Detail only: a source that collects nothing is the operator's to fix,
+    // restarting the agent (what a failing health check leads to) would not.
+    let problems: Vec<Value> = registry
+        .sources()
+        .into_iter()
+        .flat_map(|(name, _, m)| {
+            m.problems()
+                .into_iter()
+                .map(move |p| json!({"source": name, "problem": p.kind, "detail": p.detail}))
+        })
+        .collect();
     (
         ready && down.is_empty(),
-        json!({"status": status, "sinks_down": down}),
+        json!({"status": status, "sinks_down": down, "source_problems": problems}),
     )
 }
 
@@ -187,6 +198,10 @@ pub fn status(registry: &Registry, info: &AgentInfo) -> Value {
                 "gaps": m.gaps.load(Ordering::Relaxed),
                 "oldest_undelivered_secs": m.oldest_undelivered_secs(),
                 "checkpoint_age_secs": m.checkpoint_age_secs(),
+                "unparsed_ratio": m.unparsed_ratio(),
+                "problems": m.problems().into_iter()
+                    .map(|p| json!({"problem": p.kind, "detail": p.detail}))
+                    .collect::<Vec<_>>(),
                 "files": files,
             });
             (name, v)
@@ -303,7 +318,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     family(
         "onetrail_source_gaps_total",
         "counter",
-        "GAP agent events (data lost before it was read).",
+        "GAP agent events: data lost before it was read, or a span the trail shows auditing was off.",
         src(&|m| load(&m.gaps)),
     );
     family(
@@ -323,6 +338,38 @@ pub fn render_prometheus(registry: &Registry) -> String {
         "gauge",
         "Seconds since the source's checkpoint was last confirmed on disk (-1: never).",
         src(&|m| m.checkpoint_age_secs().unwrap_or(-1.0)),
+    );
+    family(
+        "onetrail_source_unparsed_ratio",
+        "gauge",
+        "Share of unparsed records in the source's last window (over 0.5: wrong log_line_prefix or format?).",
+        src(&|m| m.unparsed_ratio()),
+    );
+    family(
+        "onetrail_source_problems",
+        "gauge",
+        "Problems that keep a source from collecting (paths matching no file, a directory, permissions, mostly unparsed records); details in /health and the log.",
+        src(&|m| m.problems().len() as f64),
+    );
+    let mut problem = Vec::new();
+    for (n, k, m) in &sources {
+        for p in m.problems() {
+            problem.push((
+                format!(
+                    "{{source=\"{}\",type=\"{}\",problem=\"{}\"}}",
+                    esc(n),
+                    esc(k),
+                    p.kind
+                ),
+                1.0,
+            ));
+        }
+    }
+    family(
+        "onetrail_source_problem",
+        "gauge",
+        "1 for each kind of problem a source has right now (no_file, directory, permission, unparsed, prefix).",
+        problem,
     );
     let mut behind = Vec::new();
     let mut unread = Vec::new();

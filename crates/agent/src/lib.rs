@@ -22,6 +22,7 @@ pub mod notify;
 pub mod pipeline;
 pub mod pollers;
 mod reader;
+pub mod sample;
 pub mod sinks;
 pub mod tail;
 
@@ -254,6 +255,36 @@ impl Generation {
             }
             let (fmt_name, fopts) = formats::source_format(cfg, name)?;
             let (_, engine) = formats::by_name(fmt_name, &fopts)?;
+            // A wrong prefix parses quietly into wrong fields: say so at start.
+            let prefix_problem = match (&fopts.log_line_prefix, fmt_name) {
+                (Some(p), "pgaudit-stderr") => sample::prefix_mismatch(p, &s.paths),
+                (None, "pgaudit-stderr") => {
+                    sample::prefix_mismatch(sample::PG_DEFAULT_PREFIX, &s.paths)
+                }
+                _ => None,
+            }
+            .map(|detail| {
+                tracing::warn!(source = %name, "{detail}");
+                tail::SourceProblem {
+                    kind: "prefix",
+                    detail,
+                }
+            });
+            if s.log_line_prefix
+                .as_ref()
+                .is_some_and(|p| p.value == "auto")
+            {
+                match sample::auto_prefix(&s.paths) {
+                    Ok((p, from)) => {
+                        tracing::info!(source = %name, "log_line_prefix: auto: using {p:?}, {from}")
+                    }
+                    Err(e) => tracing::warn!(
+                        source = %name,
+                        "log_line_prefix: auto: {e}; using PostgreSQL's default {:?} until the next reload or restart",
+                        sample::PG_DEFAULT_PREFIX
+                    ),
+                }
+            }
             let mut topts = TailOptions::new(s.paths.clone(), engine, fmt_name);
             topts.exclude.clone_from(&s.exclude);
             topts.read_from = s.read_from;
@@ -276,6 +307,9 @@ impl Generation {
                 poll_interval: Duration::from_millis(s.poll_interval_ms.max(10)),
                 shutdown: shutdown.clone(),
                 metrics,
+                unparsed_window: Default::default(),
+                unparsed_problem: None,
+                prefix_problem,
             };
             tracing::info!(source = %name, format = fmt_name, paths = ?s.paths, "source started");
             self.threads.push(
@@ -526,6 +560,18 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                 Err(e) => f.push(false, &subject, format!("bad glob {pat:?}: {e}")),
             }
         }
+        for pat in &s.paths {
+            if let Some((dir, why)) = tail::denied_dir_of(pat) {
+                f.push(
+                    false,
+                    &subject,
+                    format!(
+                        "cannot list {}: permission denied{why}, so {pat:?} finds no file (add the agent's user to the group that owns the logs, e.g. `adm` or `postgres`, and make the directory group-readable)",
+                        dir.display()
+                    ),
+                );
+            }
+        }
         if matched.is_empty() {
             f.push(
                 false,
@@ -536,9 +582,19 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                 ),
             );
         }
+        let collects = matched.values().any(Result::is_ok);
         for (p, r) in matched {
             match r {
                 Ok(()) => f.push(true, &subject, format!("{} is readable", p.display())),
+                Err(files::NotRegular::Kind(kind)) if kind == "directory" && !collects => f.push(
+                    false,
+                    &subject,
+                    format!(
+                        "{} is a directory: the agent tails files, not directories, and collects nothing; use a glob such as \"{}/*.log\"",
+                        p.display(),
+                        p.display()
+                    ),
+                ),
                 Err(files::NotRegular::Kind(kind)) => f.warn(
                     &subject,
                     format!(
@@ -550,8 +606,9 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                     false,
                     &subject,
                     format!(
-                        "{} is not readable: {e} (add the agent's user to the log files' group, e.g. `adm`, `postgres` or `mysql`)",
-                        p.display()
+                        "{} is not readable: {e}{} (add the agent's user to the log files' group, e.g. `adm`, `postgres` or `mysql`)",
+                        p.display(),
+                        files::access_detail(&p)
                     ),
                 ),
             }
@@ -559,6 +616,22 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
         match formats::build(cfg, name) {
             Ok((fm, _)) => f.push(true, &subject, format!("format {} ready", fm.name())),
             Err(e) => f.push(false, &subject, e),
+        }
+        // Read real lines: the newest file says whether format and prefix fit.
+        if let (Some(file), Ok((fmt_name, mut fopts))) = (
+            sample::newest_file(&s.paths),
+            formats::source_format(cfg, name),
+        ) {
+            // `auto` is judged on the sample itself, not resolved again.
+            if s.log_line_prefix
+                .as_ref()
+                .is_some_and(|p| p.value == "auto")
+            {
+                fopts.log_line_prefix = Some("auto".into());
+            }
+            for (level, msg) in sample::check_file(fmt_name, &fopts, &file) {
+                f.add(level, &subject, msg);
+            }
         }
     }
     for (name, sc) in &cfg.sinks {

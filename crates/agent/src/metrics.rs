@@ -23,6 +23,86 @@ pub struct SourceMetrics {
     pub checkpoint_saved_ms: AtomicU64,
     /// File sources: the files open right now and how far behind they are.
     pub files: Mutex<Vec<FileLag>>,
+    /// Why the source collects nothing or nonsense right now (paths matching
+    /// no file, a directory, permissions, mostly unparsed records).
+    pub problems: Mutex<Vec<crate::tail::SourceProblem>>,
+    /// Share of unparsed records in the last completed window, as `f64` bits.
+    pub unparsed_ratio_bits: AtomicU64,
+}
+
+/// Over this share of unparsed records in a window, a source is said to read
+/// with the wrong `log_line_prefix` or format.
+pub const UNPARSED_ALARM_RATIO: f64 = 0.5;
+/// A window closes after this many records, or this long with at least
+/// [`UNPARSED_MIN_RECORDS`].
+pub const UNPARSED_WINDOW_RECORDS: u64 = 200;
+pub const UNPARSED_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+pub const UNPARSED_MIN_RECORDS: u64 = 20;
+
+/// Counts a source's records and unparsed ones window by window, and says
+/// when the unparsed share crosses [`UNPARSED_ALARM_RATIO`] (either way).
+#[derive(Debug, Default)]
+pub struct UnparsedWindow {
+    records: u64,
+    unparsed: u64,
+    since: Option<std::time::Instant>,
+    alarmed: bool,
+}
+
+/// A change of a source's unparsed alarm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UnparsedAlarm {
+    /// `unparsed` of `records` in the window.
+    Raised {
+        unparsed: u64,
+        records: u64,
+    },
+    Cleared {
+        unparsed: u64,
+        records: u64,
+    },
+}
+
+impl UnparsedWindow {
+    /// Count `events` (agent events are not records); `Some` when the alarm
+    /// changes as a window closes. Also returns the closed window's ratio.
+    pub fn observe(
+        &mut self,
+        events: &[Event],
+        now: std::time::Instant,
+    ) -> (Option<f64>, Option<UnparsedAlarm>) {
+        let since = *self.since.get_or_insert(now);
+        for e in events {
+            match e.category {
+                Category::Agent => {}
+                Category::Unparsed => {
+                    self.records += 1;
+                    self.unparsed += 1;
+                }
+                _ => self.records += 1,
+            }
+        }
+        let full = self.records >= UNPARSED_WINDOW_RECORDS
+            || (self.records >= UNPARSED_MIN_RECORDS
+                && now.duration_since(since) >= UNPARSED_WINDOW);
+        if !full {
+            return (None, None);
+        }
+        let (records, unparsed) = (self.records, self.unparsed);
+        let ratio = unparsed as f64 / records as f64;
+        *self = UnparsedWindow {
+            alarmed: self.alarmed,
+            ..UnparsedWindow::default()
+        };
+        let high = ratio > UNPARSED_ALARM_RATIO;
+        let change = match (self.alarmed, high) {
+            (false, true) => Some(UnparsedAlarm::Raised { unparsed, records }),
+            (true, false) => Some(UnparsedAlarm::Cleared { unparsed, records }),
+            _ => None,
+        };
+        self.alarmed = high;
+        (Some(ratio), change)
+    }
 }
 
 /// Where a source stands in one of its files.
@@ -83,6 +163,16 @@ impl SourceMetrics {
     /// Seconds since the oldest event in flight was read (0 when none is).
     pub fn oldest_undelivered_secs(&self) -> f64 {
         age_secs(self.oldest_undelivered_ms.load(Ordering::Relaxed))
+    }
+
+    /// Share of unparsed records in the last completed window (0 before the first).
+    pub fn unparsed_ratio(&self) -> f64 {
+        f64::from_bits(self.unparsed_ratio_bits.load(Ordering::Relaxed))
+    }
+
+    /// The current problems of the source.
+    pub fn problems(&self) -> Vec<crate::tail::SourceProblem> {
+        self.problems.lock().expect("poisoned").clone()
     }
 
     /// Seconds since the checkpoint was last written (None before the first write).
@@ -203,5 +293,76 @@ impl Registry {
         m.iter()
             .map(|(k, (t, v))| (k.clone(), t.clone(), v.clone()))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use onetrail_event::{Engine, RecordPos};
+    use std::time::{Duration, Instant};
+
+    fn events(n: usize, unparsed: bool) -> Vec<Event> {
+        let pos = RecordPos {
+            source_key: "k",
+            path: None,
+            offset: 0,
+            format: "pgaudit-stderr",
+        };
+        (0..n)
+            .map(|_| {
+                if unparsed {
+                    Event::unparsed(
+                        Engine::Postgresql,
+                        chrono::DateTime::UNIX_EPOCH,
+                        &pos,
+                        b"x",
+                        "no match",
+                    )
+                } else {
+                    Event::new(Engine::Postgresql, chrono::Utc::now(), &pos, 0)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unparsed_alarm_is_raised_and_cleared_per_window() {
+        let mut w = UnparsedWindow::default();
+        let t = Instant::now();
+        // Few records: no verdict, however long.
+        assert_eq!(w.observe(&events(5, true), t), (None, None));
+        assert_eq!(w.observe(&[], t + Duration::from_secs(120)), (None, None));
+        // Closed by time once it has 20 records: 155 of 155 unparsed.
+        let (r, a) = w.observe(&events(150, true), t + Duration::from_secs(121));
+        assert_eq!(r, Some(1.0));
+        assert_eq!(
+            a,
+            Some(UnparsedAlarm::Raised {
+                unparsed: 155,
+                records: 155
+            })
+        );
+        // Closed by size: 200 records, 110 unparsed, still over the ratio.
+        let (r, a) = w.observe(&events(110, true), t + Duration::from_secs(122));
+        assert_eq!((r, a), (None, None));
+        let (r, a) = w.observe(&events(90, false), t + Duration::from_secs(122));
+        assert!((r.unwrap() - 0.55).abs() < 1e-9);
+        assert_eq!(a, None);
+        // Still bad: no new alarm.
+        assert_eq!(w.observe(&events(200, true), t).1, None);
+        // Good again.
+        assert_eq!(
+            w.observe(&events(200, false), t).1,
+            Some(UnparsedAlarm::Cleared {
+                unparsed: 0,
+                records: 200
+            })
+        );
+        // A time-closed window with 20 records.
+        assert_eq!(w.observe(&events(20, true), t).0, None);
+        let (r, a) = w.observe(&[], t + UNPARSED_WINDOW);
+        assert_eq!(r, Some(1.0));
+        assert!(matches!(a, Some(UnparsedAlarm::Raised { .. })));
     }
 }

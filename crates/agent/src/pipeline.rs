@@ -25,7 +25,8 @@ use tokio::sync::mpsc;
 
 use crate::checkpoint::{CheckpointStore, SourceCheckpoint};
 use crate::enrich::Enricher;
-use crate::tail::{Chunk, FileTailer};
+use crate::metrics::{UnparsedAlarm, UnparsedWindow};
+use crate::tail::{Chunk, FileTailer, SourceProblem};
 
 /// Batches queued per sink before a source stops reading (backpressure).
 pub const SINK_QUEUE: usize = 8;
@@ -132,6 +133,11 @@ pub struct FileSourceRunner {
     pub poll_interval: Duration,
     pub shutdown: Shutdown,
     pub metrics: Arc<crate::metrics::SourceMetrics>,
+    /// Unparsed records per window (see [`crate::metrics::UnparsedWindow`]).
+    pub unparsed_window: UnparsedWindow,
+    pub unparsed_problem: Option<SourceProblem>,
+    /// Found at start: the configured `log_line_prefix` does not fit the file.
+    pub prefix_problem: Option<SourceProblem>,
 }
 
 impl FileSourceRunner {
@@ -160,6 +166,7 @@ impl FileSourceRunner {
                 for w in self.tailer.warnings.drain(..) {
                     tracing::warn!(source = %self.name, "{w}");
                 }
+                self.publish_problems();
             }
             for chunk in chunks.drain(..) {
                 let seq = acks.begin((chunk.file_id, chunk.end_offset));
@@ -174,6 +181,7 @@ impl FileSourceRunner {
                     continue;
                 }
                 self.metrics.count_events(&events);
+                self.watch_unparsed(&events);
                 let batch =
                     Arc::new(acks.batch(&self.name, seq, events, self.sinks.len(), &self.metrics));
                 for sink in &self.sinks {
@@ -216,6 +224,46 @@ impl FileSourceRunner {
             }
         }
         self.save();
+    }
+
+    /// The tailer's problems and the unparsed alarm, for `/metrics` and `/health`.
+    fn publish_problems(&mut self) {
+        let mut now: Vec<SourceProblem> = self.tailer.problems().to_vec();
+        now.extend(self.unparsed_problem.clone());
+        now.extend(self.prefix_problem.clone());
+        *self.metrics.problems.lock().expect("poisoned") = now;
+    }
+
+    /// Say so when most records of a window are unparsed: the likely cause
+    /// is a wrong `log_line_prefix` or format.
+    fn watch_unparsed(&mut self, events: &[onetrail_event::Event]) {
+        let (ratio, change) = self.unparsed_window.observe(events, Instant::now());
+        if let Some(r) = ratio {
+            self.metrics
+                .unparsed_ratio_bits
+                .store(r.to_bits(), std::sync::atomic::Ordering::Relaxed);
+        }
+        match change {
+            Some(UnparsedAlarm::Raised { unparsed, records }) => {
+                let detail = format!(
+                    "{unparsed} of the last {records} records could not be parsed (forwarded as `unparsed`): the likely cause is a wrong `log_line_prefix` or format; run `onetrail check` or `onetrail detect FILE` to find the right one"
+                );
+                tracing::warn!(source = %self.name, "{detail}");
+                self.unparsed_problem = Some(SourceProblem {
+                    kind: "unparsed",
+                    detail,
+                });
+            }
+            Some(UnparsedAlarm::Cleared { unparsed, records }) => {
+                tracing::info!(
+                    source = %self.name,
+                    "records parse again: {unparsed} of the last {records} unparsed"
+                );
+                self.unparsed_problem = None;
+            }
+            None => return,
+        }
+        self.publish_problems();
     }
 
     fn save(&mut self) {

@@ -184,6 +184,47 @@ pub struct FileTailer {
     special_paths: HashSet<PathBuf>,
     /// Problems worth a log line (unreadable files...), drained by the caller.
     pub warnings: Vec<String>,
+    /// Why some paths give nothing, as of the last scan (metrics, `/health`).
+    problems: Vec<SourceProblem>,
+    /// Problems found by the scan under way.
+    scanning: Vec<SourceProblem>,
+    /// When each current problem was last logged.
+    warned: HashMap<String, Instant>,
+}
+
+/// Why a source's paths give it nothing: a pattern matching no file, a
+/// directory, a file or directory the agent may not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    /// `no_file`, `directory` or `permission` (the tailer's); `unparsed`
+    /// and `prefix` (the source's).
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// A problem that lasts is logged again this often.
+const PROBLEM_REPEAT: Duration = Duration::from_secs(600);
+
+/// The literal directory a glob lists: its components before the first one
+/// with a glob character (for a plain path: its parent).
+fn literal_dir(pattern: &str) -> PathBuf {
+    let mut dir = PathBuf::new();
+    let p = Path::new(pattern);
+    let comps: Vec<_> = p.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        let s = c.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[']) || i + 1 == comps.len() {
+            break;
+        }
+        dir.push(c);
+    }
+    dir
+}
+
+/// The directory that keeps `pattern` from finding files because the agent
+/// may not enter or list it, with who the agent is and the directory's mode.
+pub fn denied_dir_of(pattern: &str) -> Option<(PathBuf, String)> {
+    crate::files::first_denied_dir(&literal_dir(pattern))
 }
 
 impl FileTailer {
@@ -207,7 +248,34 @@ impl FileTailer {
             pending_paths: HashSet::new(),
             special_paths: HashSet::new(),
             warnings: Vec::new(),
+            problems: Vec::new(),
+            scanning: Vec::new(),
+            warned: HashMap::new(),
         }
+    }
+
+    /// Why some paths give nothing, as of the last scan.
+    pub fn problems(&self) -> &[SourceProblem] {
+        &self.problems
+    }
+
+    /// Make the scan's problems current; log new ones, and lasting ones again
+    /// every [`PROBLEM_REPEAT`].
+    fn settle_problems(&mut self, now: Instant) {
+        let found = std::mem::take(&mut self.scanning);
+        self.warned
+            .retain(|d, _| found.iter().any(|p| &p.detail == d));
+        for p in &found {
+            let due = self
+                .warned
+                .get(&p.detail)
+                .is_none_or(|t| now.duration_since(*t) >= PROBLEM_REPEAT);
+            if due {
+                self.warned.insert(p.detail.clone(), now);
+                self.warnings.push(p.detail.clone());
+            }
+        }
+        self.problems = found;
     }
 
     /// One step: re-scan if due, read what is new, emit chunks. Returns true
@@ -337,7 +405,16 @@ impl FileTailer {
             if !meta.is_file() {
                 // A FIFO, device or directory: never opened (it would block or
                 // never end). Said once per path.
-                if self.special_paths.insert(path.clone()) {
+                if meta.is_dir() {
+                    self.scanning.push(SourceProblem {
+                        kind: "directory",
+                        detail: format!(
+                            "{} is a directory, not a regular file: not tailed (to tail the files in it use a glob such as \"{}/*.log\")",
+                            path.display(),
+                            path.display()
+                        ),
+                    });
+                } else if self.special_paths.insert(path.clone()) {
                     let kind = crate::files::special_kind(&path)
                         .ok()
                         .flatten()
@@ -376,6 +453,7 @@ impl FileTailer {
             }
         }
         self.first_scan_done = true;
+        self.settle_problems(now);
         self.report_gaps(now, out);
         let forget = self.opts.forget_after;
         self.remembered
@@ -388,11 +466,31 @@ impl FileTailer {
         for pat in &self.opts.paths {
             match glob::glob(pat) {
                 Ok(it) => {
+                    let mut any = false;
                     for p in it.flatten() {
+                        any = true;
                         if self.is_excluded(&p) || !seen.insert(p.clone()) {
                             continue;
                         }
                         out.push(p);
+                    }
+                    if !any {
+                        let problem = match denied_dir_of(pat) {
+                            Some((dir, why)) => SourceProblem {
+                                kind: "permission",
+                                detail: format!(
+                                    "cannot list {}: permission denied{why}, so {pat:?} finds no file (add the agent's user to the logs' group and make the directory group-readable)",
+                                    dir.display()
+                                ),
+                            },
+                            None => SourceProblem {
+                                kind: "no_file",
+                                detail: format!(
+                                    "{pat:?} matches no file: nothing is collected from it (check the path and the server's log settings; the agent keeps looking)"
+                                ),
+                            },
+                        };
+                        self.scanning.push(problem);
                     }
                 }
                 Err(e) => self.warnings.push(format!("bad glob {pat:?}: {e}")),
@@ -430,6 +528,17 @@ impl FileTailer {
     ) {
         let file = match crate::files::open_regular(&path) {
             Ok(f) => f,
+            Err(crate::files::NotRegular::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+                self.scanning.push(SourceProblem {
+                    kind: "permission",
+                    detail: format!(
+                        "cannot open {}: permission denied{}: not tailed",
+                        path.display(),
+                        crate::files::access_detail(&path)
+                    ),
+                });
+                return;
+            }
             Err(e) => {
                 if self.pending_paths.insert(path.clone()) {
                     self.warnings
@@ -839,4 +948,61 @@ pub fn source_key_of(file: &File) -> io::Result<String> {
     let size = file.metadata()?.len();
     let len = size.min(FINGERPRINT_BYTES);
     Ok(format!("fp:{}", hash_prefix(file, len)?))
+}
+
+#[cfg(test)]
+mod problem_tests {
+    use super::*;
+
+    fn tailer(paths: Vec<String>) -> FileTailer {
+        let mut o = TailOptions::new(paths, Engine::Postgresql, "pgaudit-stderr");
+        o.scan_interval = Duration::ZERO;
+        let factory: FormatFactory = Box::new(|| {
+            crate::formats::by_name("pgaudit-stderr", &Default::default())
+                .unwrap()
+                .0
+        });
+        FileTailer::new(o, Vec::new(), factory)
+    }
+
+    #[test]
+    fn paths_matching_nothing_and_directories_are_problems_said_once() {
+        let d = tempfile::tempdir().unwrap();
+        let logdir = d.path().join("log");
+        std::fs::create_dir(&logdir).unwrap();
+        let none = format!("{}/*.nomatch", d.path().display());
+        let dir = logdir.to_string_lossy().into_owned();
+        let mut t = tailer(vec![none.clone(), dir.clone()]);
+        let mut out = Vec::new();
+        let now = Instant::now();
+        t.poll(now, &mut out);
+        let kinds: Vec<&str> = t.problems().iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["no_file", "directory"], "{:?}", t.problems());
+        let w: Vec<String> = t.warnings.drain(..).collect();
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains(&none) && w[0].contains("matches no file"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("is a directory") && w[1].contains("/*.log"),
+            "{w:?}"
+        );
+        // Lasting problems are not logged at every scan...
+        t.poll(now + Duration::from_secs(1), &mut out);
+        assert!(t.warnings.is_empty(), "{:?}", t.warnings);
+        // ...but again after a while.
+        t.poll(now + PROBLEM_REPEAT, &mut out);
+        assert_eq!(t.warnings.len(), 2);
+        t.warnings.clear();
+        // Fixed: gone from the problems.
+        std::fs::write(
+            d.path().join("a.nomatch"),
+            "2026-12-03 10:00:00.000 UTC [1] LOG:  x\n",
+        )
+        .unwrap();
+        t.poll(now + PROBLEM_REPEAT * 2, &mut out);
+        let kinds: Vec<&str> = t.problems().iter().map(|p| p.kind).collect();
+        assert_eq!(kinds, ["directory"]);
+    }
 }

@@ -1,7 +1,10 @@
 //! Against a real Oracle database, only when `ONETRAIL_ORACLE_URL` is set
 //! (`oracle://user:password@host:1521/SERVICE`; the user needs AUDIT_VIEWER)
-//! and Oracle Instant Client is installed (`LD_LIBRARY_PATH`). Otherwise the
-//! test prints why it skipped and passes.
+//! and Oracle Instant Client is installed (`LD_LIBRARY_PATH`). No Oracle
+//! database can run on the project's machines, so the test is `#[ignore]`d:
+//! `cargo test` lists it as ignored (never as passed), and
+//! `ONETRAIL_ORACLE_URL=... cargo test -p onetrail-agent --test oracle_live -- --ignored`
+//! runs it; run that way without the variable, it fails.
 
 use std::time::Duration;
 
@@ -17,13 +20,11 @@ fn parse_url(u: &str) -> Option<(String, String, String)> {
 }
 
 #[tokio::test]
+#[ignore = "needs a real Oracle database: set ONETRAIL_ORACLE_URL and run with --ignored"]
 async fn live_poll_of_unified_audit_trail() {
-    let Ok(url) = std::env::var("ONETRAIL_ORACLE_URL") else {
-        println!(
-            "skipped: set ONETRAIL_ORACLE_URL=oracle://user:password@host:1521/SERVICE to run against a real database"
-        );
-        return;
-    };
+    let url = std::env::var("ONETRAIL_ORACLE_URL").expect(
+        "set ONETRAIL_ORACLE_URL=oracle://user:password@host:1521/SERVICE to run against a real database",
+    );
     let (user, pass, target) =
         parse_url(&url).expect("ONETRAIL_ORACLE_URL=oracle://user:password@host:port/service");
     let reader = OracleCrateReader::new(user, Secret::new(pass), target);

@@ -29,17 +29,35 @@ pub fn dir() -> Option<PathBuf> {
     if d.is_dir() {
         return Some(d);
     }
-    let caller = std::panic::Location::caller();
-    let why = format!(
+    skip(&format!(
         "third-party corpora not found at {} (set ONETRAIL_CORPORA, or lay shared/corpora \
          beside the checkout; see its SOURCES.md)",
         d.display()
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{why}: under CI=true the corpus tests must run");
+    ));
+    None
+}
+
+/// Whether this run is CI's (`CI=true`), where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// A visible skip, for any test that cannot check what it is about here
+/// (a tool, a binary or data missing): prints `SKIPPED <file>:<line>: why`
+/// straight to the process's stderr (the harness captures `eprintln!` of
+/// passing tests, and a skip must be seen), and returns so the caller can
+/// `return`. Under `CI=true` it panics instead: CI installs what the tests
+/// need, so a skip there means a test passed having checked nothing.
+#[track_caller]
+pub fn skip(why: &str) {
+    let caller = std::panic::Location::caller();
+    if in_ci() {
+        panic!(
+            "{}:{}: {why}: under CI=true this test must run, not skip",
+            caller.file(),
+            caller.line()
+        );
     }
-    // Straight to the process's stderr: the test harness captures
-    // `eprintln!` of passing tests, and a skip must be seen.
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
@@ -47,7 +65,6 @@ pub fn dir() -> Option<PathBuf> {
         caller.file(),
         caller.line()
     );
-    None
 }
 
 /// The bytes of `rel` inside the corpora directory, `None` when the corpora

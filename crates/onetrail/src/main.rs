@@ -37,8 +37,9 @@ Exit codes:
      or `verify` found a deleted, altered or reordered event
 
 Examples:
-  onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d ' /var/log/postgresql/postgresql-15-main.log
+  onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d %r %a %c ' /var/log/postgresql/postgresql-15-main.log
   onetrail check --config /etc/onetrail/onetrail.yaml
+  onetrail detect /var/log/postgresql/postgresql-15-main.log
   onetrail run --config deploy/examples/quickstart.yaml
   onetrail status --config /etc/onetrail/onetrail.yaml
   onetrail import --config /etc/onetrail/onetrail.yaml --source pg_main /var/log/postgresql/postgresql-15-main.log.1
@@ -65,8 +66,14 @@ enum Command {
     /// Run the agent: tail every configured source and deliver to every sink
     /// until SIGTERM (then deliver in-flight events, save positions, exit 0).
     Run(ConfigArgs),
-    /// Validate a configuration: syntax, file access, sink readiness.
+    /// Validate a configuration: syntax, file access, the log files' real
+    /// lines (format, `log_line_prefix`), sink readiness.
     Check(ConfigArgs),
+    /// Tell what a log file is: the format that reads it best and, for a
+    /// PostgreSQL stderr log, the `log_line_prefix` that explains its lines
+    /// (PostgreSQL's own `postgresql.conf`/`postgresql.auto.conf` next to the
+    /// file is read too when accessible). Exits 3 when no format reads it.
+    Detect(DetectArgs),
     /// List the formats `parse --format` and `log_format`/`format` accept.
     Formats,
     /// Show the running agent's sources and sinks (asks its `metrics.listen`
@@ -86,6 +93,12 @@ enum Command {
     /// rotation first). `--state` (the sink's `<data_dir>/chain/<sink>.json`)
     /// also detects events deleted from the end of the current file.
     Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// The log file (its first records and last few hundred are read).
+    file: PathBuf,
 }
 
 #[derive(Args)]
@@ -146,6 +159,7 @@ fn main() -> ExitCode {
         Command::Status(a) => ops::cmd_status(a),
         Command::Import(a) => ops::cmd_import(a),
         Command::Verify(a) => cmd_verify(a),
+        Command::Detect(a) => cmd_detect(a),
         Command::Formats => {
             for (name, engine) in onetrail_agent::formats::all_formats() {
                 println!("{name:28} {engine}");
@@ -162,12 +176,56 @@ pub(crate) fn init_logging(cfg: Option<&Config>) {
         .unwrap_or_else(|| "info".into());
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let json = cfg.and_then(|c| c.log.format.as_deref()) == Some("json");
-    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let style = LogStyle::detect();
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(style.colour);
     if json {
         builder.json().init();
+    } else if style.journal {
+        // journald stamps every line with its own time and the unit's name.
+        builder.without_time().init();
     } else {
         builder.init();
     }
+}
+
+/// How log lines look on this stderr: colour only on a terminal (and never
+/// with `NO_COLOR` set, <https://no-color.org>); under systemd, when stderr
+/// is the journal's stream (`JOURNAL_STREAM` names its device and inode),
+/// no timestamp of our own and no colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LogStyle {
+    pub colour: bool,
+    pub journal: bool,
+}
+
+impl LogStyle {
+    fn detect() -> LogStyle {
+        use std::io::IsTerminal;
+        let journal = std::env::var("JOURNAL_STREAM")
+            .ok()
+            .is_some_and(|v| stderr_is_journal_stream(&v));
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        LogStyle {
+            colour: !journal && !no_color && std::io::stderr().is_terminal(),
+            journal,
+        }
+    }
+}
+
+/// `JOURNAL_STREAM=<device>:<inode>` (systemd.exec(5)) is inherited by child
+/// processes, so it only counts when fd 2 is still that very socket.
+fn stderr_is_journal_stream(value: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = value.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
 pub(crate) fn load_config(path: &std::path::Path) -> Result<Config, ExitCode> {
@@ -292,6 +350,55 @@ fn cmd_check(a: ConfigArgs) -> ExitCode {
         println!("configuration {} looks good", a.config.display());
         ExitCode::from(exit::OK)
     }
+}
+
+fn cmd_detect(a: DetectArgs) -> ExitCode {
+    use onetrail_agent::sample;
+    let d = match sample::detect(&a.file) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let Some(best) = d.formats.first() else {
+        println!(
+            "{}: no known format reads this file (see `onetrail formats`)",
+            a.file.display()
+        );
+        return ExitCode::from(exit::PROBLEMS);
+    };
+    println!(
+        "format: {}  ({} of {} records recognised; configure `{}`)",
+        best.format,
+        best.recognised(),
+        best.records,
+        sample::config_hint(best.format)
+    );
+    if best.format == "pgaudit-stderr"
+        && let Some(g) = &d.prefix
+    {
+        println!(
+            "log_line_prefix: {:?}  ({} of {} lines explained; confirm with `SHOW log_line_prefix;`)",
+            g.prefix, g.fit.clean, g.fit.lines
+        );
+    }
+    if let Some(c) = &d.conf {
+        println!(
+            "{} sets log_line_prefix = '{}'",
+            c.file.display(),
+            c.prefix.replace('\'', "''")
+        );
+    }
+    for other in d.formats.iter().skip(1).take(3) {
+        println!(
+            "  also readable as {} ({} of {} records)",
+            other.format,
+            other.recognised(),
+            other.records
+        );
+    }
+    ExitCode::from(exit::OK)
 }
 
 fn cmd_verify(a: VerifyArgs) -> ExitCode {

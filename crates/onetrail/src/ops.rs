@@ -37,19 +37,25 @@ pub struct ImportArgs {
 }
 
 /// `onetrail status`: ask the running agent's `/status` endpoint.
+///
+/// Only `metrics.listen` is read from the configuration: an operator runs
+/// `status` in a shell where the sinks' secrets (kept for the service in
+/// `/etc/default/onetrail`) are not set, and must not need them.
 pub fn cmd_status(a: StatusArgs) -> ExitCode {
-    let cfg = match crate::load_config(&a.config) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let listen = match metrics_listen(&a.config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {}: {e}", a.config.display());
+            return ExitCode::from(exit::CONFIG);
+        }
     };
-    let Some(m) = &cfg.metrics else {
+    let Some(mut addr) = listen else {
         eprintln!(
-            "error: {}: `metrics.listen` is not set, so the agent serves no status; add `metrics: {{ listen: \"127.0.0.1:9834\" }}` and reload it",
+            "error: {}: `metrics.listen` is not set, so the agent serves no status; add `metrics: {{ listen: \"127.0.0.1:9834\" }}` and restart the agent (a reload cannot open the listener)",
             a.config.display()
         );
         return ExitCode::from(exit::CONFIG);
     };
-    let mut addr = m.value.addr();
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
@@ -89,6 +95,44 @@ pub fn cmd_status(a: StatusArgs) -> ExitCode {
         ExitCode::from(exit::OK)
     } else {
         ExitCode::from(exit::PROBLEMS)
+    }
+}
+
+/// `metrics.listen` of the configuration file, read without validating or
+/// expanding anything else. A `${NAME}` / `${NAME:-default}` in the value
+/// itself is taken from the environment.
+fn metrics_listen(path: &std::path::Path) -> Result<Option<SocketAddr>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let doc: Value = serde_saphyr::from_str(&text).map_err(|e| e.to_string())?;
+    let listen = match &doc["metrics"]["listen"] {
+        Value::Null => return Ok(None),
+        Value::String(s) => expand_whole_reference(s)?,
+        other => {
+            return Err(format!(
+                "`metrics.listen` must be a string like \"127.0.0.1:9834\", not {other}"
+            ));
+        }
+    };
+    listen
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("`metrics.listen` is not host:port: {listen:?}"))
+}
+
+/// `${NAME}` or `${NAME:-default}` as the whole value, from the environment;
+/// any other value as it is.
+fn expand_whole_reference(v: &str) -> Result<String, String> {
+    let Some(inner) = v.strip_prefix("${").and_then(|r| r.strip_suffix('}')) else {
+        return Ok(v.to_string());
+    };
+    let (name, default) = match inner.split_once(":-") {
+        Some((n, d)) => (n, Some(d)),
+        None => (inner, None),
+    };
+    match (std::env::var(name), default) {
+        (Ok(val), _) if !val.is_empty() => Ok(val),
+        (_, Some(d)) => Ok(d.to_string()),
+        _ => Err(format!("`metrics.listen` is `{v}` and `{name}` is not set")),
     }
 }
 
@@ -142,6 +186,13 @@ fn render_status(v: &Value) -> String {
                 s["gaps"],
                 s["oldest_undelivered_secs"].as_f64().unwrap_or(0.0),
             );
+            for p in s["problems"].as_array().into_iter().flatten() {
+                o += &format!(
+                    "  PROBLEM ({}): {}\n",
+                    p["problem"].as_str().unwrap_or("?"),
+                    p["detail"].as_str().unwrap_or("")
+                );
+            }
             for f in s["files"].as_array().into_iter().flatten() {
                 o += &format!(
                     "  {}: {} bytes behind (size {}, read {})\n",

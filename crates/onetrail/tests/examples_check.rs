@@ -50,6 +50,28 @@ fn start_responder() -> String {
     format!("http://{addr}")
 }
 
+/// Real records of `format` from the repository's fixtures; for pgaudit
+/// stderr a server line every `log_line_prefix` explains (through `%q`).
+fn sample_lines(repo: &Path, format: &str) -> Vec<u8> {
+    let fixture = match format {
+        "pgaudit-csvlog" => "postgresql/csvlog-pg15.csv",
+        "pgaudit-jsonlog" => "postgresql/jsonlog-pg16.json",
+        "pgauditlogtofile" => "postgresql/pgauditlogtofile-mixed.log",
+        "mariadb-server-audit" => "mysql/mariadb-server-audit.basic.log",
+        "mysql-enterprise-json" => "mysql/mysql-enterprise-json.ea.json",
+        "mysql-enterprise-xml" => "mysql/mysql-enterprise-xml.new.xml",
+        "percona-audit-json" => "mysql/percona-audit-json.sample.json",
+        "percona-audit-xml" => "mysql/percona-audit-xml.new.xml",
+        "percona-audit-csv" => "mysql/percona-audit-csv.multiline.csv",
+        "oracle-aud" => "oracle/oracle-aud.classic.aud",
+        "oracle-audit-xml" => "oracle/oracle-audit-xml.basic.xml",
+        "oracle-unified-csv" => "oracle/oracle-unified-csv.basic.csv",
+        "oracle-unified-syslog" => "oracle/oracle-unified-syslog.basic.log",
+        _ => return b"2026-11-26 06:15:54.358 UTC [1] LOG:  database system is ready\n".to_vec(),
+    };
+    std::fs::read(repo.join("fixtures").join(fixture)).unwrap()
+}
+
 /// Prefix every absolute path in value position (after a space, quote, `[`
 /// or `,`) with `root`. URLs (`https://…`) are not touched: their `/` follows `:`.
 fn rebase_paths(text: &str, root: &Path) -> String {
@@ -249,11 +271,11 @@ fn every_example_passes_check() {
                     );
                     std::fs::create_dir_all(parent).unwrap();
                     let f = parent.join(instantiate(&p.file_name().unwrap().to_string_lossy()));
-                    std::fs::write(
-                        f,
-                        b"2026-11-26 06:15:54.358 UTC [1] LOG:  database system is ready\n",
-                    )
-                    .unwrap();
+                    // `check` reads the file's lines: give it real ones of its format.
+                    let format = onetrail_agent::formats::source_format(&cfg, src)
+                        .map(|(f, _)| f)
+                        .unwrap_or("pgaudit-stderr");
+                    std::fs::write(f, sample_lines(&repo, format)).unwrap();
                 }
             }
             if let Some(f) = &sc.value.password_file {

@@ -532,9 +532,22 @@ async fn mariadb_trust_identity_alerts_redaction() {
             audit_config.iter().map(|e| brief(e)).collect::<Vec<_>>()
         ),
     );
+    // ... plus the one hole the OFF…ON span left on record.
+    let gaps: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["action"] == "GAP" && e["extra"]["gap_kind"] == "audit_off")
+        .collect();
+    check(
+        gaps.len() == 1 && gaps[0]["alert"] == true,
+        format!("want one audit-off GAP alert: {gaps:?}"),
+    );
     let alerts: Vec<String> = ev
         .iter()
-        .filter(|e| e["alert"] == true && e["category"] != "audit_config")
+        .filter(|e| {
+            e["alert"] == true
+                && e["category"] != "audit_config"
+                && e["extra"]["gap_kind"] != "audit_off"
+        })
         .map(brief)
         .collect();
     check(

@@ -413,6 +413,145 @@ fn rollover_resumes_without_duplicates_and_reports_lost_files() {
     });
 }
 
+/// An `AUSC` (audit session changed) record as SQL Server writes it when the
+/// audit `SecAudit` is started (`enabled`) or stopped (`disabled`).
+fn ausc(what: &str, secs: u32) -> AuditRow {
+    let mut r = row("AUSC", "", secs);
+    r.insert("class_type".into(), "A ".into());
+    r.insert(
+        "additional_information".into(),
+        format!(
+            "<action_info xmlns=\"http://schemas.microsoft.com/sqlserver/2008/sqlaudit_data\"><session><![CDATA[SecAudit$A]]></session><action>event {what}</action><startup_type>manual</startup_type><object><![CDATA[audit_event]]></object></action_info>"
+        )
+        .into(),
+    );
+    r
+}
+
+#[test]
+fn an_audit_stopped_and_started_is_one_gap() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let f = |n: u64| {
+            format!(
+                "/var/opt/mssql/audit/SecAudit_6F9619FF-8B86-D011-B42D-00C04FC964FF_0_{n}.sqlaudit"
+            )
+        };
+        let mut store = AuditStore::default();
+        store.append_buffer(
+            &f(1000),
+            vec![ausc("enabled", 1), row("SL  ", "SELECT 1", 2)],
+        );
+        // ALTER SERVER AUDIT SecAudit WITH (STATE = OFF): the last record of
+        // the file; STATE = ON starts a new file with a start record.
+        store.append_buffer(&f(1000), vec![ausc("disabled", 3)]);
+        store.append_buffer(
+            &f(2000),
+            vec![ausc("enabled", 9), row("SL  ", "SELECT 2", 10)],
+        );
+        let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
+        let agent = start_agent(dir.path(), double.port(), 50);
+        let got = wait_audit(dir.path(), 5, &agent).await;
+        assert_each_once(&got);
+        assert_eq!(got.len(), 5);
+        stop_agent(agent);
+        let all = sink_events(dir.path());
+        let gaps: Vec<&Value> = all.iter().filter(|e| e["action"] == "GAP").collect();
+        assert_eq!(gaps.len(), 1, "{gaps:#?}");
+        let g = gaps[0];
+        assert_eq!(
+            (g["category"].as_str(), g["alert"].as_bool()),
+            (Some("agent"), Some(true))
+        );
+        assert_eq!(g["extra"]["scope"], "server audit SecAudit");
+        assert_eq!(g["extra"]["off_since"], "2024-05-02T08:00:03.000000Z");
+        assert_eq!(g["extra"]["off_until"], "2024-05-02T08:00:09.000000Z");
+        assert_eq!(g["instance"], got[4]["instance"]);
+    });
+}
+
+/// Part `seq` of a record split by SQL Server (same time, action, session
+/// and `sequence_group_id` as its other parts).
+fn part(seq: i64, text: &str) -> AuditRow {
+    let mut r = row("SL  ", text, 30);
+    r.insert("sequence_number".into(), seq.into());
+    r.insert("sequence_group_id".into(), "0x5A".into());
+    r
+}
+
+#[test]
+fn a_statement_split_across_buffers_is_one_event() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let file =
+            "/var/opt/mssql/audit/Split_6F9619FF-8B86-D011-B42D-00C04FC964FF_0_1000.sqlaudit";
+        let mut store = AuditStore::default();
+        store.append_buffer(file, rows(2, "start"));
+        let double = TdsDouble::start(store, USER, PASSWORD).await.unwrap();
+        let (x, y) = ("x".repeat(4000), "y".repeat(4000));
+
+        // 1. While the agent runs, a buffer ends inside a statement; the rest
+        //    is written a while later (many polls, each seeing a stable
+        //    buffer). `batch_rows: 2` also cuts results inside the record.
+        let agent = start_agent(dir.path(), double.port(), 2);
+        wait_audit(dir.path(), 2, &agent).await;
+        double
+            .store()
+            .append_buffer(file, vec![row("SL  ", "SELECT 'one'", 20), part(1, &x)]);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        double.store().append_buffer(
+            file,
+            vec![part(2, &y), part(3, "z"), row("SL  ", "SELECT 'two'", 40)],
+        );
+        let got = wait_audit(dir.path(), 5, &agent).await;
+
+        // 2. The agent stops while the first part is the end of the trail;
+        //    the rest arrives while it is down.
+        double
+            .store()
+            .append_buffer(file, vec![part(1, &y), part(2, &x)]);
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        stop_agent(agent);
+        double
+            .store()
+            .append_buffer(file, vec![part(3, "w"), row("SL  ", "SELECT 'three'", 50)]);
+        let agent = start_agent(dir.path(), double.port(), 2);
+        let got2 = wait_audit(dir.path(), 7, &agent).await;
+        stop_agent(agent);
+
+        assert_each_once(&got2);
+        let stmts = statements(&got2);
+        assert_eq!(
+            got2.len(),
+            7,
+            "{:?}",
+            stmts
+                .iter()
+                .map(|s| &s[..s.len().min(12)])
+                .collect::<Vec<_>>()
+        );
+        let first = format!("{x}{y}z");
+        let second = format!("{y}{x}w");
+        for whole in [&first, &second] {
+            let e: Vec<&Value> = got2
+                .iter()
+                .filter(|e| e["statement"].as_str() == Some(whole.as_str()))
+                .collect();
+            assert_eq!(e.len(), 1, "the split statement as one event");
+            assert_eq!(e[0]["extra"]["sequence_rows"], 3);
+        }
+        assert!(
+            stmts.iter().all(|s| s.len() > 8000 || s.len() < 100),
+            "no statement in parts"
+        );
+        assert_eq!(got.len(), 5);
+    });
+}
+
 #[test]
 fn unreachable_server_is_retried_with_backoff() {
     let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());

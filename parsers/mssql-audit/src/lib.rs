@@ -25,7 +25,9 @@ pub mod row;
 pub mod tables;
 pub mod winlog;
 
-pub use map::{Mapper, Origin, classify_statement, group_key};
+pub use map::{
+    Mapper, Origin, PART_CHARS, classify_statement, continues_into, group_key, may_continue,
+};
 pub use row::{Cell, Row};
 
 use onetrail_event::RecordFormat;

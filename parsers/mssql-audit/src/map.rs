@@ -69,6 +69,23 @@ fn continues(prev: &Row, prev_seq: i64, row: &Row) -> bool {
         .all(|c| prev.get(c) == row.get(c))
 }
 
+/// Is `next` the next part of the record whose (last so far) part is `prev`?
+pub fn continues_into(prev: &Row, next: &Row) -> bool {
+    continues(prev, prev.int("sequence_number").unwrap_or(0), next)
+}
+
+/// SQL Server cuts a long statement (or `additional_information`) into
+/// parts of this many characters, one row each.
+pub const PART_CHARS: usize = 4000;
+
+/// Could `row` be followed by another part of its record? Only a part that
+/// is exactly [`PART_CHARS`] characters long can.
+pub fn may_continue(row: &Row) -> bool {
+    ["statement", "additional_information"]
+        .iter()
+        .any(|c| row.text(c).is_some_and(|s| s.chars().count() == PART_CHARS))
+}
+
 /// Could the next row continue this one? (Used by exports to decide whether
 /// rows without a group key may be emitted.)
 pub fn is_continuation(row: &Row) -> bool {
@@ -86,24 +103,43 @@ impl Mapper {
     /// Map one complete group. `origins[i]` (same length as `rows`, or empty
     /// for polled rows) gives the export position of row `i`.
     pub fn map_group(&self, rows: &[Row], origins: &[Origin], out: &mut Vec<Event>) {
+        self.map_groups(&[(rows, origins)], out);
+    }
+
+    /// Map consecutive complete groups (buffers, in file order). A record
+    /// split over several rows may run from one buffer into the next (SQL
+    /// Server starts a new buffer wherever the last one filled up): it is
+    /// joined and emitted once, with the id of its first row. Every record
+    /// keeps the id it has when its group is mapped alone (its first row's
+    /// buffer and index in that buffer).
+    pub fn map_groups(&self, groups: &[(&[Row], &[Origin])], out: &mut Vec<Event>) {
+        let flat: Vec<(usize, &Row, Option<&Origin>)> = groups
+            .iter()
+            .flat_map(|(rows, origins)| {
+                rows.iter()
+                    .enumerate()
+                    .map(move |(i, r)| (i, r, origins.get(i)))
+            })
+            .collect();
         let mut i = 0;
-        while i < rows.len() {
-            let first = &rows[i];
+        while i < flat.len() {
+            let (index, first, origin) = flat[i];
             let mut stmt = first.text("statement");
             let mut info = first.text("additional_information");
             let mut seq = first.int("sequence_number").unwrap_or(0);
             let mut j = i + 1;
-            while j < rows.len() && continues(&rows[j - 1], seq, &rows[j]) {
-                if let Some(s) = rows[j].text("statement") {
+            while j < flat.len() && continues(flat[j - 1].1, seq, flat[j].1) {
+                let row = flat[j].1;
+                if let Some(s) = row.text("statement") {
                     stmt.get_or_insert_with(String::new).push_str(&s);
                 }
-                if let Some(s) = rows[j].text("additional_information") {
+                if let Some(s) = row.text("additional_information") {
                     info.get_or_insert_with(String::new).push_str(&s);
                 }
                 seq += 1;
                 j += 1;
             }
-            out.push(self.map_record(first, stmt, info, j - i, i, origins.get(i)));
+            out.push(self.map_record(first, stmt, info, j - i, index, origin));
             i = j;
         }
     }
@@ -449,6 +485,52 @@ mod tests {
 
     fn t(s: &str) -> Cell {
         Cell::Text(s.to_string())
+    }
+
+    #[test]
+    fn a_record_split_across_buffers_is_joined_once() {
+        let part = |offset: i64, seq: i64, text: &str| {
+            row(&[
+                ("file_name", t("f.sqlaudit")),
+                ("audit_file_offset", Cell::Int(offset)),
+                ("event_time", t("2024-05-01 10:00:00")),
+                ("sequence_number", Cell::Int(seq)),
+                ("action_id", t("SL  ")),
+                ("succeeded", t("1")),
+                ("session_id", Cell::Int(60)),
+                ("sequence_group_id", t("0x01")),
+                ("statement", t(text)),
+            ])
+        };
+        let a = "a".repeat(PART_CHARS);
+        let buf1 = vec![part(4096, 1, "SELECT 1"), part(4096, 1, &a)];
+        let buf2 = vec![
+            part(8192, 2, &a),
+            part(8192, 3, "tail"),
+            part(8192, 1, "SELECT 2"),
+        ];
+        assert!(may_continue(&buf1[1]) && !may_continue(&buf2[1]));
+        assert!(continues_into(&buf1[1], &buf2[0]));
+        let m = Mapper::new("mssql-audit", "i");
+        let mut joined = Vec::new();
+        m.map_groups(&[(&buf1, &[]), (&buf2, &[])], &mut joined);
+        assert_eq!(joined.len(), 3);
+        assert_eq!(
+            joined[1].statement.as_ref().unwrap().len(),
+            2 * PART_CHARS + 4
+        );
+        // Ids are those of each record mapped with its own buffer.
+        let mut alone = Vec::new();
+        m.map_group(&buf1, &[], &mut alone);
+        m.map_group(&buf2, &[], &mut alone);
+        assert_eq!(
+            alone.len(),
+            4,
+            "mapped buffer by buffer, the record is in parts"
+        );
+        assert_eq!(joined[0].id, alone[0].id);
+        assert_eq!(joined[1].id, alone[1].id);
+        assert_eq!(joined[2].id, alone[3].id);
     }
 
     #[test]

@@ -24,6 +24,7 @@ use onetrail_event::{Engine, Event, Flush, RecordFormat, RecordPos};
 
 pub mod classify;
 pub mod csvlog;
+pub mod infer;
 pub mod jsonlog;
 pub mod logtofile;
 pub mod mapper;

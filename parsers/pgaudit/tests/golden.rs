@@ -98,9 +98,8 @@ fn authored_cases() -> Vec<Case> {
 
 fn real_cases() -> Vec<Case> {
     let real = fixtures().join("real");
-    let Ok(dirs) = std::fs::read_dir(&real) else {
-        return Vec::new();
-    };
+    let dirs = std::fs::read_dir(&real)
+        .unwrap_or_else(|e| panic!("committed captures missing at {}: {e}", real.display()));
     let mut cases = Vec::new();
     for d in dirs {
         let dir = d.unwrap().path();
@@ -158,7 +157,13 @@ fn render(case: &Case) -> String {
 fn goldens() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut cases = authored_cases();
-    cases.extend(real_cases());
+    let real = real_cases();
+    assert!(
+        real.len() >= 5,
+        "expected a case per file of the 5 real captures, found {}",
+        real.len()
+    );
+    cases.extend(real);
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     assert!(
         cases.len() >= 4,

@@ -5,7 +5,7 @@
 //! normalized event (after identity, sensitivity and alert enrichment) and
 //! the source's `compliance.privileged_users`.
 
-use onetrail_event::{Category, Event, Outcome};
+use onetrail_event::{Category, Engine, Event, Outcome};
 
 use super::identity::contains_ignore_case;
 
@@ -57,31 +57,27 @@ const AUDIT_TRAILS: &[&str] = &[
     "pg_read_binary_file",
 ];
 
-/// Error codes that mean "permission denied": PostgreSQL 42501, MySQL 1044,
-/// 1045, 1142, 1143, 1227, 1370, SQL Server 229, 230, 262, 297, 300, Oracle
-/// ORA-01031, ORA-01017, ORA-01045, ORA-28000.
-const DENIED_CODES: &[&str] = &[
-    "42501",
-    "1044",
-    "1045",
-    "1142",
-    "1143",
-    "1227",
-    "1370",
-    "229",
-    "230",
-    "262",
-    "297",
-    "300",
-    "ORA-01031",
-    "ORA-01017",
-    "ORA-01045",
-    "ORA-28000",
-    "1031",
-    "1017",
-    "1045",
-    "28000",
-];
+/// Error codes that mean "permission denied", per engine: an engine's codes
+/// are matched only on that engine's events (MySQL 1045 is "access denied",
+/// Oracle 1045 — written bare by `RETURN_CODE` — is "lacks CREATE SESSION";
+/// MySQL 1031 and 1017 are table-handler errors, not access errors).
+fn denied_codes(engine: Engine) -> &'static [&'static str] {
+    match engine {
+        Engine::Postgresql => &["42501"],
+        Engine::Mysql | Engine::Mariadb => &["1044", "1045", "1142", "1143", "1227", "1370"],
+        Engine::Sqlserver => &["229", "230", "262", "297", "300"],
+        Engine::Oracle => &[
+            "ORA-01031",
+            "ORA-01017",
+            "ORA-01045",
+            "ORA-28000",
+            "1031",
+            "1017",
+            "1045",
+            "28000",
+        ],
+    }
+}
 
 fn has_label(ev: &Event, labels: &[&str]) -> bool {
     ev.sensitivity
@@ -103,7 +99,11 @@ fn denied(ev: &Event) -> bool {
             .error
             .as_ref()
             .and_then(|e| e.code.as_deref())
-            .is_some_and(|c| DENIED_CODES.iter().any(|d| c.eq_ignore_ascii_case(d)))
+            .is_some_and(|c| {
+                denied_codes(ev.engine)
+                    .iter()
+                    .any(|d| c.eq_ignore_ascii_case(d))
+            })
 }
 
 fn privileged(ev: &Event, cx: &Ctx<'_>) -> bool {
@@ -198,7 +198,7 @@ pub const TABLE: &[Requirement] = &[
     Requirement {
         tag: "pci-dss:10.2.1.4",
         requirement: "all invalid logical access attempts",
-        rule: "`auth` failure (`LOGIN FAILED`), or any failure with a permission-denied error code (PostgreSQL 42501; MySQL 1044, 1045, 1142, 1143, 1227, 1370; SQL Server 229, 230, 262, 297, 300; Oracle ORA-01031, ORA-01017, ORA-01045, ORA-28000)",
+        rule: "`auth` failure (`LOGIN FAILED`), or any failure with a permission-denied error code of the event's own engine (PostgreSQL 42501; MySQL and MariaDB 1044, 1045, 1142, 1143, 1227, 1370; SQL Server 229, 230, 262, 297, 300; Oracle ORA-01031, ORA-01017, ORA-01045, ORA-28000, also as the bare `RETURN_CODE` numbers)",
         test: |e, _| auth_failure(e) || denied(e),
     },
     Requirement {
@@ -401,6 +401,47 @@ mod tests {
             &mut ev(Category::Ddl, "ALTER TABLE"),
             "pci-dss:10.2.1.7"
         ));
+    }
+
+    #[test]
+    fn denied_codes_are_matched_per_engine() {
+        let failed = |engine: Engine, code: &str| {
+            let mut e = ev(Category::Dml, "UPDATE");
+            e.engine = engine;
+            e.outcome = Outcome::Failure;
+            e.error = Some(ErrorInfo {
+                code: Some(code.into()),
+                message: None,
+            });
+            has(&mut e, "pci-dss:10.2.1.4")
+        };
+        // MySQL 1031 (table storage engine lacks the option) and 1017 (can't
+        // find file) are not access errors; on Oracle the same numbers are
+        // ORA-01031 and ORA-01017.
+        for engine in [Engine::Mysql, Engine::Mariadb] {
+            for code in ["1031", "1017", "28000", "42501", "229"] {
+                assert!(!failed(engine, code), "{engine} {code}");
+            }
+            for code in ["1044", "1045", "1142", "1143", "1227", "1370"] {
+                assert!(failed(engine, code), "{engine} {code}");
+            }
+        }
+        for code in ["1031", "1017", "1045", "28000", "ORA-01031", "ora-28000"] {
+            assert!(failed(Engine::Oracle, code), "oracle {code}");
+        }
+        for code in ["1142", "1227", "42501", "229"] {
+            assert!(!failed(Engine::Oracle, code), "oracle {code}");
+        }
+        assert!(failed(Engine::Postgresql, "42501"));
+        for code in ["1045", "1031", "229", "28000"] {
+            assert!(!failed(Engine::Postgresql, code), "postgresql {code}");
+        }
+        for code in ["229", "230", "262", "297", "300"] {
+            assert!(failed(Engine::Sqlserver, code), "sqlserver {code}");
+        }
+        for code in ["1045", "42501", "1031"] {
+            assert!(!failed(Engine::Sqlserver, code), "sqlserver {code}");
+        }
     }
 
     #[test]

@@ -22,6 +22,16 @@
 //! and nothing is emitted twice. A single buffer larger than `batch_rows` is
 //! read with a doubled limit.
 //!
+//! **Records split across buffers.** A statement longer than 4000 characters
+//! comes in several rows (`sequence_number` 1, 2, …), and SQL Server may
+//! start a new buffer between two of them. A buffer whose last record
+//! continues into a held-back buffer is held back with it, so the record is
+//! read whole from its first row by a later poll (the limit doubles when the
+//! rows returned hold no complete record). When the trail ends on a part of
+//! exactly 4000 characters, its buffer waits up to [`SPLIT_WAIT`] for the next
+//! buffer before it is emitted as it is. Each record is emitted once, with
+//! the id of its first row.
+//!
 //! **Rollover.** When the resume file is gone (MAX_ROLLOVER_FILES deleted it)
 //! the call fails; the poller reads from the oldest file instead and filters
 //! rows at or before the delivered position (kept in the checkpoint as
@@ -42,7 +52,7 @@ use std::time::Duration;
 use chrono::Utc;
 use futures_util::TryStreamExt;
 use onetrail_event::{Category, Engine, Event, Outcome, RecordPos};
-use onetrail_mssql_audit::{Cell, Mapper, POLLED_FORMAT, Row};
+use onetrail_mssql_audit::{Cell, Mapper, POLLED_FORMAT, Row, continues_into, may_continue};
 use serde::{Deserialize, Serialize};
 use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, FromSql, Query};
 use tokio::net::TcpStream;
@@ -60,6 +70,8 @@ const MAX_LIMIT: u32 = 1_000_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(30);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a trail ending on a 4000-character part waits for the rest.
+pub const SPLIT_WAIT: Duration = Duration::from_secs(30);
 const STATEMENT: &str = "SELECT TOP (@P1) * FROM sys.fn_get_audit_file(@P2, @P3, @P4)";
 
 /// Checked settings of an `mssql` source.
@@ -246,6 +258,9 @@ struct MssqlPoller {
     mapper: Mapper,
     /// The last result's trailing group, held back: its position and row count.
     trailing: Option<(Position, usize)>,
+    /// A stable trailing group ending on a part that may continue: since when
+    /// it waits for the next buffer.
+    split_wait: Option<(Position, usize, std::time::Instant)>,
     /// Resume files found unreadable (GAP already reported this run).
     gap_reported: Option<Position>,
 }
@@ -258,6 +273,7 @@ impl MssqlPoller {
             client: None,
             mapper,
             trailing: None,
+            split_wait: None,
             gap_reported: None,
         }
     }
@@ -390,7 +406,7 @@ impl MssqlPoller {
             match Self::query(&mut client, &self.s.pattern, from, limit).await {
                 Ok(rows) => {
                     let truncated = rows.len() >= limit as usize;
-                    if truncated && limit < MAX_LIMIT && single_group(&rows) {
+                    if truncated && limit < MAX_LIMIT && no_complete_record(&rows) {
                         limit = limit.saturating_mul(2).min(MAX_LIMIT);
                         continue;
                     }
@@ -461,37 +477,63 @@ impl MssqlPoller {
             }
         }
         // Hold the trailing group back unless it is proven complete.
+        let mut held_first: Option<Row> = None;
         if let Some((p, g)) = groups.last() {
             let stable = self.trailing.as_ref() == Some(&(p.clone(), g.len()));
-            if truncated || !stable {
+            let waits_for_rest = !truncated
+                && stable
+                && g.last().is_some_and(may_continue)
+                && match &self.split_wait {
+                    Some((wp, n, since)) if wp == p && *n == g.len() => {
+                        since.elapsed() < SPLIT_WAIT
+                    }
+                    _ => {
+                        self.split_wait = Some((p.clone(), g.len(), std::time::Instant::now()));
+                        true
+                    }
+                };
+            if truncated || !stable || waits_for_rest {
                 self.trailing = Some((p.clone(), g.len()));
-                groups.pop();
+                held_first = groups.pop().and_then(|(_, g)| g.into_iter().next());
             } else {
                 self.trailing = None;
+                self.split_wait = None;
             }
         } else {
             self.trailing = None;
+        }
+        // A record running into a held-back buffer: hold its buffer back too,
+        // so the record is read whole, from its first row, next time.
+        while let (Some(next), Some((_, g))) = (&held_first, groups.last()) {
+            if !g.last().is_some_and(|last| continues_into(last, next)) {
+                break;
+            }
+            held_first = groups.pop().and_then(|(_, g)| g.into_iter().next());
         }
 
         let mut position = after.clone().map(|mut p| {
             p.delivered_through = through.clone().map(Box::new);
             p
         });
-        for (p, g) in groups {
+        let mut emit: Vec<(&[Row], &[onetrail_mssql_audit::Origin])> = Vec::new();
+        for (p, g) in &groups {
             let skip = through
                 .as_ref()
                 .is_some_and(|t| p.cmp_buffer(t) != Ordering::Greater);
             if !skip {
-                self.mapper.map_group(&g, &[], &mut events);
+                emit.push((g, &[]));
             }
             let mut np = p.clone();
             np.delivered_through = through
                 .as_ref()
-                .filter(|t| t.cmp_buffer(&p) == Ordering::Greater)
+                .filter(|t| t.cmp_buffer(p) == Ordering::Greater)
                 .cloned()
                 .map(Box::new);
             position = Some(np);
         }
+        // One call over all buffers: records running from one into the next
+        // are joined.
+        self.mapper.map_groups(&emit, &mut events);
         Ok(Page {
             events,
             position: position.map_or(serde_json::Value::Null, |p| {
@@ -502,10 +544,12 @@ impl MssqlPoller {
     }
 }
 
-fn single_group(rows: &[Row]) -> bool {
+/// Does a cut result hold no record that is complete for sure? True when it
+/// is one buffer, or when every buffer boundary falls inside a record.
+fn no_complete_record(rows: &[Row]) -> bool {
     let key = |r: &Row| (r.text("file_name"), r.int("audit_file_offset"));
-    rows.first()
-        .is_none_or(|f| rows.iter().all(|r| key(r) == key(f)))
+    rows.windows(2)
+        .all(|w| key(&w[0]) == key(&w[1]) || continues_into(&w[0], &w[1]))
 }
 
 /// A tiberius row as the mapper's [`Row`].

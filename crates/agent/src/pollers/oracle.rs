@@ -7,7 +7,22 @@
 //! (`lookback_secs`, default 300) below the high-water mark and skips rows
 //! whose de-duplication key ([`DedupKey`]: DBID, CON_ID, INSTANCE_ID,
 //! SESSIONID, ENTRY_ID, STATEMENT_ID, EVENT_TIMESTAMP_UTC, ACTION_NAME) was
-//! already emitted. A row that turns up later than the window is missed.
+//! already emitted.
+//!
+//! **Late rows below the window** (a spill-over file loaded hours later, a RAC
+//! instance that was cut off): the *late sweep*. The poller counts the rows it
+//! emitted per minute of `EVENT_TIMESTAMP_UTC` over `late_window_secs`
+//! (default 86 400) below the high-water mark, and at most every
+//! `late_sweep_secs` (default 60), once caught up, asks Oracle for the same
+//! counts (`COUNT(*) … GROUP BY TRUNC(EVENT_TIMESTAMP_UTC, 'MI')`, one cheap
+//! query). Only a minute whose count grew is read again, and only its rows
+//! not emitted before are emitted (64-bit digests of their de-dup keys, kept
+//! in memory, at most [`MAX_LATE_DIGESTS`]). The counts travel in the
+//! checkpoint (`late`), so rows that arrive while the agent is down are found
+//! too; digests do not: a minute that grows after a restart (or whose digests
+//! were dropped for memory) is emitted whole again, with the same event ids
+//! and `extra.late_reread: true`, so receivers can de-duplicate. Rows later
+//! than `late_window_secs` are missed. `late_window_secs: 0` turns the sweep off.
 //!
 //! **Pages.** One query: `EVENT_TIMESTAMP_UTC >= lo ORDER BY
 //! EVENT_TIMESTAMP_UTC FETCH FIRST n ROWS WITH TIES`, `n` = the keys already
@@ -58,6 +73,13 @@ use crate::pipeline::{Page, Poller};
 pub const CHECKPOINT_MAX_KEYS: usize = 10_000;
 /// Default of `dedup_max_keys`.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
+/// Default of `late_window_secs`.
+pub const DEFAULT_LATE_WINDOW: Duration = Duration::from_secs(86_400);
+/// Default of `late_sweep_secs`.
+pub const DEFAULT_LATE_SWEEP: Duration = Duration::from_secs(60);
+/// Most key digests remembered for the late sweep (8 bytes each, ~16 MB).
+pub const MAX_LATE_DIGESTS: usize = 1_000_000;
+const MINUTE: i64 = 60_000_000;
 /// The `source.format` of polled events.
 pub const FORMAT: &str = "oracle-unified-trail";
 
@@ -84,6 +106,19 @@ pub trait AuditTrailReader: Send {
     fn flush(&mut self) -> ReaderFuture<'_, ()>;
     /// `DBMS_AUDIT_MGMT.SET_LAST_ARCHIVE_TIMESTAMP` for the unified trail.
     fn set_archive_timestamp(&mut self, t: DateTime<Utc>) -> ReaderFuture<'_, ()>;
+    /// Rows per minute (`TRUNC(EVENT_TIMESTAMP_UTC, 'MI')`) with
+    /// `from <= EVENT_TIMESTAMP_UTC < to`: `(minute, count)`.
+    fn count_per_minute(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<(DateTime<Utc>, u64)>>;
+    /// Every row with `from <= EVENT_TIMESTAMP_UTC < to`, in timestamp order.
+    fn query_range(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<UnifiedAuditRow>>;
 }
 
 /// How the poller reads.
@@ -95,6 +130,10 @@ pub struct PollSettings {
     pub flush_before_poll: bool,
     pub set_archive_timestamp: bool,
     pub read_from: ReadFrom,
+    /// How far below the high-water mark the late sweep looks (zero: off).
+    pub late_window: Duration,
+    /// Least time between two late sweeps (zero: every poll).
+    pub late_sweep: Duration,
 }
 
 impl Default for PollSettings {
@@ -106,6 +145,8 @@ impl Default for PollSettings {
             flush_before_poll: false,
             set_archive_timestamp: false,
             read_from: ReadFrom::Beginning,
+            late_window: DEFAULT_LATE_WINDOW,
+            late_sweep: DEFAULT_LATE_SWEEP,
         }
     }
 }
@@ -120,6 +161,10 @@ impl PollSettings {
             flush_before_poll: s.flush_before_poll.unwrap_or(false),
             set_archive_timestamp: s.set_archive_timestamp.unwrap_or(false),
             read_from: s.read_from,
+            late_window: s
+                .late_window_secs
+                .map_or(d.late_window, Duration::from_secs),
+            late_sweep: s.late_sweep_secs.map_or(d.late_sweep, Duration::from_secs),
         }
     }
 }
@@ -266,12 +311,106 @@ impl Window {
     }
 }
 
+/// What the late sweep knows: rows emitted per minute, and (in memory only)
+/// digests of their keys.
+#[derive(Debug, Default, Clone)]
+struct Late {
+    /// No minute before this one (minute index) is swept: rows before it were
+    /// never meant to be read (`read_from: end`, a position written before
+    /// the sweep existed).
+    since: Option<i64>,
+    counts: BTreeMap<i64, u64>,
+    digests: BTreeMap<i64, HashSet<u64>>,
+    digest_len: usize,
+    last_sweep: Option<Instant>,
+}
+
+/// A configured duration in micros (saturating: `late_window_secs` may be huge).
+fn span_micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+fn minute_of(t: i64) -> i64 {
+    t.div_euclid(MINUTE)
+}
+
+fn digest(key: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+impl Late {
+    fn emitted(&mut self, t: i64, key: &str) {
+        let m = minute_of(t);
+        *self.counts.entry(m).or_default() += 1;
+        if self.digests.entry(m).or_default().insert(digest(key)) {
+            self.digest_len += 1;
+        }
+        while self.digest_len > MAX_LATE_DIGESTS {
+            let Some((_, d)) = self.digests.pop_first() else {
+                break;
+            };
+            self.digest_len -= d.len();
+        }
+    }
+
+    /// Forget minutes before `m`.
+    fn prune(&mut self, m: i64) {
+        self.counts = self.counts.split_off(&m);
+        let keep = self.digests.split_off(&m);
+        let dropped: usize = self.digests.values().map(HashSet::len).sum();
+        self.digests = keep;
+        self.digest_len -= dropped;
+    }
+
+    fn position(&self) -> Value {
+        let counts: Vec<[i64; 2]> = self
+            .counts
+            .iter()
+            .map(|(m, n)| [*m, i64::try_from(*n).unwrap_or(i64::MAX)])
+            .collect();
+        json!({"since": self.since, "counts": counts})
+    }
+
+    /// From a checkpoint position; one written without `late` starts the
+    /// sweep at the minute after its high-water mark.
+    fn from_position(v: &Value, hwm: Option<i64>) -> Late {
+        let Some(l) = v.get("late") else {
+            return Late {
+                since: hwm.map(|h| minute_of(h) + 1),
+                ..Late::default()
+            };
+        };
+        let mut late = Late {
+            since: l.get("since").and_then(Value::as_i64),
+            ..Late::default()
+        };
+        for c in l
+            .get("counts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(m), Some(n)) = (
+                c.get(0).and_then(Value::as_i64),
+                c.get(1).and_then(Value::as_u64),
+            ) {
+                late.counts.insert(m, n);
+            }
+        }
+        late
+    }
+}
+
 /// The Oracle poller: a [`Window`] over an [`AuditTrailReader`].
 pub struct OraclePoller {
     name: String,
     reader: Box<dyn AuditTrailReader>,
     settings: PollSettings,
     window: Option<Window>,
+    late: Late,
     /// `window_start` of the last delivered position (for the archive timestamp).
     delivered_start: Option<i64>,
     archived: Option<i64>,
@@ -285,6 +424,7 @@ impl OraclePoller {
             reader,
             settings,
             window: None,
+            late: Late::default(),
             delivered_start: None,
             archived: None,
             warned: HashMap::new(),
@@ -313,12 +453,20 @@ impl OraclePoller {
         }
         if self.window.is_none() {
             let w = match after {
-                Some(v) => Window::from_position(v)?,
+                Some(v) => {
+                    let w = Window::from_position(v)?;
+                    self.late = Late::from_position(v, w.hwm);
+                    w
+                }
                 None if self.settings.read_from == ReadFrom::End => {
                     let max = self.reader.max_timestamp().await.inspect_err(|_| {
                         self.reader.disconnect();
                     })?;
                     let m = max.map(micros);
+                    self.late = Late {
+                        since: m.map(|m| minute_of(m) + 1),
+                        ..Late::default()
+                    };
                     Window {
                         hwm: m,
                         floor: m.map(|m| m + 1),
@@ -372,17 +520,30 @@ impl OraclePoller {
             if w.floor.is_some_and(|f| t < f) || w.contains(t, &ks) {
                 continue;
             }
+            self.late.emitted(t, &ks);
             w.insert(t, ks);
             w.hwm = Some(w.hwm.map_or(t, |h| h.max(t)));
             events.push(row_event(row, &key));
         }
+        let more = got >= limit && (!events.is_empty() || w.hwm != old_hwm);
+        if !more {
+            self.sweep_late(lo, &mut events).await?;
+        }
+        let w = self.window.as_mut().expect("window set above");
         let lookback = self.settings.lookback;
         if let Some(lo) = w.query_from(lookback) {
             w.drop_below(lo);
         }
         let forgotten = w.bound(self.settings.max_keys);
-        let position = w.position(lookback);
-        let progressed = !events.is_empty() || w.hwm != old_hwm;
+        let mut position = w.position(lookback);
+        if let Some(h) = w.hwm
+            && !self.settings.late_window.is_zero()
+        {
+            self.late.prune(minute_of(
+                h.saturating_sub(span_micros(self.settings.late_window)),
+            ));
+        }
+        position["late"] = self.late.position();
         let floor = w.floor;
         if forgotten > 0 {
             self.warn(format!(
@@ -394,8 +555,103 @@ impl OraclePoller {
         Ok(Page {
             events,
             position,
-            more: got >= limit && progressed,
+            more,
         })
+    }
+
+    /// The late sweep (see the module doc): rows below `lo` (the window's
+    /// start) in minutes whose row count in Oracle exceeds what was emitted.
+    async fn sweep_late(&mut self, lo: Option<i64>, events: &mut Vec<Event>) -> Result<(), String> {
+        let late_window = self.settings.late_window;
+        let w = self.window.as_ref().expect("window set");
+        let (Some(hwm), Some(lo)) = (w.hwm, lo) else {
+            return Ok(());
+        };
+        if late_window.is_zero()
+            || self
+                .late
+                .last_sweep
+                .is_some_and(|t| t.elapsed() < self.settings.late_sweep)
+        {
+            return Ok(());
+        }
+        self.late.last_sweep = Some(Instant::now());
+        let from_min = minute_of(hwm.saturating_sub(span_micros(late_window)))
+            .max(self.late.since.unwrap_or(i64::MIN));
+        // Up to the end of the minute holding `lo`: rows of that minute at or
+        // after `lo` are counted as emitted too (digests de-duplicate them).
+        let to_min = minute_of(lo) + 1;
+        if from_min >= to_min {
+            return Ok(());
+        }
+        let counts = match self
+            .reader
+            .count_per_minute(from_micros(from_min * MINUTE), from_micros(to_min * MINUTE))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.reader.disconnect();
+                return Err(e);
+            }
+        };
+        for (minute, n) in counts {
+            let m = minute_of(micros(minute));
+            if m < from_min || m >= to_min || n <= self.late.counts.get(&m).copied().unwrap_or(0) {
+                continue;
+            }
+            let rows = match self
+                .reader
+                .query_range(from_micros(m * MINUTE), from_micros((m + 1) * MINUTE))
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.reader.disconnect();
+                    return Err(e);
+                }
+            };
+            // Without digests for a minute that had rows, what was emitted
+            // before cannot be told apart: those rows come again, flagged.
+            let known = self.late.digests.contains_key(&m)
+                || self.late.counts.get(&m).copied().unwrap_or(0) == 0;
+            let w = self.window.as_mut().expect("window set");
+            let mut found = 0u64;
+            for row in &rows {
+                let key = row.dedup_key();
+                let ks = key.to_key_string();
+                let Some(t) = key.time_micros else { continue };
+                if minute_of(t) != m {
+                    continue;
+                }
+                found += 1;
+                let seen = self
+                    .late
+                    .digests
+                    .get(&m)
+                    .is_some_and(|d| d.contains(&digest(&ks)))
+                    || w.contains(t, &ks);
+                if seen {
+                    continue;
+                }
+                let mut ev = row_event(row, &key);
+                if !known {
+                    ev.extra.insert("late_reread".into(), true.into());
+                }
+                ev.extra.insert("late_row".into(), true.into());
+                let d = self.late.digests.entry(m).or_default();
+                if d.insert(digest(&ks)) {
+                    self.late.digest_len += 1;
+                }
+                if w.floor.is_none_or(|f| t >= f) {
+                    w.insert(t, ks);
+                }
+                events.push(ev);
+            }
+            // What Oracle holds now for that minute has been emitted.
+            self.late.counts.insert(m, found.max(n));
+        }
+        Ok(())
     }
 }
 
@@ -580,6 +836,25 @@ impl OracleCrateReader {
         )
     }
 
+    /// The late sweep's count query: `:1`, `:2` the bounds.
+    pub fn count_sql() -> String {
+        format!(
+            "SELECT TO_CHAR(TRUNC(EVENT_TIMESTAMP_UTC, 'MI'), 'YYYY-MM-DD HH24:MI:SS'), COUNT(*) \
+             FROM UNIFIED_AUDIT_TRAIL WHERE EVENT_TIMESTAMP_UTC >= TO_TIMESTAMP(:1, '{TS_FORMAT}') \
+             AND EVENT_TIMESTAMP_UTC < TO_TIMESTAMP(:2, '{TS_FORMAT}') \
+             GROUP BY TRUNC(EVENT_TIMESTAMP_UTC, 'MI')"
+        )
+    }
+
+    /// The late sweep's re-read of one minute: `:1`, `:2` the bounds.
+    pub fn range_sql() -> String {
+        format!(
+            "SELECT {} FROM UNIFIED_AUDIT_TRAIL WHERE EVENT_TIMESTAMP_UTC >= TO_TIMESTAMP(:1, '{TS_FORMAT}') \
+             AND EVENT_TIMESTAMP_UTC < TO_TIMESTAMP(:2, '{TS_FORMAT}') ORDER BY EVENT_TIMESTAMP_UTC",
+            Self::select_list()
+        )
+    }
+
     fn conn(&self) -> Result<Arc<oracle::Connection>, String> {
         self.conn.clone().ok_or_else(|| "not connected".to_string())
     }
@@ -651,23 +926,7 @@ impl AuditTrailReader for OracleCrateReader {
                     Some(f) => stmt.query(&[f, &limit])?,
                     None => stmt.query(&[&limit])?,
                 };
-                let names: Vec<String> = rs
-                    .column_info()
-                    .iter()
-                    .map(|c| c.name().to_string())
-                    .collect();
-                let mut out = Vec::new();
-                for r in rs {
-                    let r = r?;
-                    let mut row = UnifiedAuditRow::new();
-                    for (i, n) in names.iter().enumerate() {
-                        if let Some(v) = r.get::<usize, Option<String>>(i)? {
-                            row.set_text(n, v);
-                        }
-                    }
-                    out.push(row);
-                }
-                Ok(out)
+                read_rows(rs)
             })
             .await?;
             r.map_err(|e| self.explain(e))
@@ -702,6 +961,72 @@ impl AuditTrailReader for OracleCrateReader {
         );
         self.exec(sql, Some(ts_text(t)))
     }
+
+    fn count_per_minute(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<(DateTime<Utc>, u64)>> {
+        Box::pin(async move {
+            let conn = self.conn()?;
+            let sql = Self::count_sql();
+            let (from, to) = (ts_text(from), ts_text(to));
+            let r = Self::blocking(move || {
+                let rows = conn.query_as::<(String, i64)>(&sql, &[&from, &to])?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+            let rows = r.map_err(|e| self.explain(e))?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(m, n)| {
+                    let t = onetrail_oracle_audit::util::parse_time(&m)?.time;
+                    Some((t, u64::try_from(n).unwrap_or(0)))
+                })
+                .collect())
+        })
+    }
+
+    fn query_range(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<UnifiedAuditRow>> {
+        Box::pin(async move {
+            let conn = self.conn()?;
+            let sql = Self::range_sql();
+            let (from, to) = (ts_text(from), ts_text(to));
+            let r = Self::blocking(move || {
+                let mut stmt = conn.statement(&sql).fetch_array_size(500).build()?;
+                let rs = stmt.query(&[&from, &to])?;
+                read_rows(rs)
+            })
+            .await?;
+            r.map_err(|e| self.explain(e))
+        })
+    }
+}
+
+fn read_rows(
+    rs: oracle::ResultSet<'_, oracle::Row>,
+) -> Result<Vec<UnifiedAuditRow>, oracle::Error> {
+    let names: Vec<String> = rs
+        .column_info()
+        .iter()
+        .map(|c| c.name().to_string())
+        .collect();
+    let mut out = Vec::new();
+    for r in rs {
+        let r = r?;
+        let mut row = UnifiedAuditRow::new();
+        for (i, n) in names.iter().enumerate() {
+            if let Some(v) = r.get::<usize, Option<String>>(i)? {
+                row.set_text(n, v);
+            }
+        }
+        out.push(row);
+    }
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -721,6 +1046,10 @@ pub struct FakeTrailState {
     /// Every `(from, limit)` queried.
     pub queries: Vec<(Option<DateTime<Utc>>, usize)>,
     pub archive_timestamps: Vec<DateTime<Utc>>,
+    /// `count_per_minute` calls (late sweeps).
+    pub count_queries: usize,
+    /// Every `query_range(from, to)` (minutes re-read by the late sweep).
+    pub range_queries: Vec<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
 /// An in-memory `UNIFIED_AUDIT_TRAIL` with the reader's exact query semantics.
@@ -815,6 +1144,46 @@ impl AuditTrailReader for FakeTrail {
                 .archive_timestamps
                 .push(t);
             Ok(())
+        })
+    }
+
+    fn count_per_minute(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<(DateTime<Utc>, u64)>> {
+        Box::pin(async move {
+            let mut s = self.state.lock().expect("poisoned");
+            s.count_queries += 1;
+            let mut per: BTreeMap<i64, u64> = BTreeMap::new();
+            for t in s.rows.iter().filter_map(UnifiedAuditRow::event_time) {
+                if t >= from && t < to {
+                    *per.entry(minute_of(micros(t))).or_default() += 1;
+                }
+            }
+            Ok(per
+                .into_iter()
+                .map(|(m, n)| (from_micros(m * MINUTE), n))
+                .collect())
+        })
+    }
+
+    fn query_range(
+        &mut self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> ReaderFuture<'_, Vec<UnifiedAuditRow>> {
+        Box::pin(async move {
+            let mut s = self.state.lock().expect("poisoned");
+            s.range_queries.push((from, to));
+            let mut rows: Vec<(DateTime<Utc>, UnifiedAuditRow)> = s
+                .rows
+                .iter()
+                .filter_map(|r| r.event_time().map(|t| (t, r.clone())))
+                .filter(|(t, _)| *t >= from && *t < to)
+                .collect();
+            rows.sort_by_key(|(t, _)| *t);
+            Ok(rows.into_iter().map(|(_, r)| r).collect())
         })
     }
 }

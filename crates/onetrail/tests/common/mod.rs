@@ -52,7 +52,8 @@ impl Agent {
         Agent::spawn_to(cmd, Stdio::null(), None)
     }
 
-    fn spawn_to(cmd: &mut Command, err: Stdio, path: Option<&Path>) -> Result<Agent, String> {
+    /// Start `cmd` with its stderr going to `err` (`path`: where [`Agent::log`] reads it).
+    pub fn spawn_to(cmd: &mut Command, err: Stdio, path: Option<&Path>) -> Result<Agent, String> {
         let child = cmd
             .stderr(err)
             .spawn()
