@@ -693,7 +693,8 @@ pub struct SinkConfig {
     pub sourcetype: Option<String>,
     pub source: Option<String>,
     pub host: Option<String>,
-    /// splunk_hec: wait for indexer acknowledgement before a batch counts as delivered.
+    /// splunk_hec: wait for indexer acknowledgement before a batch counts as
+    /// delivered (an answer without `ackId` then pauses the sink). Default false.
     #[serde(default)]
     pub acknowledgements: bool,
     /// datadog: the site (`datadoghq.com`, `datadoghq.eu`, `us3.datadoghq.com`, ...).
@@ -706,9 +707,9 @@ pub struct SinkConfig {
     pub tags: Vec<String>,
     /// Use gzip request bodies. Default true for HTTP sinks.
     pub compression: Option<bool>,
-    /// HTTP sinks: where events a receiver rejects as invalid (and, for
-    /// datadog, events too old for the intake) are written, one JSON line per
-    /// event with the reason. Default `<data_dir>/dead-letter/<sink>.jsonl`.
+    /// HTTP sinks: where events a receiver rejects as invalid are written, one
+    /// JSON line per event with the reason (each time also an `agent`
+    /// `DEAD_LETTER` event, `alert: true`). Default `<data_dir>/dead-letter/<sink>.jsonl`.
     pub dead_letter_path: Option<PathBuf>,
     #[serde(default)]
     pub tls: TlsConfig,
@@ -734,13 +735,15 @@ pub struct SinkConfig {
     #[serde(default = "default_retry_max_ms")]
     pub retry_max_backoff_ms: u64,
     /// HTTP sinks: while the receiver refuses the credentials (401/403, HEC
-    /// token/index/channel errors) the sink is paused: it tries again every
-    /// `pause_retry_ms` and logs an error each time. Default 30000 ms.
+    /// token/index/channel errors) or answers with something other than its
+    /// success form (a proxy's login page) the sink is paused: it tries again
+    /// every `pause_retry_ms` and logs an error each time. Default 30000 ms.
     #[serde(default = "default_pause_retry_ms")]
     pub pause_retry_ms: u64,
     /// datadog: events older than this (at send time) are outside Datadog's
-    /// intake window (18 h); they go to the dead-letter file and a `GAP` agent
-    /// event is sent in their place. Default 64800 s (18 h).
+    /// intake window (18 h); they are sent late: `timestamp` is the send time,
+    /// their own time is in `original_time` (RFC 3339) and `original_timestamp`
+    /// (Unix ms), flagged `late: true`. Default 64800 s (18 h).
     #[serde(default = "default_max_event_age_secs")]
     pub max_event_age_secs: u64,
     /// splunk_hec: send indexed `fields` with every event (`event_id`, the

@@ -431,6 +431,12 @@ pub fn render_prometheus(registry: &Registry) -> String {
         snk(&|m| load(&m.dead_lettered)),
     );
     family(
+        "onetrail_sink_events_late_total",
+        "counter",
+        "datadog: events sent past the intake window (timestamp now, their own time in original_time).",
+        snk(&|m| load(&m.late_events)),
+    );
+    family(
         "onetrail_sink_requests_total",
         "counter",
         "HTTP sinks: requests sent, retries included.",
@@ -445,7 +451,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     family(
         "onetrail_sink_up",
         "gauge",
-        "1 when the sink's last attempt succeeded, 0 after an error or while paused.",
+        "1 when the sink's last attempt succeeded, 0 after an error, while paused, or after a delivery that was all dead-lettered.",
         snk(&|m| f64::from(u8::from(m.is_up()))),
     );
     out

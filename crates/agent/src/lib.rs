@@ -199,6 +199,8 @@ impl Generation {
         registry: &metrics::Registry,
     ) -> Result<(), String> {
         let shutdown = &self.shutdown;
+        // Each sink sends its dead-letter alerts to the others.
+        let peers = sinks::Peers::default();
         // Sinks first: a source must never read what nobody can receive.
         for (name, sc) in &cfg.sinks {
             let sc = &sc.value;
@@ -215,13 +217,17 @@ impl Generation {
             let metrics = registry.sink(name, &snake_case(&format!("{:?}", sc.kind)));
             // Up until an attempt fails.
             metrics.set_ok();
-            self.sink_tasks.push(tokio::spawn(sinks::run_sink(
-                sink,
-                rx,
-                grouping,
-                shutdown.clone(),
-                metrics,
-            )));
+            self.sink_tasks
+                .push(tokio::spawn(sinks::run_sink_with_peers(
+                    name.clone(),
+                    sink,
+                    rx,
+                    grouping,
+                    shutdown.clone(),
+                    metrics,
+                    peers.clone(),
+                )));
+            peers.add(name, &tx);
             self.sink_txs.push(tx);
             tracing::info!(sink = %name, kind = ?sc.kind, "sink ready");
         }
@@ -675,8 +681,8 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
         }
         match Sink::build(name, s, &cfg.data_dir) {
             Ok(sink) => {
-                let (ok, msg) = probe_sink(sink);
-                f.push(ok, &subject, msg);
+                let (level, msg) = probe_sink(sink);
+                f.add(level, &subject, msg);
             }
             Err(e) => f.push(false, &subject, e),
         }
@@ -743,36 +749,41 @@ fn cleartext_remote_host(endpoint: &str) -> Option<String> {
     (!local).then(|| host.to_string())
 }
 
-/// `check`'s reachability probe of a sink: Splunk HEC's health endpoint,
-/// Datadog's API-key validation (or a plain request to an explicit
-/// `endpoint:`). Sends no event and writes nothing.
-fn probe_sink(sink: Sink) -> (bool, String) {
+/// `check`'s probe of a sink: Splunk HEC proves its token with an empty
+/// event request, Datadog validates its API key ([`sinks::Probe`]). Sends no
+/// event and writes nothing. A receiver that cannot prove the credentials
+/// (an explicit Datadog `endpoint:`) gives a warning that says so.
+fn probe_sink(sink: Sink) -> (Level, String) {
     let run = move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
             Ok(rt) => rt,
-            Err(e) => return (false, format!("cannot start a runtime for the probe: {e}")),
+            Err(e) => {
+                return (
+                    Level::Fail,
+                    format!("cannot start a runtime for the probe: {e}"),
+                );
+            }
         };
         rt.block_on(async move {
-            match sink {
-                Sink::SplunkHec(s) => match s.health().await {
-                    Ok(m) => (true, format!("Splunk HEC {m}")),
-                    Err(m) => (false, format!("Splunk HEC: {m}")),
-                },
-                Sink::Datadog(d) => match d.probe().await {
-                    Ok(m) => (true, format!("Datadog: {m}")),
-                    Err(m) => (false, format!("Datadog: {m}")),
-                },
-                Sink::File(_) | Sink::Stdout(_) => (true, "ready".to_string()),
+            let (label, r) = match sink {
+                Sink::SplunkHec(s) => ("Splunk HEC", s.probe().await),
+                Sink::Datadog(d) => ("Datadog", d.probe().await),
+                Sink::File(_) | Sink::Stdout(_) => return (Level::Ok, "ready".to_string()),
+            };
+            match r {
+                Ok(sinks::Probe::Verified(m)) => (Level::Ok, format!("{label}: {m}")),
+                Ok(sinks::Probe::Unverified(m)) => (Level::Warn, format!("{label}: {m}")),
+                Err(m) => (Level::Fail, format!("{label}: {m}")),
             }
         })
     };
     // Its own thread: `check` may be called from inside a runtime.
     std::thread::spawn(run)
         .join()
-        .unwrap_or_else(|_| (false, "the probe panicked".into()))
+        .unwrap_or_else(|_| (Level::Fail, "the probe panicked".into()))
 }
 
 /// Whether the agent could write in `dir` (or create it), without creating

@@ -200,13 +200,14 @@ pub struct SinkMetrics {
     pub retries: AtomicU64,
     /// Events the receiver refused as invalid (each then dead-lettered).
     pub rejected: AtomicU64,
-    /// Events written to the dead-letter file (rejected, or too old for the receiver).
+    /// Events written to the dead-letter file (the receiver rejected them).
     pub dead_lettered: AtomicU64,
     /// HTTP sinks: requests sent (including retries), and their bytes on the wire.
     pub requests: AtomicU64,
     pub bytes_sent: AtomicU64,
-    /// datadog: `GAP` agent events sent in place of events outside the intake window.
-    pub gap_events: AtomicU64,
+    /// datadog: events sent late (past the intake window: `timestamp` now,
+    /// their own time in `original_time`).
+    pub late_events: AtomicU64,
     /// HTTP sinks: requests re-sent because their indexer acknowledgement timed out.
     pub ack_timeouts: AtomicU64,
     /// False after an error until the next success; false while paused.

@@ -130,16 +130,19 @@ async fn an_oversized_statement_is_cut_and_flagged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_older_than_the_intake_window_are_dead_lettered_with_a_gap_event() {
+async fn events_older_than_the_intake_window_are_sent_late_with_their_own_time_kept() {
+    // The double flags any entry whose `timestamp` Datadog would drop (> 18 h old).
     let rx = DatadogReceiver::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &dd_yaml(&rx.url, ""));
     let mut sink = build(&cfg);
     let old = Utc::now() - chrono::Duration::hours(19);
+    let week = Utc::now() - chrono::Duration::days(7);
     let mut evs = events(5);
     evs[0] = event_at(100, old);
-    evs[3] = event_at(103, old + chrono::Duration::minutes(5));
+    evs[3] = event_at(103, week);
     let m = SinkMetrics::default();
+    let t0 = Utc::now().timestamp_millis();
     deliver(
         &mut sink,
         &batches(evs.clone(), 5),
@@ -148,36 +151,106 @@ async fn events_older_than_the_intake_window_are_dead_lettered_with_a_gap_event(
     )
     .await;
     let s = rx.state();
-    let got = ids(&s.accepted);
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+    // Every event reached Datadog, the old ones too; nothing dead-lettered.
+    assert_eq!(ids(&s.accepted), evs.iter().map(|e| e.id.clone()).collect());
+    assert_eq!(s.accepted.len(), 5);
     for (i, e) in evs.iter().enumerate() {
-        assert_eq!(got.contains(&e.id), i != 0 && i != 3, "event {i}");
+        let got = s
+            .accepted
+            .iter()
+            .find(|a| a["onetrail"]["id"] == e.id.as_str())
+            .unwrap();
+        if i == 0 || i == 3 {
+            assert_eq!(got["late"], true, "event {i}");
+            let ts = got["timestamp"].as_i64().unwrap();
+            assert!(
+                ts >= t0 && ts <= Utc::now().timestamp_millis(),
+                "event {i}: {ts}"
+            );
+            assert_eq!(
+                got["original_time"],
+                e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "event {i}"
+            );
+            assert_eq!(got["original_timestamp"], e.time.timestamp_millis());
+        } else {
+            assert!(got.get("late").is_none(), "event {i}");
+            assert!(got.get("original_time").is_none(), "event {i}");
+            assert_eq!(got["timestamp"], e.time.timestamp_millis(), "event {i}");
+        }
     }
-    let gaps: Vec<&Value> = s
-        .accepted
-        .iter()
-        .filter(|e| e["onetrail"]["category"] == "agent" && e["onetrail"]["action"] == "GAP")
-        .collect();
-    assert_eq!(gaps.len(), 1);
-    let x = &gaps[0]["onetrail"]["extra"];
-    assert_eq!(x["count"], 2);
+    // None of the attributes Datadog reads the date from holds the old time.
+    for a in &s.accepted {
+        for k in [
+            "date",
+            "_timestamp",
+            "Timestamp",
+            "eventTime",
+            "published_date",
+            "@timestamp",
+        ] {
+            assert!(a.get(k).is_none(), "{k} in {a}");
+        }
+    }
     assert!(
-        x["reason"].as_str().unwrap().contains("intake window"),
-        "{x}"
+        !s.accepted.iter().any(|e| e["onetrail"]["action"] == "GAP"),
+        "no GAP event: nothing was lost"
     );
-    assert_eq!(gaps[0]["status"], "error");
-    let dl = std::fs::read_to_string(cfg.data_dir.join("dead-letter/out.jsonl")).unwrap();
-    let dead: BTreeSet<String> = dl
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["event"]["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(dead, [evs[0].id.clone(), evs[3].id.clone()].into());
-    assert_eq!(m.gap_events.load(Ordering::Relaxed), 1);
-    assert_eq!(m.dead_lettered.load(Ordering::Relaxed), 2);
+    assert!(!cfg.data_dir.join("dead-letter/out.jsonl").exists());
+    assert_eq!(m.late_events.load(Ordering::Relaxed), 2);
+    assert_eq!(m.dead_lettered.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_that_is_not_the_intake_answer_is_not_a_delivery() {
+    for (fault, expect) in [
+        (
+            Fault::Body(
+                200,
+                "text/html",
+                format!("<html>Login required; DD-API-KEY {KEY}</html>"),
+            ),
+            &[
+                "HTTP 200",
+                "Login required",
+                "****",
+                "not the intake's success answer",
+            ][..],
+        ),
+        (
+            Fault::Body(202, "application/json", String::new()),
+            &["HTTP 202", "(empty)"][..],
+        ),
+        (Fault::Body(202, "text/plain", "OK".into()), &["\"OK\""][..]),
+        (Fault::Truncated(202, "{".into()), &["cut short"][..]),
+    ] {
+        let rx = DatadogReceiver::start(KEY).await;
+        rx.state().always = Some(fault.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &dd_yaml(&rx.url, ""));
+        let mut sink = build(&cfg);
+        let evs = events(4);
+        let b = batches(evs.clone(), 4);
+        let m = SinkMetrics::default();
+        let sd = onetrail_agent::pipeline::Shutdown::default();
+        let r = tokio::time::timeout(Duration::from_millis(800), sink.deliver(&b, &sd, &m)).await;
+        assert!(r.is_err(), "{fault:?}: counted as delivered");
+        assert!(!m.is_up(), "{fault:?}");
+        let err = m.last_error().unwrap_or_default();
+        for e in expect {
+            assert!(err.contains(e), "{fault:?}: {err}");
+        }
+        assert!(!err.contains(KEY), "{err}");
+        assert!(rx.state().statuses.len() >= 2, "{fault:?}: retried");
+        rx.state().always = None;
+        deliver(&mut sink, &b, &m, Duration::from_secs(10)).await;
+        assert_eq!(
+            ids(&rx.state().accepted),
+            evs.iter().map(|e| e.id.clone()).collect()
+        );
+        assert!(m.is_up());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,28 +337,46 @@ async fn a_400_entry_is_isolated_and_dead_lettered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_validates_the_key_or_reaches_the_endpoint() {
+async fn check_validates_the_key_or_says_it_cannot() {
     let rx = DatadogReceiver::start(KEY).await;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &dd_yaml(&rx.url, ""));
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg, None))
-        .await
-        .unwrap();
-    let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
+    let probe = |cfg: onetrail_agent::config::Config| async move {
+        let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg, None))
+            .await
+            .unwrap();
+        f.into_iter().find(|f| f.subject == "sink out").unwrap()
+    };
+    // The endpoint passes /api/v1/validate on: the key is validated.
+    let sink = probe(config(dir.path(), &dd_yaml(&rx.url, ""))).await;
     assert!(
-        sink.ok() && sink.message.contains("reachable"),
+        sink.level == onetrail_agent::Level::Ok && sink.message.contains("API key valid"),
+        "{}",
+        sink.message
+    );
+    // A wrong key fails, without printing it.
+    let sink = probe(config(
+        dir.path(),
+        &dd_yaml(&rx.url, "").replace(KEY, "wrong-key-0123"),
+    ))
+    .await;
+    assert!(!sink.ok(), "{}", sink.message);
+    assert!(sink.message.contains("not valid"), "{}", sink.message);
+    assert!(!sink.message.contains("wrong-key-0123"));
+    // An endpoint that cannot validate keys: said so, as a warning, not "reachable (HTTP 404)".
+    rx.state().validate_missing = true;
+    let sink = probe(config(dir.path(), &dd_yaml(&rx.url, ""))).await;
+    assert_eq!(sink.level, onetrail_agent::Level::Warn, "{}", sink.message);
+    assert!(
+        sink.message.contains("cannot be validated") && sink.message.contains("404"),
         "{}",
         sink.message
     );
     let port = onetrail_testkit::free_port();
-    let cfg = config(
+    let sink = probe(config(
         dir.path(),
         &dd_yaml(&format!("http://127.0.0.1:{port}"), ""),
-    );
-    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&cfg, None))
-        .await
-        .unwrap();
-    let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
+    ))
+    .await;
     assert!(
         !sink.ok() && sink.message.contains("unreachable"),
         "{}",
@@ -321,4 +412,25 @@ fn sites_and_keys() {
         .err()
         .unwrap();
     assert!(e.contains("unknown Datadog `site"), "{e}");
+}
+
+/// The pipeline asset in `deploy/datadog/` selects and reads the attributes the
+/// sink writes on late events (`late`, `original_timestamp`).
+#[test]
+fn late_events_pipeline_asset_matches_the_attributes_sent() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/datadog/onetrail-late-events.pipeline.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    assert_eq!(v["filter"]["query"], "@late:true");
+    let sources: Vec<&str> = v["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["sources"].as_array().unwrap().iter())
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["late", "original_timestamp"]);
+    for p in v["processors"].as_array().unwrap() {
+        assert_eq!(p["type"], "attribute-remapper");
+    }
 }

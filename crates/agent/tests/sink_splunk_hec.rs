@@ -345,8 +345,10 @@ async fn ack_timeout_resends_and_413_splits() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_probes_the_health_endpoint() {
+async fn check_proves_the_token_not_just_the_health_endpoint() {
+    // Like the HEC `check` met: its health endpoint answers "healthy" to any token.
     let rx = HecReceiver::start(TOKEN).await;
+    assert!(!rx.state().health_checks_token);
     let dir = tempfile::tempdir().unwrap();
     let good = config(dir.path(), &hec_yaml(&rx.url, ""));
     let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&good, None))
@@ -354,6 +356,7 @@ async fn check_probes_the_health_endpoint() {
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
     assert!(sink.ok(), "{}", sink.message);
+    assert!(sink.message.contains("token accepted"), "{}", sink.message);
     assert!(sink.message.contains("healthy"), "{}", sink.message);
 
     let bad = config(
@@ -364,9 +367,33 @@ async fn check_probes_the_health_endpoint() {
         .await
         .unwrap();
     let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
-    assert!(!sink.ok());
-    assert!(sink.message.contains("token"), "{}", sink.message);
+    assert!(!sink.ok(), "a wrong token passed check: {}", sink.message);
+    assert!(
+        sink.message.contains("refuses the token") && sink.message.contains("Invalid token"),
+        "{}",
+        sink.message
+    );
     assert!(!sink.message.contains("wrong-token-123"));
+    // The probe was an event request without data (nothing indexed).
+    assert!(
+        rx.state().requests.iter().any(|r| r.method == "POST"
+            && r.path == "/services/collector/event"
+            && r.body.is_empty())
+    );
+
+    // Something that is not HEC at the endpoint (here a Datadog double).
+    let dd = onetrail_testkit::receivers::DatadogReceiver::start("k").await;
+    let other = config(dir.path(), &hec_yaml(&dd.url, ""));
+    let f = tokio::task::spawn_blocking(move || onetrail_agent::check(&other, None))
+        .await
+        .unwrap();
+    let sink = f.iter().find(|f| f.subject == "sink out").unwrap();
+    assert!(!sink.ok(), "{}", sink.message);
+    assert!(
+        sink.message.contains("did not answer like Splunk HEC") && sink.message.contains("404"),
+        "{}",
+        sink.message
+    );
 
     let port = onetrail_testkit::free_port();
     let gone = config(
@@ -383,6 +410,238 @@ async fn check_probes_the_health_endpoint() {
     assert!(!dir.path().join("data/splunk-hec").exists());
     assert!(!dir.path().join("data/dead-letter").exists());
     assert_eq!(rx.state().accepted.len(), 0);
+}
+
+/// Deliver `evs` to a receiver whose every `/event` answer is `fault`: the
+/// sink must not count them delivered (deliver does not return) and must be
+/// down with `expect` in its last error. Then the receiver answers properly
+/// and everything arrives.
+async fn not_delivered_on(fault: Fault, acks: bool, expect: &[&str]) {
+    let rx = HecReceiver::start(TOKEN).await;
+    rx.state().always = Some(fault.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let extra = if acks {
+        "acknowledgements: true\nack_poll_interval_ms: 20\n"
+    } else {
+        ""
+    };
+    let cfg = config(dir.path(), &hec_yaml(&rx.url, extra));
+    let mut sink = build(&cfg);
+    let evs = events(10);
+    let m = SinkMetrics::default();
+    let b = batches(evs.clone(), 10);
+    let sd = onetrail_agent::pipeline::Shutdown::default();
+    let r = tokio::time::timeout(Duration::from_millis(800), sink.deliver(&b, &sd, &m)).await;
+    assert!(r.is_err(), "{fault:?}: counted as delivered");
+    assert!(!m.is_up(), "{fault:?}: sink up");
+    let err = m.last_error().unwrap_or_default();
+    for e in expect {
+        assert!(err.contains(e), "{fault:?}: {err}");
+    }
+    assert!(!err.contains(TOKEN), "{err}");
+    assert!(
+        rx.state().event_statuses.len() >= 2,
+        "{fault:?}: retried, not dropped"
+    );
+    assert_eq!(m.dead_lettered.load(Ordering::Relaxed), 0);
+    // The receiver is fixed: the same events arrive.
+    {
+        let mut s = rx.state();
+        s.always = None;
+        s.use_ack = acks;
+    }
+    deliver(&mut sink, &b, &m, Duration::from_secs(10)).await;
+    let got: BTreeSet<String> = rx
+        .state()
+        .accepted
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(got, evs.iter().map(|e| e.id.clone()).collect());
+    assert!(m.is_up());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2xx_that_is_not_hec_success_is_not_a_delivery() {
+    // A proxy's login page, echoing the Authorization header.
+    not_delivered_on(
+        Fault::Body(
+            200,
+            "text/html",
+            format!("<html><body>Login required (Authorization: Splunk {TOKEN})</body></html>"),
+        ),
+        false,
+        &[
+            "HTTP 200",
+            "not a Splunk HEC answer",
+            "Login required",
+            "****",
+        ],
+    )
+    .await;
+    not_delivered_on(
+        Fault::Body(200, "application/json", String::new()),
+        false,
+        &["HTTP 200", "(empty)"],
+    )
+    .await;
+    not_delivered_on(
+        Fault::Body(200, "text/plain", "\u{1}\u{2}garbage{{".into()),
+        false,
+        &["garbage"],
+    )
+    .await;
+    not_delivered_on(
+        Fault::Status(200, json!({"text": "Whatever", "code": 3}), None),
+        false,
+        &["HEC code 3", "not HEC's success answer"],
+    )
+    .await;
+    // Also with acknowledgements: a login page carries no ackId.
+    not_delivered_on(
+        Fault::Body(200, "text/html", "<html>Login required</html>".into()),
+        true,
+        &["Login required"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_cut_short_is_retried() {
+    not_delivered_on(
+        Fault::Truncated(200, r#"{"text":"Succ"#.into()),
+        false,
+        &["cut short"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn success_without_ack_id_is_no_confirmation_when_acks_are_on() {
+    // The token has indexer acknowledgement off: code 0, no ackId.
+    not_delivered_on(
+        Fault::Status(200, json!({"text": "Success", "code": 0}), None),
+        true,
+        &["without an ackId", "acknowledgements: false"],
+    )
+    .await;
+}
+
+fn reject_everything(_: &Value) -> bool {
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_rejects_everything_leaves_the_sink_down_and_raises_alerts() {
+    use onetrail_agent::sinks::{Grouping, Peers, run_sink_with_peers};
+    for (what, setup) in [
+        (
+            "400 code 6",
+            (|s: &mut onetrail_testkit::receivers::HecState| s.reject = Some(reject_everything))
+                as fn(&mut onetrail_testkit::receivers::HecState),
+        ),
+        ("413", |s| {
+            s.always = Some(Fault::Status(
+                413,
+                json!({"text":"Content too large","code":27}),
+                None,
+            ))
+        }),
+    ] {
+        let rx = HecReceiver::start(TOKEN).await;
+        setup(&mut rx.state());
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), &hec_yaml(&rx.url, ""));
+        let sink = build(&cfg);
+        let m = std::sync::Arc::new(SinkMetrics::default());
+        m.set_ok();
+        let (tx, srx) = tokio::sync::mpsc::channel(8);
+        // A peer sink (its queue only): it gets the alerts.
+        let (peer_tx, mut peer_rx) = tokio::sync::mpsc::channel(8);
+        let peers = Peers::default();
+        peers.add("out", &tx);
+        peers.add("archive", &peer_tx);
+        let task = tokio::spawn(run_sink_with_peers(
+            "out".into(),
+            sink,
+            srx,
+            Grouping {
+                max_events: 100,
+                timeout: Duration::from_millis(20),
+            },
+            onetrail_agent::pipeline::Shutdown::default(),
+            m.clone(),
+            peers,
+        ));
+        let evs = events(6);
+        for b in batches(evs.clone(), 6) {
+            tx.send(b).await.unwrap();
+        }
+        let alert = tokio::time::timeout(Duration::from_secs(20), peer_rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: no alert reached the peer"))
+            .unwrap();
+        assert_eq!(alert.events.len(), 1, "{what}: one alert per source");
+        let a = &alert.events[0];
+        assert_eq!(a.category, onetrail_event::Category::Agent);
+        assert_eq!(a.action, "DEAD_LETTER");
+        assert!(a.alert, "{what}");
+        assert_eq!(a.extra["count"], 6, "{what}");
+        assert_eq!(a.extra["sink"], "out");
+        assert_eq!(a.extra["source_name"], "pg");
+        assert!(
+            a.extra["dead_letter_path"]
+                .as_str()
+                .unwrap()
+                .ends_with("dead-letter/out.jsonl"),
+            "{what}"
+        );
+        // Down, with the reason.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while m.is_up() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            !m.is_up(),
+            "{what}: a sink that dead-letters everything is up"
+        );
+        let err = m.last_error().unwrap();
+        assert!(err.contains("rejected every event"), "{what}: {err}");
+        assert_eq!(m.sent_events.load(Ordering::Relaxed), 0, "{what}");
+        // Every event, and the alert sent to this receiver too (also
+        // rejected), are in the dead-letter file; the alert raised no other.
+        let dl_path = cfg.data_dir.join("dead-letter/out.jsonl");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&dl_path)
+            .unwrap_or_default()
+            .contains("DEAD_LETTER")
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let dl = std::fs::read_to_string(&dl_path).unwrap();
+        let dead: Vec<Value> = dl
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            dead.iter()
+                .filter(|d| d["event"]["category"] != "agent")
+                .count(),
+            6,
+            "{what}"
+        );
+        assert!(
+            dead.iter().any(|d| d["event"]["action"] == "DEAD_LETTER"),
+            "{what}"
+        );
+        assert!(
+            peer_rx.try_recv().is_err(),
+            "{what}: an alert about an alert"
+        );
+        drop(tx);
+        task.await.unwrap();
+    }
 }
 
 #[test]

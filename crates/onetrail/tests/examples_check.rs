@@ -13,9 +13,9 @@ use std::process::Command;
 
 const SECRET: &str = "onetrail-examples-test-secret";
 
-/// A responder for every HTTP probe `check` makes (HEC `/services/collector/health`,
-/// Datadog `/api/v1/validate` or a GET of an explicit endpoint): 200 with a
-/// body both understand.
+/// A responder for every HTTP probe `check` makes: an empty HEC event request
+/// (a valid token gets 400 code 5 "No data"), HEC `/services/collector/health`
+/// and Datadog `/api/v1/validate` (200 with a body both understand).
 fn start_responder() -> String {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -31,10 +31,17 @@ fn start_responder() -> String {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let body = r#"{"text":"HEC is healthy","code":17,"valid":true}"#;
+                let (status, body) = if head.starts_with(b"POST /services/collector/event") {
+                    ("400 Bad Request", r#"{"text":"No data","code":5}"#)
+                } else {
+                    (
+                        "200 OK",
+                        r#"{"text":"HEC is healthy","code":17,"valid":true}"#,
+                    )
+                };
                 let _ = write!(
                     c,
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
             });

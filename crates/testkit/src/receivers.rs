@@ -61,6 +61,16 @@ pub enum Reply {
     },
     /// Close the connection without answering (a reset as the client sees it).
     Reset,
+    /// Answer with this status, `Content-Type` and body as they are (a proxy's
+    /// login page, an empty body, garbage).
+    Raw {
+        status: u16,
+        content_type: String,
+        body: String,
+    },
+    /// Announce a `Content-Length` larger than `body`, send `body`, close:
+    /// an answer cut short as the client sees it.
+    Truncated { status: u16, body: String },
 }
 
 impl Reply {
@@ -100,6 +110,38 @@ pub enum Fault {
     Reset,
     /// Wait this long, then handle the request normally (data is accepted).
     Delay(Duration),
+    /// Answer with this status and a raw body of this content type (e.g.
+    /// `200 text/html <html>Login required</html>`, or an empty 200).
+    Body(u16, &'static str, String),
+    /// Answer with this status and a body cut short (the connection closes
+    /// before `Content-Length` bytes came).
+    Truncated(u16, String),
+}
+
+impl Fault {
+    /// The reply of a fault that answers at once (`None` for `Delay`).
+    fn reply(&self) -> Option<Reply> {
+        Some(match self {
+            Fault::Status(code, body, ra) => {
+                let mut r = Reply::json(*code, body.clone());
+                if let Some(ra) = ra {
+                    r = r.with_header("Retry-After", ra);
+                }
+                r
+            }
+            Fault::Reset => Reply::Reset,
+            Fault::Body(status, ctype, body) => Reply::Raw {
+                status: *status,
+                content_type: ctype.to_string(),
+                body: body.clone(),
+            },
+            Fault::Truncated(status, body) => Reply::Truncated {
+                status: *status,
+                body: body.clone(),
+            },
+            Fault::Delay(_) => return None,
+        })
+    }
 }
 
 type Handler = Arc<dyn Fn(Request) -> (Option<Duration>, Reply) + Send + Sync>;
@@ -216,6 +258,28 @@ async fn connection<S: Conn>(mut sock: S, handler: Handler) -> std::io::Result<(
         match reply {
             Reply::Reset => {
                 sock.zero_linger();
+                return Ok(());
+            }
+            Reply::Raw {
+                status,
+                content_type,
+                body,
+            } => {
+                let out = format!(
+                    "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+                    reason(status),
+                    body.len()
+                );
+                sock.write_all(out.as_bytes()).await?;
+            }
+            Reply::Truncated { status, body } => {
+                let out = format!(
+                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    reason(status),
+                    body.len() + 64
+                );
+                sock.write_all(out.as_bytes()).await?;
+                sock.flush().await?;
                 return Ok(());
             }
             Reply::Respond {
@@ -481,6 +545,12 @@ pub struct HecState {
     pub reject: Option<fn(&Value) -> bool>,
     /// Faults applied, in order, to the next `/event` requests.
     pub faults: VecDeque<Fault>,
+    /// A fault applied to every `/event` request once `faults` is empty (a
+    /// receiver that answers 400, 413 or a login page to everything).
+    pub always: Option<Fault>,
+    /// `/services/collector/health` checks the token. Default false: like
+    /// the health endpoint `check` met, it answers "healthy" to any token.
+    pub health_checks_token: bool,
     /// Accepted envelopes, in order (duplicates included).
     pub accepted: Vec<Value>,
     /// Every request seen, on any endpoint.
@@ -579,7 +649,7 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
     let channel = req.header("x-splunk-request-channel").map(str::to_string);
     match (req.method.as_str(), path.as_str()) {
         ("GET", "/services/collector/health") => {
-            if auth_reply.is_some() {
+            if s.health_checks_token && auth_reply.is_some() {
                 return (None, hec_err(400, 21, "Invalid token"));
             }
             (None, hec_err(200, 17, "HEC is healthy"))
@@ -630,21 +700,17 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
                 return (None, r);
             }
             let mut delay = None;
-            if let Some(f) = s.faults.pop_front() {
-                match f {
-                    Fault::Status(code, body, ra) => {
-                        let mut r = Reply::json(code, body);
-                        if let Some(ra) = ra {
-                            r = r.with_header("Retry-After", &ra);
-                        }
-                        s.event_statuses.push(code);
+            if let Some(f) = s.faults.pop_front().or_else(|| s.always.clone()) {
+                match f.reply() {
+                    Some(r) => {
+                        s.event_statuses.push(status_of(&r));
                         return (None, r);
                     }
-                    Fault::Reset => {
-                        s.event_statuses.push(0);
-                        return (None, Reply::Reset);
+                    None => {
+                        if let Fault::Delay(d) = f {
+                            delay = Some(d);
+                        }
                     }
-                    Fault::Delay(d) => delay = Some(d),
                 }
             }
             if s.use_ack && channel.is_none() {
@@ -740,7 +806,9 @@ fn hec_handle(st: &Mutex<HecState>, req: Request) -> (Option<Duration>, Reply) {
 
 fn status_of(r: &Reply) -> u16 {
     match r {
-        Reply::Respond { status, .. } => *status,
+        Reply::Respond { status, .. }
+        | Reply::Raw { status, .. }
+        | Reply::Truncated { status, .. } => *status,
         Reply::Reset => 0,
     }
 }
@@ -759,6 +827,11 @@ pub struct DatadogState {
     /// Entries matching this make the request fail with 400 (nothing kept).
     pub reject: Option<fn(&Value) -> bool>,
     pub faults: VecDeque<Fault>,
+    /// A fault applied to every `/api/v2/logs` request once `faults` is empty.
+    pub always: Option<Fault>,
+    /// `GET /api/v1/validate` is not served (404), like a proxy that only
+    /// forwards logs.
+    pub validate_missing: bool,
     pub accepted: Vec<Value>,
     pub requests: Vec<Request>,
     pub statuses: Vec<u16>,
@@ -823,13 +896,20 @@ impl DatadogReceiver {
     }
 }
 
+/// Now, in Unix milliseconds.
+fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply) {
     let mut s = st.lock().expect("poisoned");
     s.requests.push(req.clone());
     let path = req.path.split('?').next().unwrap_or("").to_string();
     let key_ok = req.header("dd-api-key") == Some(s.api_key.as_str());
     match (req.method.as_str(), path.as_str()) {
-        ("GET", "/api/v1/validate") => {
+        ("GET", "/api/v1/validate") if !s.validate_missing => {
             if key_ok {
                 (None, Reply::json(200, json!({"valid": true})))
             } else {
@@ -846,21 +926,17 @@ fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply
                 return (None, Reply::json(403, json!({"errors": ["Forbidden"]})));
             }
             let mut delay = None;
-            if let Some(f) = s.faults.pop_front() {
-                match f {
-                    Fault::Status(code, body, ra) => {
-                        let mut r = Reply::json(code, body);
-                        if let Some(ra) = ra {
-                            r = r.with_header("Retry-After", &ra);
-                        }
-                        s.statuses.push(code);
+            if let Some(f) = s.faults.pop_front().or_else(|| s.always.clone()) {
+                match f.reply() {
+                    Some(r) => {
+                        s.statuses.push(status_of(&r));
                         return (None, r);
                     }
-                    Fault::Reset => {
-                        s.statuses.push(0);
-                        return (None, Reply::Reset);
+                    None => {
+                        if let Fault::Delay(d) = f {
+                            delay = Some(d);
+                        }
                     }
-                    Fault::Delay(d) => delay = Some(d),
                 }
             }
             if req.body.len() > DD_MAX_PAYLOAD {
@@ -901,6 +977,17 @@ fn dd_handle(st: &Mutex<DatadogState>, req: Request) -> (Option<Duration>, Reply
                 }
                 if e.get("message").is_none() {
                     s.violations.push("entry without `message`".into());
+                }
+                // Datadog indexes logs up to 18 h in the past (it answers 202
+                // and drops older ones): an entry sent like that is lost.
+                if let Some(ts) = e.get("timestamp").and_then(Value::as_i64) {
+                    let age_ms = unix_now_ms() - ts;
+                    if age_ms > 18 * 3600 * 1000 {
+                        s.violations.push(format!(
+                            "entry with a timestamp {} h old: Datadog would drop it",
+                            age_ms / 3_600_000
+                        ));
+                    }
                 }
                 if let Some(f) = s.reject
                     && f(e)

@@ -5,7 +5,7 @@
 //! | Datadog attribute | from |
 //! |---|---|
 //! | `timestamp` (ms) | `time` |
-//! | `status` | `error` for failed auth / GAP, `warn` for other failures and unparsed, else `info` |
+//! | `status` | `error` for failed auth / GAP / DEAD_LETTER, `warn` for other failures and unparsed, else `info` |
 //! | `message` | `statement`, else `raw`, else a one-line summary |
 //! | `db.system` | `engine` |
 //! | `db.instance` | `database` |
@@ -103,7 +103,7 @@ pub fn evt_name(ev: &Event) -> &'static str {
 /// Datadog `status` (log level).
 pub fn status(ev: &Event) -> &'static str {
     match (ev.category, ev.outcome) {
-        (Category::Agent, _) if ev.action == "GAP" => "error",
+        (Category::Agent, _) if ev.action == "GAP" || ev.action == "DEAD_LETTER" => "error",
         (Category::Auth, Outcome::Failure) => "error",
         (_, Outcome::Failure) | (Category::Unparsed, _) | (Category::AuditConfig, _) => "warn",
         _ => "info",
@@ -143,5 +143,14 @@ mod tests {
         assert_eq!(v["timestamp"], e.time.timestamp_millis());
         assert_eq!(v["onetrail"]["id"], e.id.as_str());
         assert!(v["onetrail"].get("statement").is_none());
+    }
+
+    #[test]
+    fn agent_alerts_are_errors() {
+        for action in ["GAP", "DEAD_LETTER"] {
+            let e = ev(Category::Agent, action, "");
+            assert_eq!(status(&e), "error", "{action}");
+        }
+        assert_eq!(status(&ev(Category::Agent, "START", "")), "info");
     }
 }

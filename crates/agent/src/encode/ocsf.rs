@@ -101,7 +101,7 @@ pub fn event_log_activity(ev: &Event) -> u32 {
 
 fn severity(ev: &Event) -> u32 {
     match (ev.category, ev.outcome) {
-        (Category::Agent, _) if ev.action == "GAP" => 4,
+        (Category::Agent, _) if ev.action == "GAP" || ev.action == "DEAD_LETTER" => 4,
         (Category::AuditConfig, _) => 3,
         (Category::Auth, Outcome::Failure) => 3,
         (_, Outcome::Failure) => 2,

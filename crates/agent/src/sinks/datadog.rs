@@ -14,18 +14,27 @@
 //!   (`host`, else this machine's name), `service` (`service`, else the
 //!   event's `instance`, else the ddsource), and `message`, `timestamp` (ms)
 //!   and `status` when the encoding has none.
-//! * Responses: 2xx accepted; 408, 429, 5xx and network errors retried with
-//!   backoff (honouring `Retry-After`); 401/403 pause the sink (retry every
+//! * Delivered means the intake's documented success: `202 Accepted` (200
+//!   from older intakes) with a JSON object body (Datadog answers `{}`). A
+//!   2xx with anything else (a proxy's login page, an empty or garbage body)
+//!   pauses the sink; an answer cut short (connection closed before
+//!   `Content-Length`) is retried with backoff. Errors quote the answer's
+//!   first bytes ([`super::body_excerpt`], the API key masked).
+//! * Responses: 408, 429, 5xx and network errors retried with backoff
+//!   (honouring `Retry-After`); 401/403 pause the sink (retry every
 //!   `pause_retry_ms`, error logged each time, `up = false`; nothing dropped);
 //!   400 and 413 split the request until the offending entry is alone, which
 //!   then goes to the dead-letter file.
-//! * Datadog accepts events up to 18 h old. Before every attempt, events older
-//!   than `max_event_age_secs` (default 18 h) are written to the dead-letter
-//!   file and one `agent`/`GAP` event per source (with `extra.reason`,
-//!   `count`, `first_time`, `last_time`, `dead_letter_path`) is sent instead.
+//! * Datadog indexes events up to 18 h in the past. An event older than
+//!   `max_event_age_secs` (default 18 h) when a request is built is sent
+//!   **late**: `timestamp` is the current time, and its real time is kept in
+//!   `original_time` (RFC 3339) and `original_timestamp` (Unix ms), which
+//!   Datadog's date remapper does not read, with `late: true`.
+//!   `deploy/datadog/onetrail-late-events.pipeline.json` tags them `late:true`
+//!   (see README, "Delivery guarantees"). Nothing is dead-lettered for its age.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -46,8 +55,9 @@ pub const MAX_ENTRIES: usize = 1000;
 pub const MAX_PAYLOAD_BYTES: usize = 5_000_000;
 /// Most bytes per entry.
 pub const MAX_ENTRY_BYTES: usize = 1_000_000;
-/// Room kept in every request for a `GAP` event that may replace old events.
-const GAP_ROOM: usize = 16 * 1024;
+/// Room kept in every entry and request slot for the attributes of a late
+/// event (`late`, `original_time`, `original_timestamp`, a longer `timestamp`).
+const LATE_ROOM: usize = 128;
 
 /// The logs intake host of a Datadog site (`datadoghq.com`, `us3.datadoghq.com`, …).
 pub fn intake_host(site: &str) -> Option<String> {
@@ -115,8 +125,9 @@ pub struct DatadogSink {
 
 struct Item<'a> {
     ev: Cow<'a, Event>,
-    source: Arc<str>,
     bytes: Vec<u8>,
+    /// Encoded as a late event (past the intake window).
+    late: bool,
 }
 
 enum Sent {
@@ -182,8 +193,7 @@ impl DatadogSink {
             tags: cfg.tags.join(","),
             service: cfg.service.clone(),
             hostname: cfg.host.clone().unwrap_or_else(super::hostname),
-            max_bytes: cfg.batch_max_bytes.clamp(4096, MAX_PAYLOAD_BYTES)
-                - GAP_ROOM.min(cfg.batch_max_bytes / 4),
+            max_bytes: cfg.batch_max_bytes.clamp(4096, MAX_PAYLOAD_BYTES),
             max_age: Duration::from_secs(cfg.max_event_age_secs),
             retry: RetryPolicy::from_config(cfg),
             dead: DeadLetter::new(name, cfg, data_dir),
@@ -201,39 +211,60 @@ impl DatadogSink {
         &self.dead.path
     }
 
-    /// `onetrail check`: validate the API key (site) or reach the endpoint.
-    pub async fn probe(&self) -> Result<String, String> {
-        if let Some(v) = &self.validate_url {
-            let r = self
-                .client
-                .get(v)
-                .header("DD-API-KEY", self.api_key.expose())
-                .send()
-                .await
-                .map_err(|e| format!("{v} unreachable: {}", error_chain(&e)))?;
-            return match r.status().as_u16() {
-                200 => Ok(format!(
-                    "API key valid ({v}); logs go to {}",
-                    self.shown_url
-                )),
-                401 | 403 => Err(format!(
-                    "{v}: HTTP {}: the API key is not valid for this site (check `api_key` and `site`)",
-                    r.status().as_u16()
-                )),
-                s => Err(format!("{v}: HTTP {s}")),
-            };
-        }
-        // An explicit endpoint: one harmless GET proves DNS, TCP and TLS.
-        match self.client.get(&self.url).send().await {
-            Ok(r) => Ok(format!(
-                "{} reachable (HTTP {})",
-                self.shown_url,
-                r.status().as_u16()
+    pub(crate) fn dead_letter_mut(&mut self) -> &mut DeadLetter {
+        &mut self.dead
+    }
+
+    /// Events older than this are sent late (see the module docs).
+    fn late_limit(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+            - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::hours(18))
+    }
+
+    /// `onetrail check`: validate the API key with `GET /api/v1/validate` on
+    /// the site's API host (`{"valid":true}`). With an explicit `endpoint:`
+    /// the same path is asked on the endpoint's host (a proxy may pass it
+    /// on); when it cannot answer, the key is not validated and `check` says so.
+    pub async fn probe(&self) -> Result<super::Probe, String> {
+        let (v, explicit) = match &self.validate_url {
+            Some(v) => (v.clone(), false),
+            None => {
+                let base = self.url.trim_end_matches("/api/v2/logs");
+                (format!("{base}/api/v1/validate"), true)
+            }
+        };
+        let shown = mask_url_credentials(&v).into_owned();
+        let r = self
+            .client
+            .get(&v)
+            .header("DD-API-KEY", self.api_key.expose())
+            .send()
+            .await
+            .map_err(|e| format!("{shown} unreachable: {}", error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap_or_default();
+        let valid = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|j| j.get("valid").and_then(Value::as_bool));
+        let excerpt = || super::body_excerpt(&body, &[self.api_key.expose()]);
+        match (status, valid) {
+            (200, Some(true)) => Ok(super::Probe::Verified(format!(
+                "API key valid ({shown}); logs go to {}",
+                self.shown_url
+            ))),
+            (401 | 403, _) | (200, Some(false)) => Err(format!(
+                "{shown}: HTTP {status}: the API key is not valid{} (check `api_key`/`api_key_file`{})",
+                if explicit { "" } else { " for this site" },
+                if explicit { "" } else { " and `site`" }
             )),
-            Err(e) => Err(format!(
-                "{} unreachable: {}",
+            _ if explicit => Ok(super::Probe::Unverified(format!(
+                "{} is reachable, but the API key cannot be validated through it ({shown} answered HTTP {status}, {}): the first delivery will tell; with `site:` instead of `endpoint:`, check validates the key with Datadog",
                 self.shown_url,
-                error_chain(&e)
+                excerpt()
+            ))),
+            _ => Err(format!(
+                "{shown}: HTTP {status}, not Datadog's answer: {}",
+                excerpt()
             )),
         }
     }
@@ -242,7 +273,8 @@ impl DatadogSink {
     /// to [`MAX_ENTRY_BYTES`] when needed (then with the cut event). `Err`
     /// (the reason) when even that cannot fit.
     pub fn entry(&self, ev: &Event) -> Result<(Vec<u8>, Option<Event>), String> {
-        let mut bytes = self.encode_entry(ev);
+        const MAX_ENTRY_BYTES: usize = self::MAX_ENTRY_BYTES - LATE_ROOM;
+        let mut bytes = self.encode_entry(ev, false);
         if bytes.len() <= MAX_ENTRY_BYTES {
             return Ok((bytes, None));
         }
@@ -262,10 +294,10 @@ impl DatadogSink {
             }
             let full = {
                 *field.get(&mut e) = Some(full_text.clone());
-                self.encode_entry(&e).len()
+                self.encode_entry(&e, false).len()
             };
             *field.get(&mut e) = Some(String::new());
-            let base = self.encode_entry(&e).len();
+            let base = self.encode_entry(&e, false).len();
             if base >= MAX_ENTRY_BYTES {
                 continue; // not enough even without it: cut the next one too
             }
@@ -277,7 +309,7 @@ impl DatadogSink {
                     at -= 1;
                 }
                 *field.get(&mut e) = Some(full_text[..at].to_string());
-                bytes = self.encode_entry(&e);
+                bytes = self.encode_entry(&e, false);
                 if bytes.len() <= MAX_ENTRY_BYTES || at == 0 {
                     break;
                 }
@@ -296,7 +328,9 @@ impl DatadogSink {
         ))
     }
 
-    fn encode_entry(&self, ev: &Event) -> Vec<u8> {
+    /// The entry of `ev`; `late`: sent with the current time as `timestamp`
+    /// and its own time in `original_time`/`original_timestamp`, `late: true`.
+    fn encode_entry(&self, ev: &Event, late: bool) -> Vec<u8> {
         let mut v = crate::encode::to_value(ev, self.encoding);
         if let Value::Object(m) = &mut v {
             let src = ddsource(ev.engine);
@@ -320,6 +354,23 @@ impl DatadogSink {
             if !m.contains_key("status") {
                 m.insert("status".into(), crate::encode::datadog::status(ev).into());
             }
+            if late {
+                m.insert(
+                    "timestamp".into(),
+                    chrono::Utc::now().timestamp_millis().into(),
+                );
+                m.insert("late".into(), true.into());
+                m.insert(
+                    "original_time".into(),
+                    ev.time
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                        .into(),
+                );
+                m.insert(
+                    "original_timestamp".into(),
+                    ev.time.timestamp_millis().into(),
+                );
+            }
         }
         serde_json::to_vec(&v).expect("serializes")
     }
@@ -341,8 +392,8 @@ impl DatadogSink {
                 match self.entry(ev) {
                     Ok((bytes, cut)) => items.push(Item {
                         ev: cut.map_or(Cow::Borrowed(ev), Cow::Owned),
-                        source: b.source.clone(),
                         bytes,
+                        late: false,
                     }),
                     Err(why) => too_big.push((ev, why)),
                 }
@@ -384,7 +435,7 @@ impl DatadogSink {
         let mut cur: Vec<Item<'a>> = Vec::new();
         let mut size = 2usize;
         for it in items {
-            let add = it.bytes.len() + 1;
+            let add = it.bytes.len() + 1 + LATE_ROOM;
             if !cur.is_empty() && (cur.len() >= MAX_ENTRIES - 1 || size + add > self.max_bytes) {
                 out.push(std::mem::take(&mut cur));
                 size = 2;
@@ -398,78 +449,24 @@ impl DatadogSink {
         out
     }
 
-    /// Divert events older than the intake window: dead-letter them and put
-    /// one GAP event per source in their place.
-    async fn divert_old(
-        &mut self,
-        chunk: &mut Vec<Item<'_>>,
-        shutdown: &Shutdown,
-        metrics: &SinkMetrics,
-    ) -> Result<(), Aborted> {
-        let limit = chrono::Utc::now()
-            - chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::hours(18));
-        if !chunk.iter().any(|i| i.ev.time < limit) {
-            return Ok(());
+    /// Re-encode as late the events of `chunk` that are past the intake
+    /// window now (checked before every attempt: retries can take hours).
+    fn mark_late(&self, chunk: &mut [Item<'_>], metrics: &SinkMetrics) {
+        let limit = self.late_limit();
+        let mut n = 0u64;
+        for it in chunk.iter_mut().filter(|i| !i.late && i.ev.time < limit) {
+            it.bytes = self.encode_entry(&it.ev, true);
+            it.late = true;
+            n += 1;
         }
-        let (old, keep): (Vec<Item<'_>>, Vec<Item<'_>>) = std::mem::take(chunk)
-            .into_iter()
-            .partition(|i| i.ev.time < limit);
-        *chunk = keep;
-        let reason = format!(
-            "older than Datadog's intake window ({} h; `max_event_age_secs`)",
-            self.max_age.as_secs_f64() / 3600.0
-        );
-        let dl: Vec<(&Event, String)> = old.iter().map(|i| (&*i.ev, reason.clone())).collect();
-        self.dead.write(&dl, shutdown, metrics).await?;
-        let mut by_source: BTreeMap<(Arc<str>, &'static str), Vec<&Item<'_>>> = BTreeMap::new();
-        for it in &old {
-            by_source
-                .entry((it.source.clone(), it.ev.engine.as_str()))
-                .or_default()
-                .push(it);
+        if n > 0 {
+            metrics.late_events.fetch_add(n, Ordering::Relaxed);
+            tracing::warn!(
+                sink = %self.name, count = n,
+                "events older than Datadog's intake window ({:.1} h, `max_event_age_secs`) are sent late: `timestamp` is now, their own time is in `original_time`, flagged `late: true`",
+                self.max_age.as_secs_f64() / 3600.0
+            );
         }
-        for ((source, _), its) in by_source {
-            let first = its.iter().map(|i| i.ev.time).min().expect("non-empty");
-            let last = its.iter().map(|i| i.ev.time).max().expect("non-empty");
-            let mut gap = crate::pipeline::agent_event(
-                &source,
-                its[0].ev.engine,
-                "GAP",
-                "events older than the receiver's intake window were written to the dead-letter file",
-            );
-            gap.extra.insert("reason".into(), reason.clone().into());
-            gap.extra.insert("sink".into(), self.name.clone().into());
-            gap.extra.insert("count".into(), its.len().into());
-            gap.extra.insert(
-                "first_time".into(),
-                first
-                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    .into(),
-            );
-            gap.extra.insert(
-                "last_time".into(),
-                last.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                    .into(),
-            );
-            gap.extra.insert(
-                "dead_letter_path".into(),
-                self.dead.path.display().to_string().into(),
-            );
-            gap.instance = its[0].ev.instance.clone();
-            tracing::error!(
-                sink = %self.name, source = %source, count = its.len(),
-                "events older than Datadog's intake window diverted to {}; a GAP event is sent instead",
-                self.dead.path.display()
-            );
-            metrics.gap_events.fetch_add(1, Ordering::Relaxed);
-            let bytes = self.encode_entry(&gap);
-            chunk.push(Item {
-                ev: Cow::Owned(gap),
-                source,
-                bytes,
-            });
-        }
-        Ok(())
     }
 
     async fn send(
@@ -483,10 +480,7 @@ impl DatadogSink {
             if shutdown.aborted() {
                 return Err(Aborted);
             }
-            self.divert_old(chunk, shutdown, metrics).await?;
-            if chunk.is_empty() {
-                return Ok(Sent::Done);
-            }
+            self.mark_late(chunk, metrics);
             let mut raw =
                 Vec::with_capacity(chunk.iter().map(|i| i.bytes.len() + 1).sum::<usize>() + 2);
             raw.push(b'[');
@@ -509,28 +503,52 @@ impl DatadogSink {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = retry_after_of(r.headers());
-                    let text = r.text().await.unwrap_or_default();
-                    let detail: String = text.chars().take(300).collect();
-                    let what = if detail.trim().is_empty() {
-                        format!("HTTP {status}")
-                    } else {
-                        format!("HTTP {status} ({})", detail.trim())
-                    };
-                    match status {
-                        200..=299 => return Ok(Sent::Done),
-                        400 | 413 => {
-                            return Ok(if chunk.len() > 1 {
-                                Sent::Split
-                            } else {
-                                Sent::Reject(0, format!("{what}: rejected by the Datadog intake"))
-                            });
-                        }
-                        408 | 429 | 500..=599 => self.retry.transient(attempt, retry_after, what),
-                        401 | 403 => self.retry.paused(
+                    match r.bytes().await {
+                        Err(e) => self.retry.transient(
+                            attempt,
                             retry_after,
-                            format!("{what}: the API key is missing or invalid for this site"),
+                            format!(
+                                "HTTP {status}, but the answer was cut short ({}): not a confirmation, sending again",
+                                error_chain(&e)
+                            ),
                         ),
-                        _ => self.retry.paused(retry_after, what),
+                        Ok(body) => {
+                            let json_object = serde_json::from_slice::<Value>(&body)
+                                .is_ok_and(|v| v.is_object());
+                            let what = format!(
+                                "HTTP {status} ({})",
+                                super::body_excerpt(&body, &[self.api_key.expose()])
+                            );
+                            match status {
+                                200 | 202 if json_object => return Ok(Sent::Done),
+                                200..=299 => self.retry.paused(
+                                    retry_after,
+                                    format!(
+                                        "{what}: not the intake's success answer (202 with a JSON object, `{{}}`), so not delivered (a proxy or a wrong `endpoint`?)"
+                                    ),
+                                ),
+                                400 | 413 => {
+                                    return Ok(if chunk.len() > 1 {
+                                        Sent::Split
+                                    } else {
+                                        Sent::Reject(
+                                            0,
+                                            format!("{what}: rejected by the Datadog intake"),
+                                        )
+                                    });
+                                }
+                                408 | 429 | 500..=599 => {
+                                    self.retry.transient(attempt, retry_after, what)
+                                }
+                                401 | 403 => self.retry.paused(
+                                    retry_after,
+                                    format!(
+                                        "{what}: the API key is missing or invalid for this site"
+                                    ),
+                                ),
+                                _ => self.retry.paused(retry_after, what),
+                            }
+                        }
                     }
                 }
             };

@@ -58,6 +58,17 @@ impl Sink {
         }
     }
 
+    /// The events dead-lettered since the last call, and the dead-letter
+    /// file (which names its sink and path).
+    pub fn take_dead_lettered(&mut self) -> (Vec<DeadLettered>, Option<&DeadLetter>) {
+        let dead = match self {
+            Sink::SplunkHec(s) => s.dead_letter_mut(),
+            Sink::Datadog(s) => s.dead_letter_mut(),
+            Sink::File(_) | Sink::Stdout(_) => return (Vec::new(), None),
+        };
+        (std::mem::take(&mut dead.written), Some(&*dead))
+    }
+
     /// Deliver a group of batches; `Ok` means every event is durably accepted
     /// (or, for events the receiver rejects as invalid, durably dead-lettered).
     pub async fn deliver(
@@ -92,14 +103,55 @@ pub struct Grouping {
     pub timeout: Duration,
 }
 
+/// The other sinks of the agent, to which a sink sends its `DEAD_LETTER`
+/// alerts. Weak: the sinks still end once every source has hung up.
+#[derive(Clone, Default)]
+#[allow(clippy::type_complexity)]
+pub struct Peers(Arc<std::sync::Mutex<Vec<(String, mpsc::WeakSender<Arc<Batch>>)>>>);
+
+impl Peers {
+    /// Add sink `name`'s queue.
+    pub fn add(&self, name: &str, tx: &mpsc::Sender<Arc<Batch>>) {
+        self.0
+            .lock()
+            .expect("poisoned")
+            .push((name.to_string(), tx.downgrade()));
+    }
+}
+
 /// Receive batches, group them, deliver, acknowledge. Returns when every
 /// source has hung up (all senders dropped) or on abort.
 pub async fn run_sink(
+    sink: Sink,
+    rx: mpsc::Receiver<Arc<Batch>>,
+    grouping: Grouping,
+    shutdown: Shutdown,
+    metrics: Arc<SinkMetrics>,
+) {
+    run_sink_with_peers(
+        "sink".into(),
+        sink,
+        rx,
+        grouping,
+        shutdown,
+        metrics,
+        Peers::default(),
+    )
+    .await
+}
+
+/// [`run_sink`], also sending every `DEAD_LETTER` alert to `peers` (the
+/// other sinks; the sink's own receiver gets it too). A group whose events
+/// were all dead-lettered leaves the sink down (`up = false`): a receiver
+/// that rejects everything is not a working sink.
+pub async fn run_sink_with_peers(
+    name: String,
     mut sink: Sink,
     mut rx: mpsc::Receiver<Arc<Batch>>,
     grouping: Grouping,
     shutdown: Shutdown,
     metrics: Arc<SinkMetrics>,
+    peers: Peers,
 ) {
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
@@ -142,10 +194,133 @@ pub async fn run_sink(
                 for b in &group {
                     b.ack();
                 }
+                let (written, file) = sink.take_dead_lettered();
+                if let (false, Some(file)) = (written.is_empty(), file) {
+                    if dead >= count as u64 {
+                        let msg = format!(
+                            "the receiver rejected every event of the last delivery ({count}); they are in the dead-letter file {}: {}",
+                            file.path.display(),
+                            written[0].reason
+                        );
+                        tracing::error!(sink = %name, "{msg}");
+                        metrics.set_error(msg);
+                    }
+                    let alerts =
+                        dead_letter_alerts(file.sink(), &group, &written, Some(&file.path));
+                    if !alerts.is_empty() {
+                        send_alerts(&name, &mut sink, alerts, &peers, &shutdown, &metrics).await;
+                    }
+                }
             }
             Err(Aborted) => return,
         }
     }
+}
+
+/// One `agent` `DEAD_LETTER` event, `alert: true`, per source whose events
+/// were dead-lettered. A dead-lettered alert raises none (no loop).
+pub fn dead_letter_alerts(
+    sink: &str,
+    group: &[Arc<Batch>],
+    written: &[DeadLettered],
+    path: Option<&Path>,
+) -> Vec<onetrail_event::Event> {
+    use std::collections::{BTreeMap, HashMap};
+    let source_of: HashMap<&str, &str> = group
+        .iter()
+        .flat_map(|b| b.events.iter().map(|e| (e.id.as_str(), &*b.source)))
+        .collect();
+    let mut by_source: BTreeMap<&str, Vec<&DeadLettered>> = BTreeMap::new();
+    for d in written.iter().filter(|d| !d.is_alert) {
+        let src = source_of.get(d.id.as_str()).copied().unwrap_or("");
+        by_source.entry(src).or_default().push(d);
+    }
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    by_source
+        .into_iter()
+        .map(|(source, ds)| {
+            let mut ev = crate::pipeline::agent_event(
+                source,
+                ds[0].engine,
+                DEAD_LETTER_ACTION,
+                "events the receiver rejected were written to the dead-letter file instead of being delivered",
+            );
+            ev.outcome = onetrail_event::Outcome::Failure;
+            ev.alert = true;
+            ev.instance.clone_from(&ds[0].instance);
+            let first = ds.iter().map(|d| d.time).min().expect("non-empty");
+            let last = ds.iter().map(|d| d.time).max().expect("non-empty");
+            let ids: Vec<&str> = ds.iter().take(20).map(|d| d.id.as_str()).collect();
+            ev.extra.insert("sink".into(), sink.into());
+            ev.extra.insert("count".into(), ds.len().into());
+            ev.extra.insert("reason".into(), ds[0].reason.clone().into());
+            ev.extra.insert("first_time".into(), fmt(first).into());
+            ev.extra.insert("last_time".into(), fmt(last).into());
+            ev.extra.insert("event_ids".into(), ids.into());
+            if let Some(p) = path {
+                ev.extra
+                    .insert("dead_letter_path".into(), p.display().to_string().into());
+            }
+            ev
+        })
+        .collect()
+}
+
+/// `action` of the alert raised for dead-lettered events.
+pub const DEAD_LETTER_ACTION: &str = "DEAD_LETTER";
+
+/// Deliver `alerts` to this sink's own receiver (now) and queue them for
+/// every peer (best effort, like `START`/`STOP`: they are not from a file).
+async fn send_alerts(
+    name: &str,
+    sink: &mut Sink,
+    alerts: Vec<onetrail_event::Event>,
+    peers: &Peers,
+    shutdown: &Shutdown,
+    metrics: &SinkMetrics,
+) {
+    let batch = Arc::new(Batch::unacked("onetrail", alerts));
+    let peers: Vec<_> = peers
+        .0
+        .lock()
+        .expect("poisoned")
+        .iter()
+        .filter(|(n, _)| n != name)
+        .filter_map(|(_, tx)| tx.upgrade())
+        .collect();
+    for tx in peers {
+        let b = batch.clone();
+        let sd = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tx.send(b) => {}
+                _ = async { while !sd.aborted() { tokio::time::sleep(Duration::from_millis(100)).await } } => {}
+            }
+        });
+    }
+    // Its own counters: the alert's fate must not flip the sink's up/down
+    // state, which its data decided; the counts are added after.
+    let scratch = SinkMetrics::default();
+    if sink
+        .deliver(std::slice::from_ref(&batch), shutdown, &scratch)
+        .await
+        .is_ok()
+    {
+        let _ = sink.take_dead_lettered();
+    }
+    use std::sync::atomic::Ordering::Relaxed;
+    for (to, from) in [
+        (&metrics.requests, &scratch.requests),
+        (&metrics.bytes_sent, &scratch.bytes_sent),
+        (&metrics.retries, &scratch.retries),
+        (&metrics.rejected, &scratch.rejected),
+        (&metrics.dead_lettered, &scratch.dead_lettered),
+        (&metrics.ack_timeouts, &scratch.ack_timeouts),
+    ] {
+        to.fetch_add(from.load(Relaxed), Relaxed);
+    }
+    tracing::debug!(sink = %name, "DEAD_LETTER alert sent");
 }
 
 /// Exponential backoff with full jitter, capped: the wait before retry `attempt` (1-based).
@@ -424,6 +599,60 @@ pub fn random_uuid() -> String {
     )
 }
 
+/// The first bytes of a receiver's answer, for logs and errors: at most
+/// [`EXCERPT_BYTES`], control characters shown as spaces, `secrets` (the
+/// sink's token or API key, should a proxy echo a header) and URL
+/// credentials masked. `"(empty)"` for an empty body.
+pub fn body_excerpt(body: &[u8], secrets: &[&str]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for s in secrets.iter().filter(|s| s.len() >= 4) {
+        text = text.replace(s, "****");
+    }
+    let text = crate::config::mask_url_credentials(&text).into_owned();
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = out.trim();
+    if trimmed.is_empty() {
+        return "(empty)".into();
+    }
+    out = trimmed.to_string();
+    if out.len() > EXCERPT_BYTES {
+        let mut at = EXCERPT_BYTES;
+        while !out.is_char_boundary(at) {
+            at -= 1;
+        }
+        out.truncate(at);
+        out.push('…');
+    }
+    format!("{out:?}")
+}
+
+/// Most bytes of a receiver's answer quoted by [`body_excerpt`].
+pub const EXCERPT_BYTES: usize = 160;
+
+/// What `onetrail check` could establish about an HTTP sink.
+#[derive(Debug)]
+pub enum Probe {
+    /// The credentials were proven with the receiver.
+    Verified(String),
+    /// The receiver was reached, but it offers no way to prove the credentials.
+    Unverified(String),
+}
+
+/// An event written to a dead-letter file, as its alert names it.
+#[derive(Debug, Clone)]
+pub struct DeadLettered {
+    pub id: String,
+    pub engine: onetrail_event::Engine,
+    pub instance: Option<String>,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub reason: String,
+    /// The event was itself a `DEAD_LETTER` alert (raises no other).
+    pub is_alert: bool,
+}
+
 /// The local file where events a receiver rejects as invalid are kept, one
 /// JSON line per event: `{"time","sink","reason","event"}` with the native
 /// event, so it can be inspected and replayed. Opened on first use.
@@ -431,9 +660,16 @@ pub struct DeadLetter {
     sink: String,
     pub path: PathBuf,
     file: Option<std::fs::File>,
+    /// What was written since the sink's runner last took it (for its alert).
+    pub written: Vec<DeadLettered>,
 }
 
 impl DeadLetter {
+    /// The sink it belongs to.
+    pub fn sink(&self) -> &str {
+        &self.sink
+    }
+
     /// `cfg.dead_letter_path`, default `<data_dir>/dead-letter/<sink>.jsonl`.
     pub fn new(sink: &str, cfg: &SinkConfig, data_dir: &Path) -> DeadLetter {
         DeadLetter {
@@ -443,6 +679,7 @@ impl DeadLetter {
                 .clone()
                 .unwrap_or_else(|| data_dir.join("dead-letter").join(format!("{sink}.jsonl"))),
             file: None,
+            written: Vec::new(),
         }
     }
 
@@ -489,10 +726,19 @@ impl DeadLetter {
                         .dead_lettered
                         .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     for (ev, reason) in events {
-                        tracing::warn!(
+                        tracing::error!(
                             sink = %self.sink, id = %ev.id, path = %self.path.display(),
                             "event rejected by the receiver, written to the dead-letter file: {reason}"
                         );
+                        self.written.push(DeadLettered {
+                            id: ev.id.clone(),
+                            engine: ev.engine,
+                            instance: ev.instance.clone(),
+                            time: ev.time,
+                            reason: crate::config::mask_url_credentials(reason).into_owned(),
+                            is_alert: ev.category == onetrail_event::Category::Agent
+                                && ev.action == DEAD_LETTER_ACTION,
+                        });
                     }
                     return Ok(());
                 }
@@ -583,6 +829,23 @@ mod http_tests {
             None
         );
         assert_eq!(tls_hint("operation timed out"), None);
+    }
+
+    #[test]
+    fn body_excerpts_are_short_printable_and_hide_secrets() {
+        assert_eq!(body_excerpt(b"", &[]), "(empty)");
+        assert_eq!(body_excerpt(b" \r\n ", &[]), "(empty)");
+        let e = body_excerpt(
+            b"<html>Login\r\nrequired for tok-1234</html>",
+            &["tok-1234"],
+        );
+        assert_eq!(e, "\"<html>Login  required for ****</html>\"");
+        let long = "é".repeat(1000);
+        let e = body_excerpt(long.as_bytes(), &[]);
+        assert!(e.len() <= EXCERPT_BYTES + 8 && e.ends_with("…\""), "{e}");
+        let e = body_excerpt(b"see https://u:pw-9@proxy/login", &[]);
+        assert!(!e.contains("pw-9"), "{e}");
+        assert!(body_excerpt(&[0xff, 0xfe, b'x'], &[]).contains('x'));
     }
 
     #[test]

@@ -13,7 +13,15 @@
 //!   `deliver` returns only once every request is acknowledged. A request not
 //!   acknowledged within `ack_timeout_secs` (default 300, the forwarder's
 //!   `useACK` convention) is sent again (possible duplicates: `fields.event_id`).
-//!   A token without acks answers without `ackId`; then a 200 counts (warned once).
+//!   A `code: 0` answer without `ackId` (the token has acknowledgement off) is
+//!   no confirmation: the sink pauses and says which setting to change; an ack
+//!   poll answered with anything but `{"acks":{…}}` (code 14 included)
+//!   confirms nothing, and the ack timeout sends the request again.
+//! * Delivered means HEC's documented success form: HTTP 200 with a JSON body
+//!   whose `code` is 0. A 2xx with anything else (a proxy's HTML login page,
+//!   an empty or garbage body) pauses the sink; an answer cut short (connection
+//!   closed before `Content-Length`) is retried with backoff. Errors quote the
+//!   answer's first bytes ([`super::body_excerpt`], the token masked).
 //! * Responses, per HEC code: 200/code 0 accepted; 408, 429, 5xx (busy 9,
 //!   unhealthy 18, …) and network errors retried with backoff, honouring
 //!   `Retry-After`; 401/403 (codes 1–4) and 400 codes 7 (index), 10/11
@@ -24,7 +32,10 @@
 //!   it goes to the dead-letter file and the rest is sent again. 413 splits the
 //!   request; a single event too large for the receiver is dead-lettered.
 //! * A health check (`/services/collector/health`) is logged at the first
-//!   delivery; it never stops the sink.
+//!   delivery; it never stops the sink. It does not prove the token: `onetrail
+//!   check` does that with an empty event request ([`SplunkHecSink::probe`]).
+//! * Event times are sent as they are: HEC takes old events (a backfill, a
+//!   host cut off for days) with their own `time`; there is no age limit here.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -69,7 +80,6 @@ pub struct SplunkHecSink {
     channel_path: PathBuf,
     channel: Option<String>,
     started: bool,
-    warned_no_ack: bool,
 }
 
 /// What one request came to.
@@ -131,7 +141,6 @@ impl SplunkHecSink {
             channel_path: data_dir.join("splunk-hec").join(format!("{name}.channel")),
             channel: None,
             started: false,
-            warned_no_ack: false,
         })
     }
 
@@ -143,6 +152,10 @@ impl SplunkHecSink {
     /// The dead-letter file.
     pub fn dead_letter_path(&self) -> &Path {
         &self.dead.path
+    }
+
+    pub(crate) fn dead_letter_mut(&mut self) -> &mut DeadLetter {
+        &mut self.dead
     }
 
     fn url(&self, path: &str) -> String {
@@ -169,11 +182,11 @@ impl SplunkHecSink {
     }
 
     /// `GET /services/collector/health`: `Ok` with a description when healthy.
+    /// It says nothing of the token (the endpoint need not check it).
     pub async fn health(&self) -> Result<String, String> {
         let r = self
             .client
             .get(self.url("/services/collector/health"))
-            .header("Authorization", format!("Splunk {}", self.token.expose()))
             .send()
             .await
             .map_err(|e| {
@@ -191,15 +204,60 @@ impl SplunkHecSink {
                 "healthy ({})",
                 text.unwrap_or_else(|| "HTTP 200".into())
             )),
-            400 | 401 | 403 => Err(format!(
-                "HTTP {status}{}: the token is invalid or disabled (check `token`, and that HEC is enabled)",
-                describe(text.as_deref(), code)
-            )),
             503 => Err(format!(
                 "HTTP 503{}: HEC is unhealthy or its queues are full",
                 describe(text.as_deref(), code)
             )),
             _ => Err(format!("HTTP {status}{}", describe(text.as_deref(), code))),
+        }
+    }
+
+    /// `onetrail check`: prove the token. An event request without data is
+    /// answered HTTP 400 code 5 ("No data") once the token is accepted, and
+    /// 401/403 codes 1–4 when it is not; nothing is indexed either way. Then
+    /// the health endpoint. Writes nothing (a throw-away channel).
+    pub async fn probe(&self) -> Result<super::Probe, String> {
+        let shown = mask_url_credentials(&self.base).into_owned();
+        let r = self
+            .client
+            .post(self.url("/services/collector/event"))
+            .header("Authorization", format!("Splunk {}", self.token.expose()))
+            .header("X-Splunk-Request-Channel", random_uuid())
+            .header("Content-Type", "application/json")
+            .body(Vec::new())
+            .send()
+            .await
+            .map_err(|e| format!("{shown} unreachable: {}", error_chain(&e)))?;
+        let status = r.status().as_u16();
+        let body = r.bytes().await.unwrap_or_default();
+        let (text, code) = hec_reply(&String::from_utf8_lossy(&body));
+        let what = if text.is_some() || code.is_some() {
+            format!("HTTP {status}{}", describe(text.as_deref(), code))
+        } else {
+            format!(
+                "HTTP {status}, {}",
+                super::body_excerpt(&body, &[self.token.expose()])
+            )
+        };
+        match (status, code) {
+            // No data (5), or data channel required (10): the token passed.
+            (400, Some(5 | 10)) => {}
+            (401 | 403, _) | (400, Some(1..=4)) => {
+                return Err(format!(
+                    "{shown} refuses the token: {what} (check `token`/`token_file`, and that the token and HEC are enabled)"
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "{shown}/services/collector/event did not answer like Splunk HEC: {what} (check `endpoint`)"
+                ));
+            }
+        }
+        match self.health().await {
+            Ok(h) => Ok(super::Probe::Verified(format!(
+                "token accepted by {shown}; HEC {h}"
+            ))),
+            Err(h) => Err(format!("token accepted by {shown}, but HEC health: {h}")),
         }
     }
 
@@ -344,26 +402,25 @@ impl SplunkHecSink {
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap_or_default();
                 let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                if status == 200 {
-                    if let Some(acks) = v.get("acks").and_then(Value::as_object) {
-                        awaiting.retain(|(id, _, _)| {
-                            !acks
-                                .get(&id.to_string())
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false)
-                        });
-                    }
+                if let (200, Some(acks)) = (status, v.get("acks").and_then(Value::as_object)) {
+                    awaiting.retain(|(id, _, _)| {
+                        !acks
+                            .get(&id.to_string())
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false)
+                    });
                 } else {
+                    // Not an ack answer (code 14 "ACK is disabled" included):
+                    // nothing is confirmed; the ack timeout sends the requests again.
                     let (t, code) = hec_reply(&text);
-                    if code == Some(14) {
-                        tracing::warn!(
-                            sink = %self.name,
-                            "acknowledgements are disabled on the token (HEC code 14): counting accepted requests as delivered"
-                        );
-                        awaiting.clear();
-                        return;
-                    }
-                    let msg = format!("ack poll: HTTP {status}{}", describe(t.as_deref(), code));
+                    let msg = if t.is_some() || code.is_some() {
+                        format!("ack poll: HTTP {status}{}", describe(t.as_deref(), code))
+                    } else {
+                        format!(
+                            "ack poll: HTTP {status}, not a Splunk HEC answer: {}",
+                            super::body_excerpt(text.as_bytes(), &[self.token.expose()])
+                        )
+                    };
                     tracing::warn!(sink = %self.name, "{msg} (will poll again)");
                     metrics.set_error(msg);
                     metrics.retries.fetch_add(1, Ordering::Relaxed);
@@ -435,60 +492,21 @@ impl SplunkHecSink {
                 Ok(r) => {
                     let status = r.status().as_u16();
                     let retry_after = retry_after_of(r.headers());
-                    let text = r.text().await.unwrap_or_default();
-                    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    let code = v.get("code").and_then(Value::as_i64);
-                    let htext = v.get("text").and_then(Value::as_str).map(str::to_string);
-                    let what = format!("HTTP {status}{}", describe(htext.as_deref(), code));
-                    match (status, code) {
-                        (200..=299, None | Some(0)) => {
-                            if self.acks {
-                                if let Some(id) = v.get("ackId").and_then(Value::as_u64) {
-                                    return Ok(Sent::Ack(id));
-                                }
-                                if !self.warned_no_ack {
-                                    self.warned_no_ack = true;
-                                    tracing::warn!(
-                                        sink = %self.name,
-                                        "acknowledgements: true, but the token returns no ackId (indexer acknowledgement is off for it): a 200 counts as delivered"
-                                    );
-                                }
-                            }
-                            return Ok(Sent::Done);
-                        }
-                        (400, Some(6 | 12 | 13 | 15)) => {
-                            let n = v.get("invalid-event-number").and_then(Value::as_u64);
-                            return Ok(match n {
-                                Some(n) if (n as usize) < chunk.len() => {
-                                    Sent::Reject(n as usize, what)
-                                }
-                                _ if chunk.len() > 1 => Sent::Split,
-                                _ => Sent::Reject(0, what),
-                            });
-                        }
-                        (413, _) => {
-                            return Ok(if chunk.len() > 1 {
-                                Sent::Split
-                            } else {
-                                Sent::Reject(
-                                    0,
-                                    format!(
-                                        "{what}: the event is larger than the receiver accepts"
-                                    ),
-                                )
-                            });
-                        }
-                        (408 | 429, _) | (500..=599, _) => {
-                            self.retry.transient(attempt, retry_after, what)
-                        }
-                        (400, Some(11)) => {
-                            // Invalid channel: make a new one, then try again.
-                            let path = self.channel_path.clone();
-                            self.channel = Some(load_or_create_channel(&self.name, &path, true));
-                            self.retry
-                                .paused(None, format!("{what}: made a new channel"))
-                        }
-                        _ => self.retry.paused(retry_after, what),
+                    match r.bytes().await {
+                        // The answer was cut short: nobody knows what the
+                        // receiver made of the request. Send it again.
+                        Err(e) => self.retry.transient(
+                            attempt,
+                            retry_after,
+                            format!(
+                                "HTTP {status}, but the answer was cut short ({}): not a confirmation, sending again",
+                                error_chain(&e)
+                            ),
+                        ),
+                        Ok(text) => match self.judge(status, &text, chunk.len(), attempt, retry_after) {
+                            Judged::Sent(s) => return Ok(s),
+                            Judged::Retry(r) => r,
+                        },
                     }
                 }
             };
@@ -500,6 +518,95 @@ impl SplunkHecSink {
             wait_to_retry(&who, retry, shutdown, metrics).await?;
         }
     }
+    /// What an answer to an event request means. Delivered only in HEC's
+    /// documented success form: HTTP 200 with a JSON body whose `code` is 0
+    /// (and an `ackId` when `acknowledgements: true`). Anything else in a 2xx
+    /// (a proxy's login page, an empty or garbage body) pauses the sink.
+    fn judge(
+        &mut self,
+        status: u16,
+        body: &[u8],
+        events: usize,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Judged {
+        let v: Option<Value> = serde_json::from_slice::<Value>(body)
+            .ok()
+            .filter(Value::is_object);
+        let code = v
+            .as_ref()
+            .and_then(|v| v.get("code"))
+            .and_then(Value::as_i64);
+        let htext = v
+            .as_ref()
+            .and_then(|v| v.get("text"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let what = if v.is_some() && (code.is_some() || htext.is_some()) {
+            format!("HTTP {status}{}", describe(htext.as_deref(), code))
+        } else {
+            format!(
+                "HTTP {status}, not a Splunk HEC answer: {}",
+                super::body_excerpt(body, &[self.token.expose()])
+            )
+        };
+        let v = v.unwrap_or(Value::Null);
+        Judged::Retry(match (status, code) {
+            (200, Some(0)) => {
+                if !self.acks {
+                    return Judged::Sent(Sent::Done);
+                }
+                if let Some(id) = v.get("ackId").and_then(Value::as_u64) {
+                    return Judged::Sent(Sent::Ack(id));
+                }
+                self.retry.paused(
+                    None,
+                    format!(
+                        "{what} without an ackId: `acknowledgements: true`, but indexer acknowledgement is off for this token, so nothing confirms the events are indexed (turn on the token's indexer acknowledgement, or set `acknowledgements: false`); the request is sent again at each retry"
+                    ),
+                )
+            }
+            (200..=299, _) => self.retry.paused(
+                retry_after,
+                format!(
+                    "{what}: not HEC's success answer (JSON with \"code\": 0), so not delivered (a proxy or a wrong `endpoint`?)"
+                ),
+            ),
+            (400, Some(6 | 12 | 13 | 15)) => {
+                let n = v.get("invalid-event-number").and_then(Value::as_u64);
+                return Judged::Sent(match n {
+                    Some(n) if (n as usize) < events => Sent::Reject(n as usize, what),
+                    _ if events > 1 => Sent::Split,
+                    _ => Sent::Reject(0, what),
+                });
+            }
+            (413, _) => {
+                return Judged::Sent(if events > 1 {
+                    Sent::Split
+                } else {
+                    Sent::Reject(
+                        0,
+                        format!("{what}: the event is larger than the receiver accepts"),
+                    )
+                });
+            }
+            (408 | 429, _) | (500..=599, _) => self.retry.transient(attempt, retry_after, what),
+            (400, Some(11)) => {
+                // Invalid channel: make a new one, then try again.
+                let path = self.channel_path.clone();
+                self.channel = Some(load_or_create_channel(&self.name, &path, true));
+                self.retry
+                    .paused(None, format!("{what}: made a new channel"))
+            }
+            _ => self.retry.paused(retry_after, what),
+        })
+    }
+}
+
+/// [`SplunkHecSink::judge`]'s verdict: a definite answer, or wait and retry.
+enum Judged {
+    Sent(Sent),
+    Retry(super::http::Retry),
 }
 
 /// `https://host:8088/` → `https://host:8088` (no path allowed after the host
