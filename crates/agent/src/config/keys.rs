@@ -557,7 +557,7 @@ pub const SINK: &[Key] = &[
         HEC,
         "bool",
         "false",
-        "Wait for indexer acknowledgement before a batch counts as delivered.",
+        "Wait for indexer acknowledgement before a batch counts as delivered (an answer without `ackId` then pauses the sink).",
     ),
     key(
         "site",
@@ -601,7 +601,7 @@ pub const SINK: &[Key] = &[
         HTTP,
         "path",
         "`<data_dir>/dead-letter/<sink>.jsonl`",
-        "Where events the receiver rejects as invalid (datadog: too old) are written, with the reason.",
+        "Where events the receiver rejects as invalid are written, with the reason; each time also an `agent` `DEAD_LETTER` alert.",
     ),
     section("tls", HTTP, TLS, "TLS to the receiver (next section)."),
     key(
@@ -644,14 +644,14 @@ pub const SINK: &[Key] = &[
         HTTP,
         "integer (ms)",
         "30000",
-        "While the receiver refuses the credentials, the sink is paused and tries again this often.",
+        "While the receiver refuses the credentials or answers with something other than its success form (a proxy's login page), the sink is paused and tries again this often.",
     ),
     key(
         "max_event_age_secs",
         DD,
         "integer (s)",
         "64800",
-        "Older events are outside Datadog's intake window: dead-lettered, a `GAP` agent event in their place.",
+        "Older events are outside Datadog's intake window: sent late (`timestamp` = send time, own time in `original_time`/`original_timestamp`, `late: true`).",
     ),
     key(
         "indexed_fields",
