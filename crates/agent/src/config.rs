@@ -621,8 +621,10 @@ pub struct SinkConfig {
     pub indexed_fields: bool,
     /// file: tamper-evident hash chain. Each line gets `chain: {seq, prev,
     /// hash}` (SHA-256 over a canonical encoding, see `chain`); the chain
-    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`).
-    /// Check a file with `onetrail verify FILE`. Default false.
+    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`),
+    /// and `onetrail import` into the same sink continues it (it appends
+    /// under the file's lock). Check a file with `onetrail verify FILE`.
+    /// Default false.
     #[serde(default)]
     pub chain: bool,
 }

@@ -25,6 +25,8 @@ pub(crate) mod exit {
     pub const CONFIG: u8 = 2;
     /// `check` found problems; `parse` found records it could not parse.
     pub const PROBLEMS: u8 = 3;
+    /// `verify`: a file carries no chain link at all (never chained).
+    pub const NOT_CHAINED: u8 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -35,6 +37,8 @@ Exit codes:
   3  `check` found problems, or `parse` met records it could not parse
      (they are still printed, flagged `category: unparsed` with their raw text),
      or `verify` found a deleted, altered or reordered event
+  4  `verify`: a file carries no chain link at all (not written by a
+     `chain: true` file sink): nothing to verify, nothing proven
 
 Examples:
   onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d ' /var/log/postgresql/postgresql-15-main.log
@@ -81,7 +85,8 @@ enum Command {
     /// Check the hash chain of files written by a `chain: true` file sink.
     ///
     /// Reports the first deleted, altered or reordered event (line number and
-    /// chain sequence number) and exits 3; exits 0 when the chain is intact.
+    /// chain sequence number) and exits 3; exits 0 when the chain is intact;
+    /// exits 4 (NOT CHAINED) for a file without any chain link.
     /// Several files are checked as one chain, in the order given (oldest
     /// rotation first). `--state` (the sink's `<data_dir>/chain/<sink>.json`)
     /// also detects events deleted from the end of the current file.
@@ -322,6 +327,10 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
                 return ExitCode::from(exit::RUNTIME);
             }
         };
+        if let Some(p @ chain::Problem::NotChained { .. }) = &v.problem {
+            println!("{}: {p}", f.display());
+            return ExitCode::from(exit::NOT_CHAINED);
+        }
         if let Some(p) = &v.problem {
             println!("{}: {p}", f.display());
             println!("{}: chain BROKEN", f.display());

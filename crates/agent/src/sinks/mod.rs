@@ -44,7 +44,7 @@ impl Sink {
                 let path = cfg.path.as_ref().ok_or("`path` is required")?;
                 let mut sink = file::FileSink::open(path, cfg.encoding)?;
                 if cfg.chain {
-                    sink.enable_chain(&data_dir.join("chain").join(format!("{name}.json")))?;
+                    sink.enable_chain(&chain_state_path(data_dir, name))?;
                 }
                 Ok(Sink::File(sink))
             }
@@ -73,6 +73,11 @@ impl Sink {
             Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }
+}
+
+/// The chain state file of the `chain: true` file sink `name`.
+pub fn chain_state_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("chain").join(format!("{name}.json"))
 }
 
 /// Encode events as one JSON document per line, in `encoding` (see [`crate::encode`]).
