@@ -98,6 +98,13 @@ impl Shutdown {
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Acquire)
     }
+    /// Resolves once the shutdown deadline has passed (checked every 20 ms):
+    /// raced against a delivery, it cancels a request still in flight then.
+    pub async fn until_aborted(&self) {
+        while !self.aborted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// An `agent` event of a source: START, STOP.

@@ -130,7 +130,14 @@ pub async fn run_sink(
         let dead_before = metrics
             .dead_lettered
             .load(std::sync::atomic::Ordering::Relaxed);
-        match sink.deliver(&group, &shutdown, &metrics).await {
+        // At the shutdown deadline an in-flight request is dropped (its
+        // connection closed) however long the receiver takes: the group stays
+        // unacknowledged and is read again after the restart.
+        let delivered = tokio::select! {
+            r = sink.deliver(&group, &shutdown, &metrics) => r,
+            _ = shutdown.until_aborted() => Err(Aborted),
+        };
+        match delivered {
             Ok(()) => {
                 // Dead-lettered events were handled, not sent.
                 let dead = metrics
