@@ -259,6 +259,9 @@ fn default_data_dir() -> PathBuf {
 fn default_shutdown_timeout() -> u64 {
     10
 }
+fn default_checkpoint_failure_exit() -> u64 {
+    60
+}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -281,6 +284,12 @@ pub struct Config {
     /// systemd's `TimeoutStopSec` should be a little larger.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
+    /// Seconds checkpoints may fail to be written (read-only or full
+    /// `data_dir`) before the agent exits 1. Meanwhile sources read nothing
+    /// new, `/health` answers 503 and writes are retried with backoff.
+    /// Default 60.
+    #[serde(default = "default_checkpoint_failure_exit")]
+    pub checkpoint_failure_exit_secs: u64,
     /// Agent log settings.
     #[serde(default)]
     pub log: LogConfig,

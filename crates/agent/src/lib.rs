@@ -68,6 +68,10 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     let mut signals = Signals::new();
     let store = Arc::new(Mutex::new(CheckpointStore::open(&cfg.data_dir)?));
     let registry = Arc::new(metrics::Registry::default());
+    store
+        .lock()
+        .expect("poisoned")
+        .set_health(registry.checkpoints.clone());
     let _http = match &cfg.metrics {
         Some(m) => {
             let info = http::AgentInfo {
@@ -83,8 +87,16 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     let mut agent = Generation::start(&cfg, &store, &registry).await?;
     registry.ready.store(true, Ordering::Relaxed);
     notify::notify("READY=1\nSTATUS=delivering");
+    let mut fatal = None;
     loop {
-        match signals.next().await {
+        let signal = tokio::select! {
+            s = signals.next() => s,
+            e = checkpoints_failed_for(&registry, cfg.checkpoint_failure_exit_secs, &cfg.data_dir) => {
+                fatal = Some(e);
+                break;
+            }
+        };
+        match signal {
             AgentSignal::Stop => break,
             AgentSignal::Reload => {
                 let Some(path) = &opts.config_path else {
@@ -126,6 +138,9 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     registry.ready.store(false, Ordering::Relaxed);
     notify::notify("STOPPING=1\nSTATUS=stopping");
     agent.stop(cfg.shutdown_timeout_secs).await;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
     store
         .lock()
         .expect("poisoned")
@@ -133,6 +148,30 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot write checkpoints: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once checkpoint writes have failed for `limit_secs`, with the
+/// error the agent exits with.
+async fn checkpoints_failed_for(
+    registry: &metrics::Registry,
+    limit_secs: u64,
+    data_dir: &Path,
+) -> String {
+    let limit = Duration::from_secs(limit_secs);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if registry
+            .checkpoints
+            .failing_for()
+            .is_some_and(|d| d >= limit)
+            && let Some((_, error)) = registry.checkpoints.failing()
+        {
+            return format!(
+                "cannot write checkpoints in {} for {limit_secs} s (checkpoint_failure_exit_secs): {error}; stopping",
+                data_dir.display()
+            );
+        }
+    }
 }
 
 /// Read the configuration again for a reload; keeps what only a restart changes.
