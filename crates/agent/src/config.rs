@@ -419,7 +419,9 @@ pub struct SourceConfig {
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
     /// After this long without new bytes, the last complete record of a file is
-    /// emitted even though a continuation line could still follow. Default 500 ms.
+    /// emitted even though a continuation line could still follow; a last
+    /// record without its final newline is emitted too (as `onetrail parse`
+    /// does at the end of a file). Default 500 ms.
     #[serde(default = "default_quiet_ms")]
     pub quiet_flush_ms: u64,
     /// File sources: the largest record kept whole, in bytes (default 1 MiB;

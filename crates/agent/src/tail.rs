@@ -731,6 +731,18 @@ impl FileTailer {
         let max_bytes = self.opts.max_chunk_bytes;
         let format_name = self.opts.format_name;
         let t = &mut self.files[i];
+        // Quiet, and the bytes end without a newline (the writer stopped
+        // mid-line, or the file's last record has none): read them as the end
+        // of the file for now, exactly as `onetrail parse` does. Should the
+        // writer go on later, the rest comes as a record of its own.
+        let flush = if flush == Flush::Quiet
+            && t.buf.last().is_some_and(|&b| b != b'\n')
+            && !t.framer.is_skipping()
+        {
+            Flush::Final
+        } else {
+            flush
+        };
         let mut events = Vec::new();
         let mut consumed = 0usize;
         let mut chunk_from = 0usize;
