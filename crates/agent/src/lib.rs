@@ -437,6 +437,71 @@ pub struct ParseStats {
     pub bytes: u64,
 }
 
+impl ParseStats {
+    /// The file has content but not one record of it was recognised (no
+    /// event, or only `unparsed` ones): it is not in the format it was read as.
+    pub fn nothing_recognised(&self) -> bool {
+        self.bytes > 0 && self.unparsed == self.events
+    }
+}
+
+/// The formats (other than `except`) that recognise records in the first
+/// 64 KiB of `path`: what the file looks like, for a message when it was read
+/// in the wrong format. pgaudit stderr is tried with its default prefix.
+pub fn formats_recognising(path: &Path, except: &str) -> Vec<&'static str> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let Ok(f) = files::open_regular(path) else {
+        return Vec::new();
+    };
+    if f.take(64 * 1024).read_to_end(&mut head).is_err() {
+        return Vec::new();
+    }
+    let fopts = formats::FormatOptions {
+        log_line_prefix: None,
+        forward_other: false,
+    };
+    let mut found = Vec::new();
+    for (name, _) in formats::all_formats() {
+        if name == except {
+            continue;
+        }
+        let Ok((mut format, _)) = formats::by_name(name, &fopts) else {
+            continue;
+        };
+        let mut framer = onetrail_event::Framer::new(DEFAULT_MAX_RECORD_BYTES);
+        let mut events = Vec::new();
+        let mut at = 0;
+        while at < head.len() && events.len() < 64 {
+            let pos = onetrail_event::RecordPos {
+                source_key: "sniff",
+                path: None,
+                offset: at as u64,
+                format: name,
+            };
+            match framer.step(
+                &mut *format,
+                &head[at..],
+                &pos,
+                onetrail_event::Flush::Final,
+                &mut events,
+            ) {
+                0 => break,
+                n => at += n,
+            }
+        }
+        if events.iter().any(|e| {
+            !matches!(
+                e.category,
+                onetrail_event::Category::Unparsed | onetrail_event::Category::Other
+            )
+        }) {
+            found.push(name);
+        }
+    }
+    found
+}
+
 /// Parse one whole file offline and write one JSON event per line to `out`.
 /// Ids are the same as `run` gives for the same file (same fingerprint).
 pub fn parse_file(

@@ -35,7 +35,9 @@ Exit codes:
   1  runtime failure (checkpoints not writable, a sink cannot start, ...)
   2  usage or configuration error (the message names the file, line and key)
   3  `check` found problems, or `parse` met records it could not parse
-     (they are still printed, flagged `category: unparsed` with their raw text),
+     (they are still printed, flagged `category: unparsed` with their raw text)
+     or a file with content in which not one record is recognised (wrong
+     format: the message says which formats it looks like),
      or `verify` found a deleted, altered or reordered event
   4  `verify`: a file carries no chain link at all (not written by a
      `chain: true` file sink): nothing to verify, nothing proven
@@ -204,9 +206,16 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut unparsed = 0;
+    let mut wrong_format = Vec::new();
     for f in &a.files {
         match onetrail_agent::parse_file(f, &opts, &mut out) {
-            Ok(s) => unparsed += s.unparsed,
+            Ok(s) => {
+                unparsed += s.unparsed;
+                // With --audit-only, a log without audit records is no error.
+                if opts.forward_other && s.nothing_recognised() {
+                    wrong_format.push(f);
+                }
+            }
             Err(e) => {
                 let _ = out.flush();
                 eprintln!("error: {e}");
@@ -218,10 +227,26 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
         eprintln!("error: writing output: {e}");
         return ExitCode::from(exit::RUNTIME);
     }
+    for f in &wrong_format {
+        let looks = onetrail_agent::formats_recognising(f, &opts.format);
+        let like = if looks.is_empty() {
+            "no format onetrail knows recognises it either".to_string()
+        } else {
+            format!("it looks like {}", looks.join(" or "))
+        };
+        eprintln!(
+            "error: {}: not one record recognised as {} ({like})",
+            f.display(),
+            opts.format
+        );
+    }
     if unparsed > 0 {
         eprintln!(
             "warning: {unparsed} record(s) could not be parsed (printed with category \"unparsed\")"
         );
+        return ExitCode::from(exit::PROBLEMS);
+    }
+    if !wrong_format.is_empty() {
         return ExitCode::from(exit::PROBLEMS);
     }
     ExitCode::from(exit::OK)
