@@ -677,7 +677,7 @@ mod tests {
         let mut plain = Vec::new();
         crate::sinks::encode_lines(
             &[std::sync::Arc::new(crate::pipeline::Batch::unacked(
-                "s".into(),
+                "s",
                 (0..3).map(event).collect(),
             ))],
             Encoding::Native,
