@@ -22,6 +22,12 @@
 //! crash that the file survives); `<data_dir>/chain/<sink>.json` carries the
 //! chain over to a new file after rotation. It is rewritten (temp + rename)
 //! after every delivered group.
+//!
+//! One chain per file, whoever writes: the agent and `onetrail import` may
+//! append to the same chained file. Each writer holds an exclusive lock on
+//! the file (`flock`) while it appends, and before encoding it takes up the
+//! chain from the file's last line ([`Chain::resume_from`]), so both writers
+//! extend one chain and share one state file.
 
 use std::fs::{self, File};
 use std::io::{BufRead, Read, Seek, SeekFrom};
@@ -114,23 +120,13 @@ impl Chain {
     /// Resume the chain of the sink writing `sink_file`, with its state file
     /// `state_path` (`<data_dir>/chain/<sink>.json`).
     pub fn open(state_path: &Path, sink_file: &Path) -> Result<Chain, String> {
-        let from_file = match last_line(sink_file) {
-            Ok(Some(line)) => serde_json::from_slice::<Value>(&line)
-                .ok()
-                .and_then(|v| link_of(&v).map(|(seq, _, hash)| ChainState { seq, hash })),
-            Ok(None) => None,
+        let from_file = match File::open(sink_file) {
+            Ok(mut f) => link_at_end(&mut f)
+                .map_err(|e| format!("cannot read {}: {e}", sink_file.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(format!("cannot read {}: {e}", sink_file.display())),
         };
-        let from_state = match fs::read(state_path) {
-            Ok(b) => Some(serde_json::from_slice::<ChainState>(&b).map_err(|e| {
-                format!(
-                    "{}: unreadable chain state ({e}); move it away to start a new chain",
-                    state_path.display()
-                )
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", state_path.display())),
-        };
+        let from_state = read_state_file(state_path)?;
         let state = from_file.or(from_state).unwrap_or_default();
         Ok(Chain {
             state_path: state_path.to_path_buf(),
@@ -139,6 +135,48 @@ impl Chain {
         })
     }
 
+    /// Take up the chain where `file` (the sink file, locked by the caller)
+    /// ends: its last line's link, else (an empty or unchained file) the state
+    /// file, else the state held. Another writer (`onetrail import` next to
+    /// the agent) may have appended since this chain last wrote.
+    pub fn resume_from(&mut self, file: &mut File) -> Result<(), String> {
+        let found = match link_at_end(file).map_err(|e| e.to_string())? {
+            Some(s) => Some(s),
+            None => read_state_file(&self.state_path)?,
+        };
+        if let Some(s) = found {
+            self.state = s;
+        }
+        Ok(())
+    }
+}
+
+/// The link of the last complete line of `file`, if it has one.
+fn link_at_end(file: &mut File) -> std::io::Result<Option<ChainState>> {
+    Ok(last_line_of(file)?.and_then(|line| {
+        serde_json::from_slice::<Value>(&line)
+            .ok()
+            .and_then(|v| link_of(&v).map(|(seq, _, hash)| ChainState { seq, hash }))
+    }))
+}
+
+/// The state file, if there is one.
+fn read_state_file(state_path: &Path) -> Result<Option<ChainState>, String> {
+    match fs::read(state_path) {
+        Ok(b) => serde_json::from_slice::<ChainState>(&b)
+            .map(Some)
+            .map_err(|e| {
+                format!(
+                    "{}: unreadable chain state ({e}); move it away to start a new chain",
+                    state_path.display()
+                )
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("cannot read {}: {e}", state_path.display())),
+    }
+}
+
+impl Chain {
     pub fn state(&self) -> &ChainState {
         &self.state
     }
@@ -188,12 +226,17 @@ fn link_of(v: &Value) -> Option<(u64, String, String)> {
 }
 
 /// The last complete (newline-terminated) line of a file, if any.
+#[cfg(test)]
 fn last_line(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    let mut f = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
-    };
+    match File::open(path) {
+        Ok(mut f) => last_line_of(&mut f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The last complete (newline-terminated) line of an open file, if any.
+fn last_line_of(f: &mut File) -> std::io::Result<Option<Vec<u8>>> {
     let len = f.metadata()?.len();
     let mut end = len;
     let mut tail: Vec<u8> = Vec::new();
@@ -234,6 +277,10 @@ pub enum Problem {
     Altered { line: u64, detail: String },
     /// The line is out of order.
     Reordered { line: u64, seq: u64, expected: u64 },
+    /// No line of the file carries a chain link: it was not written by a
+    /// `chain: true` sink (or was written before `chain: true` was set).
+    /// Nothing can be said about its integrity.
+    NotChained { lines: u64 },
     /// Events after the last line are missing (compared with the state file).
     Truncated {
         after_line: u64,
@@ -258,6 +305,10 @@ impl std::fmt::Display for Problem {
                 )
             }
             Problem::Altered { line, detail } => write!(f, "line {line}: ALTERED: {detail}"),
+            Problem::NotChained { lines } => write!(
+                f,
+                "NOT CHAINED: none of its {lines} line(s) carries a `chain` link (not written by a `chain: true` file sink, or written before `chain: true` was set); its integrity cannot be checked"
+            ),
             Problem::Reordered {
                 line,
                 seq,
@@ -318,6 +369,10 @@ pub fn verify(
         lines: parsed.len() as u64,
         ..Default::default()
     };
+    if !parsed.is_empty() && parsed.iter().all(|p| p.is_err()) {
+        out.problem = Some(Problem::NotChained { lines: out.lines });
+        return Ok(out);
+    }
     let seqs: Vec<Option<u64>> = parsed
         .iter()
         .map(|p| p.as_ref().ok().map(|x| x.0))
@@ -614,6 +669,39 @@ mod tests {
                 expected: 3
             })
         );
+    }
+
+    #[test]
+    fn a_file_never_chained_is_not_chained_not_altered() {
+        let d = tempfile::tempdir().unwrap();
+        let mut plain = Vec::new();
+        crate::sinks::encode_lines(
+            &[std::sync::Arc::new(crate::pipeline::Batch::unacked(
+                "s",
+                (0..3).map(event).collect(),
+            ))],
+            Encoding::Native,
+            &mut plain,
+        );
+        assert_eq!(
+            verify(&plain[..], None, None).unwrap().problem,
+            Some(Problem::NotChained { lines: 3 })
+        );
+        // One chained line among them: a chained file with lines inserted.
+        let mut lines = chained(3, d.path());
+        lines.insert(
+            1,
+            String::from_utf8(plain.clone())
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .into(),
+        );
+        assert!(matches!(
+            check(&lines).problem,
+            Some(Problem::Altered { line: 2, .. })
+        ));
     }
 
     #[test]

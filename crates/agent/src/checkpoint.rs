@@ -9,10 +9,20 @@
 //! Positions only ever move after every sink confirmed the events before them
 //! (see `pipeline`), so the file is also the agent's delivery record: what is
 //! before a checkpoint has been delivered at least once.
+//!
+//! A file that cannot be written (read-only or full `data_dir`) is not shrugged
+//! off: [`CheckpointStore::persist`] records the failure in the store's
+//! [`WriteHealth`], sources stop reading while it lasts, `/health` answers 503,
+//! writes are retried with backoff (100 ms doubling to 5 s, one log line per
+//! attempt), and the agent exits 1 once writes have failed for
+//! `checkpoint_failure_exit_secs`.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -60,12 +70,73 @@ enum StateFile {
     },
 }
 
+/// Whether checkpoints can be written, shared with the sources (which stop
+/// reading while they cannot), `/health` and the agent's main loop.
+#[derive(Debug, Default)]
+pub struct WriteHealth {
+    /// Unix ms of the first failed write of the current failure; 0: writable.
+    failing_since_ms: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl WriteHealth {
+    /// The current failure: since when (unix ms) and its last error.
+    pub fn failing(&self) -> Option<(u64, String)> {
+        match self.failing_since_ms.load(Ordering::Acquire) {
+            0 => None,
+            since => Some((
+                since,
+                self.last_error
+                    .lock()
+                    .expect("poisoned")
+                    .clone()
+                    .unwrap_or_default(),
+            )),
+        }
+    }
+    pub fn is_failing(&self) -> bool {
+        self.failing_since_ms.load(Ordering::Acquire) != 0
+    }
+    /// How long writes have been failing.
+    pub fn failing_for(&self) -> Option<Duration> {
+        let since = self.failing_since_ms.load(Ordering::Acquire);
+        (since != 0).then(|| Duration::from_millis(crate::metrics::unix_ms().saturating_sub(since)))
+    }
+}
+
+/// Retry timing of a store whose writes fail.
+#[derive(Debug)]
+struct Retry {
+    attempts: u32,
+    next: Instant,
+}
+
+/// Why [`CheckpointStore::persist`] wrote nothing.
+#[derive(Debug)]
+pub enum PersistError {
+    /// The write failed (and was logged).
+    Failed(std::io::Error),
+    /// A write failed recently; the next attempt is not due yet.
+    Backoff,
+}
+
+impl std::fmt::Display for PersistError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersistError::Failed(e) => write!(f, "{e}"),
+            PersistError::Backoff => write!(f, "waiting to retry a failed write"),
+        }
+    }
+}
+
 /// The checkpoint file of one agent.
 #[derive(Debug)]
 pub struct CheckpointStore {
     dir: PathBuf,
     sources: BTreeMap<String, SourceCheckpoint>,
     dirty: bool,
+    health: Arc<WriteHealth>,
+    retry: Option<Retry>,
 }
 
 impl CheckpointStore {
@@ -104,7 +175,18 @@ impl CheckpointStore {
             dir: data_dir.to_path_buf(),
             sources,
             dirty: false,
+            health: Arc::default(),
+            retry: None,
         })
+    }
+
+    /// Report write failures into `health` (the agent's, read by `/health`).
+    pub fn set_health(&mut self, health: Arc<WriteHealth>) {
+        self.health = health;
+    }
+
+    pub fn health(&self) -> Arc<WriteHealth> {
+        self.health.clone()
     }
 
     pub fn source(&self, name: &str) -> SourceCheckpoint {
@@ -126,11 +208,55 @@ impl CheckpointStore {
         &self.sources
     }
 
-    /// Write the checkpoints atomically if anything changed.
-    pub fn persist(&mut self) -> std::io::Result<()> {
-        if !self.dirty {
+    /// Write the checkpoints atomically if anything changed. After a failed
+    /// write, the next attempt waits its backoff ([`PersistError::Backoff`]
+    /// until then); the failure is logged and kept in [`WriteHealth`] until a
+    /// write succeeds.
+    pub fn persist(&mut self) -> Result<(), PersistError> {
+        if !self.dirty && self.retry.is_none() {
             return Ok(());
         }
+        if let Some(r) = &self.retry
+            && Instant::now() < r.next
+        {
+            return Err(PersistError::Backoff);
+        }
+        match self.write() {
+            Ok(()) => {
+                if self.retry.take().is_some() {
+                    tracing::info!(dir = %self.dir.display(), "checkpoints are writable again; reading resumes");
+                }
+                self.health.failing_since_ms.store(0, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                let attempts = self.retry.as_ref().map_or(0, |r| r.attempts) + 1;
+                let wait = Duration::from_millis(100)
+                    .saturating_mul(1 << attempts.min(6))
+                    .min(Duration::from_secs(5));
+                self.retry = Some(Retry {
+                    attempts,
+                    next: Instant::now() + wait,
+                });
+                let _ = self.health.failing_since_ms.compare_exchange(
+                    0,
+                    crate::metrics::unix_ms().max(1),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                *self.health.last_error.lock().expect("poisoned") = Some(e.to_string());
+                tracing::error!(
+                    dir = %self.dir.display(),
+                    attempt = attempts,
+                    "cannot write checkpoints: {e}; reading is paused, retrying in {} ms",
+                    wait.as_millis()
+                );
+                Err(PersistError::Failed(e))
+            }
+        }
+    }
+
+    fn write(&mut self) -> std::io::Result<()> {
         let tmp = self.dir.join(TMP_NAME);
         let stable = self.dir.join(FILE_NAME);
         let body = serde_json::to_vec_pretty(&StateFile::V1 {
@@ -209,6 +335,29 @@ mod tests {
         );
         // A torn temp file (crash during write) is ignored.
         fs::write(d.path().join(TMP_NAME), &newer[..newer.len() / 2]).unwrap();
+        assert_eq!(
+            CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset,
+            1
+        );
+    }
+
+    #[test]
+    fn unwritable_store_backs_off_reports_and_recovers() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = CheckpointStore::open(d.path()).unwrap();
+        let health = s.health();
+        // A directory where the temp file goes: fails for root too.
+        fs::create_dir(d.path().join(TMP_NAME)).unwrap();
+        s.set_source("pg", cp(1));
+        assert!(matches!(s.persist(), Err(PersistError::Failed(_))));
+        assert!(health.is_failing());
+        assert!(health.failing().unwrap().1.contains("Is a directory"));
+        // Within the backoff nothing is attempted (no log line per save).
+        assert!(matches!(s.persist(), Err(PersistError::Backoff)));
+        fs::remove_dir(d.path().join(TMP_NAME)).unwrap();
+        std::thread::sleep(Duration::from_millis(250));
+        s.persist().unwrap();
+        assert!(!health.is_failing());
         assert_eq!(
             CheckpointStore::open(d.path()).unwrap().source("pg").files[0].offset,
             1

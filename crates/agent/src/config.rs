@@ -379,6 +379,9 @@ fn default_data_dir() -> PathBuf {
 fn default_shutdown_timeout() -> u64 {
     10
 }
+fn default_checkpoint_failure_exit() -> u64 {
+    60
+}
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -401,6 +404,12 @@ pub struct Config {
     /// systemd's `TimeoutStopSec` should be a little larger.
     #[serde(default = "default_shutdown_timeout")]
     pub shutdown_timeout_secs: u64,
+    /// Seconds checkpoints may fail to be written (read-only or full
+    /// `data_dir`) before the agent exits 1. Meanwhile sources read nothing
+    /// new, `/health` answers 503 and writes are retried with backoff.
+    /// Default 60.
+    #[serde(default = "default_checkpoint_failure_exit")]
+    pub checkpoint_failure_exit_secs: u64,
     /// Agent log settings.
     #[serde(default)]
     pub log: LogConfig,
@@ -532,7 +541,9 @@ pub struct SourceConfig {
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
     /// After this long without new bytes, the last complete record of a file is
-    /// emitted even though a continuation line could still follow. Default 500 ms.
+    /// emitted even though a continuation line could still follow; a last
+    /// record without its final newline is emitted too (as `onetrail parse`
+    /// does at the end of a file). Default 500 ms.
     #[serde(default = "default_quiet_ms")]
     pub quiet_flush_ms: u64,
     /// File sources: the largest record kept whole, in bytes (default 1 MiB;
@@ -753,8 +764,10 @@ pub struct SinkConfig {
     pub indexed_fields: bool,
     /// file: tamper-evident hash chain. Each line gets `chain: {seq, prev,
     /// hash}` (SHA-256 over a canonical encoding, see `chain`); the chain
-    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`).
-    /// Check a file with `onetrail verify FILE`. Default false.
+    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`),
+    /// and `onetrail import` into the same sink continues it (it appends
+    /// under the file's lock). Check a file with `onetrail verify FILE`.
+    /// Default false.
     #[serde(default)]
     pub chain: bool,
 }

@@ -2,8 +2,8 @@
 //!
 //! - `GET /metrics`: Prometheus text format 0.0.4 (every counter of
 //!   [`crate::metrics`], per source, per file and per sink);
-//! - `GET /health`: `200` when the agent is running and every sink is up,
-//!   else `503`; a small JSON body says why;
+//! - `GET /health`: `200` when the agent is running, its checkpoints can be
+//!   written and every sink is up, else `503`; a small JSON body says why;
 //! - `GET /status`: the state of every source and sink as JSON (what
 //!   `onetrail status` prints).
 //!
@@ -140,7 +140,11 @@ async fn respond(conn: &mut TcpStream, code: u16, ctype: &str, body: &str) -> st
     conn.shutdown().await
 }
 
-/// `/health`: running, and every sink up.
+fn checkpoints_ok(registry: &Registry) -> bool {
+    !registry.checkpoints.is_failing()
+}
+
+/// `/health`: running, checkpoints writable, and every sink up.
 pub fn health(registry: &Registry) -> (bool, Value) {
     let ready = registry.ready.load(Ordering::Relaxed);
     let down: Vec<Value> = registry
@@ -149,8 +153,11 @@ pub fn health(registry: &Registry) -> (bool, Value) {
         .filter(|(_, _, m)| !m.is_up())
         .map(|(name, _, m)| json!({"sink": name, "last_error": m.last_error()}))
         .collect();
+    let checkpoints = registry.checkpoints.failing();
     let status = if !ready {
         "not ready"
+    } else if checkpoints.is_some() {
+        "checkpoints not writable"
     } else if down.is_empty() {
         "ok"
     } else {
@@ -167,10 +174,11 @@ pub fn health(registry: &Registry) -> (bool, Value) {
                 .map(move |p| json!({"source": name, "problem": p.kind, "detail": p.detail}))
         })
         .collect();
-    (
-        ready && down.is_empty(),
-        json!({"status": status, "sinks_down": down, "source_problems": problems}),
-    )
+    let mut body = json!({"status": status, "sinks_down": down, "source_problems": problems});
+    if let Some((since, error)) = checkpoints {
+        body["checkpoints_failing"] = json!({"since_unix_ms": since, "last_error": error});
+    }
+    (ready && checkpoints_ok(registry) && down.is_empty(), body)
 }
 
 /// `/status`: every source and sink with its counters.

@@ -5,7 +5,10 @@
 //! Import never opens the checkpoint store: it neither reads nor moves the
 //! running agent's positions. Its sinks keep their own state under
 //! `<data_dir>/import/` (Splunk HEC channel, default dead-letter files), so an
-//! import can run next to the agent. Event ids are the agent's (file
+//! import can run next to the agent. The exception is a `chain: true` file
+//! sink: the file holds one chain whoever writes, so import shares the
+//! agent's chain state (`<data_dir>/chain/<sink>.json`) and appends under the
+//! file's lock (see `crate::sinks::file`). Event ids are the agent's (file
 //! fingerprint + offset), so a file both imported and tailed yields
 //! duplicates a receiver recognises by `id`.
 
@@ -114,7 +117,14 @@ pub async fn import(
     let mut sink_metrics: Vec<(String, Arc<SinkMetrics>, Option<String>)> = Vec::new();
     for (name, sc) in &cfg.sinks {
         let sc = &sc.value;
-        let sink = Sink::build(name, sc, &state_dir).map_err(|e| format!("sink `{name}`: {e}"))?;
+        let mut sink =
+            Sink::build(name, sc, &state_dir).map_err(|e| format!("sink `{name}`: {e}"))?;
+        if let Sink::File(file) = &mut sink
+            && sc.chain
+        {
+            file.enable_chain(&crate::sinks::chain_state_path(&cfg.data_dir, name))
+                .map_err(|e| format!("sink `{name}`: {e}"))?;
+        }
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
         let grouping = Grouping {
             max_events: sc.batch_max_events,

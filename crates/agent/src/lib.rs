@@ -69,6 +69,10 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     let mut signals = Signals::new();
     let store = Arc::new(Mutex::new(CheckpointStore::open(&cfg.data_dir)?));
     let registry = Arc::new(metrics::Registry::default());
+    store
+        .lock()
+        .expect("poisoned")
+        .set_health(registry.checkpoints.clone());
     let _http = match &cfg.metrics {
         Some(m) => {
             let info = http::AgentInfo {
@@ -84,8 +88,16 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     let mut agent = Generation::start(&cfg, &store, &registry).await?;
     registry.ready.store(true, Ordering::Relaxed);
     notify::notify("READY=1\nSTATUS=delivering");
+    let mut fatal = None;
     loop {
-        match signals.next().await {
+        let signal = tokio::select! {
+            s = signals.next() => s,
+            e = checkpoints_failed_for(&registry, cfg.checkpoint_failure_exit_secs, &cfg.data_dir) => {
+                fatal = Some(e);
+                break;
+            }
+        };
+        match signal {
             AgentSignal::Stop => break,
             AgentSignal::Reload => {
                 let Some(path) = &opts.config_path else {
@@ -127,6 +139,9 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
     registry.ready.store(false, Ordering::Relaxed);
     notify::notify("STOPPING=1\nSTATUS=stopping");
     agent.stop(cfg.shutdown_timeout_secs).await;
+    if let Some(e) = fatal {
+        return Err(e);
+    }
     store
         .lock()
         .expect("poisoned")
@@ -134,6 +149,30 @@ pub async fn run_with(mut cfg: Config, opts: RunOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot write checkpoints: {e}"))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once checkpoint writes have failed for `limit_secs`, with the
+/// error the agent exits with.
+async fn checkpoints_failed_for(
+    registry: &metrics::Registry,
+    limit_secs: u64,
+    data_dir: &Path,
+) -> String {
+    let limit = Duration::from_secs(limit_secs);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if registry
+            .checkpoints
+            .failing_for()
+            .is_some_and(|d| d >= limit)
+            && let Some((_, error)) = registry.checkpoints.failing()
+        {
+            return format!(
+                "cannot write checkpoints in {} for {limit_secs} s (checkpoint_failure_exit_secs): {error}; stopping",
+                data_dir.display()
+            );
+        }
+    }
 }
 
 /// Read the configuration again for a reload; keeps what only a restart changes.
@@ -436,6 +475,71 @@ pub struct ParseStats {
     pub events: u64,
     pub unparsed: u64,
     pub bytes: u64,
+}
+
+impl ParseStats {
+    /// The file has content but not one record of it was recognised (no
+    /// event, or only `unparsed` ones): it is not in the format it was read as.
+    pub fn nothing_recognised(&self) -> bool {
+        self.bytes > 0 && self.unparsed == self.events
+    }
+}
+
+/// The formats (other than `except`) that recognise records in the first
+/// 64 KiB of `path`: what the file looks like, for a message when it was read
+/// in the wrong format. pgaudit stderr is tried with its default prefix.
+pub fn formats_recognising(path: &Path, except: &str) -> Vec<&'static str> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let Ok(f) = files::open_regular(path) else {
+        return Vec::new();
+    };
+    if f.take(64 * 1024).read_to_end(&mut head).is_err() {
+        return Vec::new();
+    }
+    let fopts = formats::FormatOptions {
+        log_line_prefix: None,
+        forward_other: false,
+    };
+    let mut found = Vec::new();
+    for (name, _) in formats::all_formats() {
+        if name == except {
+            continue;
+        }
+        let Ok((mut format, _)) = formats::by_name(name, &fopts) else {
+            continue;
+        };
+        let mut framer = onetrail_event::Framer::new(DEFAULT_MAX_RECORD_BYTES);
+        let mut events = Vec::new();
+        let mut at = 0;
+        while at < head.len() && events.len() < 64 {
+            let pos = onetrail_event::RecordPos {
+                source_key: "sniff",
+                path: None,
+                offset: at as u64,
+                format: name,
+            };
+            match framer.step(
+                &mut *format,
+                &head[at..],
+                &pos,
+                onetrail_event::Flush::Final,
+                &mut events,
+            ) {
+                0 => break,
+                n => at += n,
+            }
+        }
+        if events.iter().any(|e| {
+            !matches!(
+                e.category,
+                onetrail_event::Category::Unparsed | onetrail_event::Category::Other
+            )
+        }) {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// Parse one whole file offline and write one JSON event per line to `out`.

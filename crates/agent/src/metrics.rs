@@ -244,6 +244,8 @@ pub struct Registry {
     pub reload_failures: AtomicU64,
     /// The agent started delivering (READY); false while starting or stopping.
     pub ready: std::sync::atomic::AtomicBool,
+    /// Whether checkpoints can be written (shared with the checkpoint store).
+    pub checkpoints: Arc<crate::checkpoint::WriteHealth>,
 }
 
 impl Registry {

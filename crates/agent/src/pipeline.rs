@@ -99,6 +99,13 @@ impl Shutdown {
     pub fn aborted(&self) -> bool {
         self.abort.load(Ordering::Acquire)
     }
+    /// Resolves once the shutdown deadline has passed (checked every 20 ms):
+    /// raced against a delivery, it cancels a request still in flight then.
+    pub async fn until_aborted(&self) {
+        while !self.aborted() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// An `agent` event of a source: START, STOP.
@@ -158,10 +165,13 @@ impl FileSourceRunner {
             end_offset: 0,
             events: vec![start],
         });
+        let checkpoints = self.store.lock().expect("poisoned").health();
         loop {
             let stopping = self.shutdown.reading_stopped();
             let mut progressed = false;
-            if !stopping {
+            // Read nothing new while checkpoints cannot be written: what is
+            // delivered could not be recorded.
+            if !stopping && !checkpoints.is_failing() {
                 progressed = self.tailer.poll(Instant::now(), &mut chunks);
                 for w in self.tailer.warnings.drain(..) {
                     tracing::warn!(source = %self.name, "{w}");
@@ -280,7 +290,7 @@ impl FileSourceRunner {
 }
 
 /// Set `name`'s checkpoint to `cp` and write the store; a failure is logged
-/// (the next save tries again).
+/// and makes the sources stop reading (the next save after the backoff tries again).
 fn persist(
     store: &mut CheckpointStore,
     name: &str,
@@ -288,11 +298,11 @@ fn persist(
     metrics: &crate::metrics::SourceMetrics,
 ) {
     store.set_source(name, cp);
-    match store.persist() {
-        Ok(()) => metrics
+    // A failure is logged (once per retry) and reported by the store.
+    if store.persist().is_ok() {
+        metrics
             .checkpoint_saved_ms
-            .store(crate::metrics::unix_ms(), Ordering::Relaxed),
-        Err(e) => tracing::error!(source = %name, "cannot write checkpoints: {e}"),
+            .store(crate::metrics::unix_ms(), Ordering::Relaxed);
     }
 }
 
@@ -491,10 +501,14 @@ impl PollerRunner {
             &self.shutdown,
         )
         .await;
+        let checkpoints = self.store.lock().expect("poisoned").health();
         loop {
             let stopping = self.shutdown.reading_stopped();
             let mut more = false;
-            if !stopping {
+            if checkpoints.is_failing() {
+                // Fetch nothing new until checkpoints can be written again.
+                let _ = self.store.lock().expect("poisoned").persist();
+            } else if !stopping {
                 match self.poller.fetch(fetched.as_ref()).await {
                     Ok(page) => {
                         if failures > 0 && last_error.take().is_some() {

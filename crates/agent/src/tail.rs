@@ -21,6 +21,11 @@
 //! - a file that appears while the agent is down: found by the next scan; if a
 //!   checkpoint's fingerprint matches it resumes there, otherwise it is read
 //!   from the beginning.
+//! - a file truncated or replaced while the agent was down, so that its saved
+//!   checkpoint lies beyond its end (same first bytes, or the same inode at the
+//!   same path when it is now too short to compare): a `GAP` event
+//!   (`from_offset` = the checkpoint, `to_offset` unknown, `checkpoint_offset`,
+//!   `file_size`) and a warning, then the file is read from its first byte.
 //! - compressed rotations (`.gz`, `.zst`, `.lz4`, `.xz`, `.bz2`) are skipped:
 //!   their content was read before compression when the uncompressed file was
 //!   tailed (documented limitation: include the uncompressed rotation step).
@@ -159,6 +164,9 @@ struct Remembered {
     /// Bytes of the original that were never read; reported as a GAP unless a
     /// copy resumes from `cp.offset` before the deadline.
     pending_gap: Option<PendingGap>,
+    /// Loaded from the checkpoint store at start (not left by a rotation
+    /// seen while running).
+    saved: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -190,6 +198,8 @@ pub struct FileTailer {
     scanning: Vec<SourceProblem>,
     /// When each current problem was last logged.
     warned: HashMap<String, Instant>,
+    /// `agent` events found while scanning, emitted with the scan's chunks.
+    notices: Vec<Event>,
 }
 
 /// Why a source's paths give it nothing: a pattern matching no file, a
@@ -240,8 +250,10 @@ impl FileTailer {
                     cp,
                     seen: now,
                     pending_gap: None,
+                    saved: true,
                 })
                 .collect(),
+            notices: Vec::new(),
             next_id: 1,
             last_scan: None,
             first_scan_done: false,
@@ -454,6 +466,13 @@ impl FileTailer {
         }
         self.first_scan_done = true;
         self.settle_problems(now);
+        if !self.notices.is_empty() {
+            out.push(Chunk {
+                file_id: 0,
+                end_offset: 0,
+                events: std::mem::take(&mut self.notices),
+            });
+        }
         self.report_gaps(now, out);
         let forget = self.opts.forget_after;
         self.remembered
@@ -578,7 +597,24 @@ impl FileTailer {
         // Resume from a remembered position with the same content prefix.
         let mut start = None;
         let mut ri = None;
+        // A saved checkpoint of this very file beyond its end.
+        let mut beyond = None;
         for (i, r) in self.remembered.iter().enumerate() {
+            if r.saved && r.cp.offset > size && beyond.is_none() {
+                let same = if r.cp.fingerprint_len <= size {
+                    hash_prefix(&file, r.cp.fingerprint_len)
+                        .map(|h| h == r.cp.fingerprint)
+                        .unwrap_or(false)
+                } else {
+                    // Too short to compare contents: the same inode at the same path.
+                    r.cp.dev == meta.dev()
+                        && r.cp.ino == meta.ino()
+                        && Path::new(&r.cp.path) == path
+                };
+                if same {
+                    beyond = Some(i);
+                }
+            }
             if r.cp.fingerprint_len > size || r.cp.offset > size {
                 continue;
             }
@@ -594,6 +630,33 @@ impl FileTailer {
                 ri = Some(i);
                 break;
             }
+        }
+        if ri.is_none()
+            && let Some(i) = beyond
+        {
+            // Truncated or replaced while the agent was down: what was written
+            // after the checkpoint before that is lost, and what the file
+            // holds now is read from its start (ids of bytes read before repeat).
+            let r = self.remembered.remove(i);
+            let path_str = path.to_string_lossy();
+            let mut ev = gap_event(
+                self.opts.engine,
+                self.opts.format_name,
+                &format!("fp:{}", r.cp.fingerprint),
+                &path_str,
+                r.cp.offset,
+                None,
+                "checkpoint beyond the end of the file: truncated or replaced while the agent was down; anything written after the checkpoint before that is lost; the file is read again from offset 0",
+            );
+            ev.extra
+                .insert("checkpoint_offset".into(), r.cp.offset.into());
+            ev.extra.insert("file_size".into(), size.into());
+            self.warnings.push(format!(
+                "{}: checkpoint at byte {} but the file has {size} bytes (truncated or replaced while the agent was down): reading it from the start, GAP event sent",
+                path.display(),
+                r.cp.offset
+            ));
+            self.notices.push(ev);
         }
         let fp = match ri {
             Some(i) => {
@@ -666,6 +729,7 @@ impl FileTailer {
             },
             seen: Instant::now(),
             pending_gap,
+            saved: false,
         });
         // Nothing more will be read from this descriptor: it now shows other content.
         t.buf.clear();
@@ -776,6 +840,18 @@ impl FileTailer {
         let max_bytes = self.opts.max_chunk_bytes;
         let format_name = self.opts.format_name;
         let t = &mut self.files[i];
+        // Quiet, and the bytes end without a newline (the writer stopped
+        // mid-line, or the file's last record has none): read them as the end
+        // of the file for now, exactly as `onetrail parse` does. Should the
+        // writer go on later, the rest comes as a record of its own.
+        let flush = if flush == Flush::Quiet
+            && t.buf.last().is_some_and(|&b| b != b'\n')
+            && !t.framer.is_skipping()
+        {
+            Flush::Final
+        } else {
+            flush
+        };
         let mut events = Vec::new();
         let mut consumed = 0usize;
         let mut chunk_from = 0usize;
@@ -849,6 +925,7 @@ impl FileTailer {
                     .and_then(|j| self.remembered.swap_remove(j).pending_gap);
                 self.remembered.push(Remembered {
                     pending_gap,
+                    saved: false,
                     cp: FileCheckpoint {
                         fingerprint: t.fp.hex,
                         fingerprint_len: t.fp.len,

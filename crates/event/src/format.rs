@@ -168,6 +168,11 @@ impl Framer {
         }
     }
 
+    /// An over-long record is being skipped (its end not seen yet).
+    pub fn is_skipping(&self) -> bool {
+        self.over.is_some()
+    }
+
     /// Frame the next record at the start of `buf` (whose first byte is at
     /// `pos.offset`), parse it into `out`, and return how many bytes of `buf`
     /// were consumed: 0 when more bytes are needed. Bytes of an over-long

@@ -25,6 +25,8 @@ pub(crate) mod exit {
     pub const CONFIG: u8 = 2;
     /// `check` found problems; `parse` found records it could not parse.
     pub const PROBLEMS: u8 = 3;
+    /// `verify`: a file carries no chain link at all (never chained).
+    pub const NOT_CHAINED: u8 = 4;
 }
 
 const AFTER_HELP: &str = "\
@@ -33,8 +35,12 @@ Exit codes:
   1  runtime failure (checkpoints not writable, a sink cannot start, ...)
   2  usage or configuration error (the message names the file, line and key)
   3  `check` found problems, or `parse` met records it could not parse
-     (they are still printed, flagged `category: unparsed` with their raw text),
+     (they are still printed, flagged `category: unparsed` with their raw text)
+     or a file with content in which not one record is recognised (wrong
+     format: the message says which formats it looks like),
      or `verify` found a deleted, altered or reordered event
+  4  `verify`: a file carries no chain link at all (not written by a
+     `chain: true` file sink): nothing to verify, nothing proven
 
 Examples:
   onetrail parse --format pgaudit-stderr --log-line-prefix '%m [%p] %q%u@%d %r %a %c ' /var/log/postgresql/postgresql-15-main.log
@@ -88,7 +94,8 @@ enum Command {
     /// Check the hash chain of files written by a `chain: true` file sink.
     ///
     /// Reports the first deleted, altered or reordered event (line number and
-    /// chain sequence number) and exits 3; exits 0 when the chain is intact.
+    /// chain sequence number) and exits 3; exits 0 when the chain is intact;
+    /// exits 4 (NOT CHAINED) for a file without any chain link.
     /// Several files are checked as one chain, in the order given (oldest
     /// rotation first). `--state` (the sink's `<data_dir>/chain/<sink>.json`)
     /// also detects events deleted from the end of the current file.
@@ -267,9 +274,16 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(256 * 1024, stdout.lock());
     let mut unparsed = 0;
+    let mut wrong_format = Vec::new();
     for f in &a.files {
         match onetrail_agent::parse_file(f, &opts, &mut out) {
-            Ok(s) => unparsed += s.unparsed,
+            Ok(s) => {
+                unparsed += s.unparsed;
+                // With --audit-only, a log without audit records is no error.
+                if opts.forward_other && s.nothing_recognised() {
+                    wrong_format.push(f);
+                }
+            }
             Err(e) => {
                 let _ = out.flush();
                 eprintln!("error: {e}");
@@ -281,10 +295,26 @@ fn cmd_parse(a: ParseArgs) -> ExitCode {
         eprintln!("error: writing output: {e}");
         return ExitCode::from(exit::RUNTIME);
     }
+    for f in &wrong_format {
+        let looks = onetrail_agent::formats_recognising(f, &opts.format);
+        let like = if looks.is_empty() {
+            "no format onetrail knows recognises it either".to_string()
+        } else {
+            format!("it looks like {}", looks.join(" or "))
+        };
+        eprintln!(
+            "error: {}: not one record recognised as {} ({like})",
+            f.display(),
+            opts.format
+        );
+    }
     if unparsed > 0 {
         eprintln!(
             "warning: {unparsed} record(s) could not be parsed (printed with category \"unparsed\")"
         );
+        return ExitCode::from(exit::PROBLEMS);
+    }
+    if !wrong_format.is_empty() {
         return ExitCode::from(exit::PROBLEMS);
     }
     ExitCode::from(exit::OK)
@@ -439,6 +469,10 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
                 return ExitCode::from(exit::RUNTIME);
             }
         };
+        if let Some(p @ chain::Problem::NotChained { .. }) = &v.problem {
+            println!("{}: {p}", f.display());
+            return ExitCode::from(exit::NOT_CHAINED);
+        }
         if let Some(p) = &v.problem {
             println!("{}: {p}", f.display());
             println!("{}: chain BROKEN", f.display());

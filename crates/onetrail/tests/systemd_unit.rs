@@ -75,16 +75,42 @@ fn the_unit_verifies_and_matches_the_agent() {
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}`");
     }
-    // TimeoutStopSec leaves room for shutdown_timeout_secs (default 10).
+    // TimeoutStopSec leaves room for shutdown_timeout_secs (the agent's
+    // default and the packaged configuration's value): the agent aborts
+    // in-flight requests at that deadline (tests/shutdown_deadline.rs), then
+    // needs a moment to save its checkpoints.
     let stop: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("TimeoutStopSec="))
         .and_then(|v| v.parse().ok())
         .expect("TimeoutStopSec in seconds");
-    assert!(
-        stop > 10,
-        "TimeoutStopSec={stop} must exceed the default shutdown_timeout_secs (10)"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = dir.path().join("minimal.yaml");
+    std::fs::write(
+        &minimal,
+        format!(
+            "data_dir: {}\nsources:\n  pg: {{ type: pgaudit, paths: [\"/nonexistent.log\"] }}\nsinks:\n  out: {{ type: stdout }}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let default = onetrail_agent::config::Config::load(&minimal)
+        .unwrap()
+        .shutdown_timeout_secs;
+    let packaged: u64 = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/debian/onetrail.yaml"),
+    )
+    .unwrap()
+    .lines()
+    .find_map(|l| l.strip_prefix("shutdown_timeout_secs:"))
+    .and_then(|v| v.trim().parse().ok())
+    .expect("shutdown_timeout_secs in deploy/debian/onetrail.yaml");
+    for (what, secs) in [("default", default), ("packaged", packaged)] {
+        assert!(
+            stop >= secs + 3,
+            "TimeoutStopSec={stop} must exceed the {what} shutdown_timeout_secs ({secs}) by at least 3 s"
+        );
+    }
 
     if !analyze_available() {
         return;

@@ -287,11 +287,9 @@ impl XmlState {
             {
                 self.version = Some(t[i + 9..i + j].trim().to_string());
             }
-            let known = t.starts_with("<?xml")
-                || t.starts_with("<Audit")
-                || t.starts_with("</Audit>")
-                || t.starts_with("<Version");
-            if !known {
+            // Whatever is not the document's own scaffolding is content the
+            // parser cannot place: forwarded as `unparsed`, never dropped.
+            if !scaffolding_only(t) {
                 out.push(self.unparsed(pos, record, "not part of an Oracle XML audit file"));
             }
             return;
@@ -371,9 +369,70 @@ impl XmlState {
     }
 }
 
+/// Is `t` only the file's scaffolding: the XML declaration, comments, the
+/// `<Audit ...>` opening tag, `<Version>...</Version>` and `</Audit>`?
+fn scaffolding_only(t: &str) -> bool {
+    let mut rest = t.trim_start();
+    while !rest.is_empty() {
+        let cut = if rest.starts_with("<?xml") {
+            rest.find("?>").map(|i| i + 2)
+        } else if rest.starts_with("<!--") {
+            rest.find("-->").map(|i| i + 3)
+        } else if rest.starts_with("</Audit>") {
+            Some("</Audit>".len())
+        } else if rest.starts_with("<Version>") {
+            rest.find("</Version>").map(|i| i + "</Version>".len())
+        } else if rest
+            .strip_prefix("<Audit")
+            .is_some_and(|r| r.starts_with([' ', '>', '\n', '\r', '\t']))
+        {
+            rest.find('>').map(|i| i + 1)
+        } else {
+            None
+        };
+        match cut {
+            Some(n) => rest = rest[n..].trim_start(),
+            None => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_between_version_and_first_record_is_unparsed_not_dropped() {
+        let pos = RecordPos {
+            source_key: "k",
+            path: None,
+            offset: 0,
+            format: "oracle-audit-xml",
+        };
+        let mut st = XmlState::default();
+        let mut out = Vec::new();
+        // The scaffolding alone yields nothing.
+        st.parse(
+            b"<?xml version=\"1.0\"?>\n<Audit xmlns=\"x\">\n  <Version>11.2</Version>\n",
+            &pos,
+            &mut out,
+        );
+        assert!(out.is_empty());
+        // Anything else in the preamble is forwarded.
+        st.parse(
+            b"<?xml version=\"1.0\"?>\n<Audit xmlns=\"x\">\n  <Version>11.2</Version>\nDBA note: sessions 5-9 purged\n",
+            &pos,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].category, onetrail_event::Category::Unparsed);
+        assert!(
+            out[0].raw.as_deref().unwrap_or_default().contains("purged"),
+            "{:?}",
+            out[0]
+        );
+    }
 
     #[test]
     fn elements_and_entities() {

@@ -162,7 +162,14 @@ pub const TOP: &[Key] = &[
         ALL,
         "integer (s)",
         "10",
-        "Time allowed after SIGTERM to deliver in-flight batches; systemd's `TimeoutStopSec` should be a little larger.",
+        "Time allowed after SIGTERM to deliver in-flight batches; requests still open then are dropped (their events stay undelivered and are read again at the next start). The unit's `TimeoutStopSec` must be larger.",
+    ),
+    key(
+        "checkpoint_failure_exit_secs",
+        ALL,
+        "integer (s)",
+        "60",
+        "How long checkpoints may fail to be written (read-only or full `data_dir`) before the agent exits 1; meanwhile sources read nothing new and `/health` answers 503.",
     ),
     section("log", ALL, LOG, "The agent's own log."),
     section(

@@ -4,6 +4,12 @@
 //! A crash can leave a torn last line (the write was cut short); on open such a
 //! line is cut off, so the next record starts on a line of its own. The torn
 //! record was never acknowledged, so it is written again after the restart.
+//!
+//! Several writers (the agent and `onetrail import`) may append to one file:
+//! each group is written under an exclusive lock on the file (`flock`), and a
+//! writer that finds the file grown since its own last write first cuts a torn
+//! line the other left and, with `chain: true`, takes up the chain from the
+//! file's last line, so the file holds one unbroken chain.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -23,6 +29,9 @@ pub struct FileSink {
     buf: Vec<u8>,
     /// `chain: true`: the tamper-evident hash chain (see `crate::chain`).
     chain: Option<crate::chain::Chain>,
+    /// The file's length after this sink's last write: another length means
+    /// another writer appended.
+    known_len: u64,
 }
 
 impl FileSink {
@@ -35,14 +44,19 @@ impl FileSink {
         }
         let mut file = crate::files::open_append(path, true)
             .map_err(|e| format!("cannot open {} for appending: {e}", path.display()))?;
-        repair_torn_tail(&mut file)
-            .map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
+        // Never cut the line another writer is appending right now.
+        lock_blocking(&file).map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        let repaired = repair_torn_tail(&mut file);
+        let known_len = file.metadata().map(|m| m.len());
+        let _ = file.unlock();
+        repaired.map_err(|e| format!("cannot repair {}: {e}", path.display()))?;
         Ok(FileSink {
             path: path.to_path_buf(),
             file,
             encoding,
             buf: Vec::with_capacity(256 * 1024),
             chain: None,
+            known_len: known_len.map_err(|e| format!("{}: {e}", path.display()))?,
         })
     }
 
@@ -59,6 +73,59 @@ impl FileSink {
         shutdown: &Shutdown,
         metrics: &SinkMetrics,
     ) -> Result<(), Aborted> {
+        self.lock(shutdown, metrics).await?;
+        let res = self.deliver_locked(batches, shutdown, metrics).await;
+        let _ = self.file.unlock();
+        res
+    }
+
+    /// Wait for the file's exclusive lock (another writer holds it for one
+    /// group's write at most).
+    async fn lock(&mut self, shutdown: &Shutdown, metrics: &SinkMetrics) -> Result<(), Aborted> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.file.try_lock() {
+                Ok(()) => return Ok(()),
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => {
+                    // A file system without locks: write unlocked, as before.
+                    if waited.is_zero() {
+                        tracing::warn!(path = %self.path.display(), "cannot lock the file sink's file ({e}); writing without the lock");
+                    }
+                    return Ok(());
+                }
+            }
+            let step = Duration::from_millis(10);
+            waited += step;
+            if waited == Duration::from_secs(10) {
+                metrics.set_error(format!(
+                    "{}: another writer (`onetrail import`?) holds its lock",
+                    self.path.display()
+                ));
+                tracing::warn!(path = %self.path.display(), "waiting for another writer (`onetrail import`?) to release the file's lock");
+            }
+            if !sleep_unless_aborted(step, shutdown).await {
+                return Err(Aborted);
+            }
+        }
+    }
+
+    async fn deliver_locked(
+        &mut self,
+        batches: &[Arc<Batch>],
+        shutdown: &Shutdown,
+        metrics: &SinkMetrics,
+    ) -> Result<(), Aborted> {
+        // Another writer appended since our last write: start on a line of
+        // our own and continue its chain.
+        if self.file.metadata().map(|m| m.len()).ok() != Some(self.known_len) {
+            let _ = repair_torn_tail(&mut self.file);
+            if let Some(chain) = &mut self.chain
+                && let Err(e) = chain.resume_from(&mut self.file)
+            {
+                tracing::warn!(path = %self.path.display(), "cannot take up the chain from the file: {e}");
+            }
+        }
         self.buf.clear();
         match &mut self.chain {
             Some(chain) => {
@@ -79,6 +146,7 @@ impl FileSink {
                 .and_then(|()| self.file.sync_data());
             match res {
                 Ok(()) => {
+                    self.known_len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
                     if let Some(chain) = &self.chain
                         && let Err(e) = chain.persist()
                     {
@@ -112,6 +180,21 @@ impl FileSink {
             }
         }
     }
+}
+
+/// Wait for the exclusive lock of `file` (opening only; a file system
+/// without locks is written unlocked).
+fn lock_blocking(file: &File) -> std::io::Result<()> {
+    for _ in 0..1000 {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => std::thread::sleep(Duration::from_millis(10)),
+            Err(std::fs::TryLockError::Error(_)) => return Ok(()),
+        }
+    }
+    Err(std::io::Error::other(
+        "another writer held its lock for 10 s",
+    ))
 }
 
 /// If the file does not end with `\n`, truncate it after its last newline.

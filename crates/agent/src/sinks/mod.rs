@@ -44,7 +44,7 @@ impl Sink {
                 let path = cfg.path.as_ref().ok_or("`path` is required")?;
                 let mut sink = file::FileSink::open(path, cfg.encoding)?;
                 if cfg.chain {
-                    sink.enable_chain(&data_dir.join("chain").join(format!("{name}.json")))?;
+                    sink.enable_chain(&chain_state_path(data_dir, name))?;
                 }
                 Ok(Sink::File(sink))
             }
@@ -84,6 +84,11 @@ impl Sink {
             Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }
+}
+
+/// The chain state file of the `chain: true` file sink `name`.
+pub fn chain_state_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join("chain").join(format!("{name}.json"))
 }
 
 /// Encode events as one JSON document per line, in `encoding` (see [`crate::encode`]).
@@ -177,7 +182,14 @@ pub async fn run_sink_with_peers(
         let dead_before = metrics
             .dead_lettered
             .load(std::sync::atomic::Ordering::Relaxed);
-        match sink.deliver(&group, &shutdown, &metrics).await {
+        // At the shutdown deadline an in-flight request is dropped (its
+        // connection closed) however long the receiver takes: the group stays
+        // unacknowledged and is read again after the restart.
+        let delivered = tokio::select! {
+            r = sink.deliver(&group, &shutdown, &metrics) => r,
+            _ = shutdown.until_aborted() => Err(Aborted),
+        };
+        match delivered {
             Ok(()) => {
                 // Dead-lettered events were handled, not sent.
                 let dead = metrics
