@@ -485,61 +485,95 @@ impl ParseStats {
     }
 }
 
+/// The first 64 KiB of `path` (empty when it cannot be read).
+fn file_head(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    if let Ok(f) = files::open_regular(path)
+        && f.take(64 * 1024).read_to_end(&mut head).is_err()
+    {
+        head.clear();
+    }
+    head
+}
+
+/// Whether format `name` recognises at least one record in `head`: an event
+/// that is not `unparsed` (and, with `strict`, not `other` either: some
+/// formats read almost any text as `other` records, no evidence of a match).
+fn recognises(head: &[u8], name: &str, fopts: &formats::FormatOptions, strict: bool) -> bool {
+    let Ok((mut format, _)) = formats::by_name(name, fopts) else {
+        return false;
+    };
+    let Some(name) = formats::static_name(name) else {
+        return false;
+    };
+    let mut framer = onetrail_event::Framer::new(DEFAULT_MAX_RECORD_BYTES);
+    let mut events = Vec::new();
+    let mut at = 0;
+    while at < head.len() && events.len() < 64 {
+        let pos = onetrail_event::RecordPos {
+            source_key: "sniff",
+            path: None,
+            offset: at as u64,
+            format: name,
+        };
+        match framer.step(
+            &mut *format,
+            &head[at..],
+            &pos,
+            onetrail_event::Flush::Final,
+            &mut events,
+        ) {
+            0 => break,
+            n => at += n,
+        }
+    }
+    events.iter().any(|e| match e.category {
+        onetrail_event::Category::Unparsed => false,
+        onetrail_event::Category::Other => !strict,
+        _ => true,
+    })
+}
+
 /// The formats (other than `except`) that recognise records in the first
 /// 64 KiB of `path`: what the file looks like, for a message when it was read
 /// in the wrong format. pgaudit stderr is tried with its default prefix.
 pub fn formats_recognising(path: &Path, except: &str) -> Vec<&'static str> {
-    use std::io::Read;
-    let mut head = Vec::new();
-    let Ok(f) = files::open_regular(path) else {
-        return Vec::new();
-    };
-    if f.take(64 * 1024).read_to_end(&mut head).is_err() {
+    let head = file_head(path);
+    if head.is_empty() {
         return Vec::new();
     }
     let fopts = formats::FormatOptions {
         log_line_prefix: None,
         forward_other: false,
     };
-    let mut found = Vec::new();
-    for (name, _) in formats::all_formats() {
-        if name == except {
-            continue;
-        }
-        let Ok((mut format, _)) = formats::by_name(name, &fopts) else {
-            continue;
-        };
-        let mut framer = onetrail_event::Framer::new(DEFAULT_MAX_RECORD_BYTES);
-        let mut events = Vec::new();
-        let mut at = 0;
-        while at < head.len() && events.len() < 64 {
-            let pos = onetrail_event::RecordPos {
-                source_key: "sniff",
-                path: None,
-                offset: at as u64,
-                format: name,
-            };
-            match framer.step(
-                &mut *format,
-                &head[at..],
-                &pos,
-                onetrail_event::Flush::Final,
-                &mut events,
-            ) {
-                0 => break,
-                n => at += n,
-            }
-        }
-        if events.iter().any(|e| {
-            !matches!(
-                e.category,
-                onetrail_event::Category::Unparsed | onetrail_event::Category::Other
-            )
-        }) {
-            found.push(name);
-        }
+    formats::all_formats()
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| *name != except && recognises(&head, name, &fopts, true))
+        .collect()
+}
+
+/// `Some(message)` when `path` has content but not one record of its first
+/// 64 KiB is recognised as `format` (only `unparsed` ones, the rule `parse`
+/// applies to the whole file): the file is in another format (the
+/// message says which it looks like). `None` when it is recognised, empty or
+/// unreadable (reading it reports that). Used before `import` sends anything.
+pub fn wrong_format(path: &Path, format: &str, fopts: &formats::FormatOptions) -> Option<String> {
+    let head = file_head(path);
+    if head.is_empty() || recognises(&head, format, fopts, false) {
+        return None;
     }
-    found
+    let looks = formats_recognising(path, format);
+    let like = if looks.is_empty() {
+        "no format onetrail knows recognises it either".to_string()
+    } else {
+        format!("it looks like {}", looks.join(" or "))
+    };
+    Some(format!(
+        "{}: not one record of its first 64 KiB is recognised as {format} ({like})",
+        path.display()
+    ))
 }
 
 /// Parse one whole file offline and write one JSON event per line to `out`.

@@ -37,7 +37,8 @@ Exit codes:
   3  `check` found problems, or `parse` met records it could not parse
      (they are still printed, flagged `category: unparsed` with their raw text)
      or a file with content in which not one record is recognised (wrong
-     format: the message says which formats it looks like),
+     format: the message says which formats it looks like; `import` then
+     sends nothing),
      or `verify` found a deleted, altered or reordered event
   4  `verify`: a file carries no chain link at all (not written by a
      `chain: true` file sink): nothing to verify, nothing proven

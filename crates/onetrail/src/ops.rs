@@ -230,6 +230,28 @@ pub fn cmd_import(a: ImportArgs) -> ExitCode {
         Err(code) => return code,
     };
     crate::init_logging(Some(&cfg));
+    // A file in another format would import as nothing (or as `unparsed`
+    // records only): refuse before anything is sent. An audit-only source
+    // (`forward_other: false`) may legitimately find nothing in a file.
+    if let Ok((format, fopts)) = onetrail_agent::formats::source_format(&cfg, &a.source)
+        && fopts.forward_other
+    {
+        let wrong: Vec<String> = a
+            .files
+            .iter()
+            .filter_map(|f| onetrail_agent::wrong_format(f, format, &fopts))
+            .collect();
+        if !wrong.is_empty() {
+            for w in &wrong {
+                eprintln!("error: {w}");
+            }
+            eprintln!(
+                "error: nothing was imported; check `sources.{}`'s `format:` (`onetrail detect FILE` names a file's format)",
+                a.source
+            );
+            return ExitCode::from(exit::PROBLEMS);
+        }
+    }
     let rt = match crate::runtime() {
         Ok(rt) => rt,
         Err(code) => return code,

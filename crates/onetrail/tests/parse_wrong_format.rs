@@ -48,3 +48,50 @@ fn a_file_in_another_format_exits_3_and_says_what_it_looks_like() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!out.is_empty());
 }
+
+/// `import` checks every file before it sends anything: a file in another
+/// format than the source's is refused (exit 3, nothing written), the right
+/// one is imported.
+#[test]
+fn import_refuses_a_file_in_another_format_before_sending_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("events.jsonl");
+    let cfg = dir.path().join("onetrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsources:\n  maria:\n    type: mysql_audit\n    paths: [\"/nonexistent/*.log\"]\n    format: mariadb-server-audit\nsinks:\n  out:\n    type: file\n    path: {}\n",
+            dir.path().join("state").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let import = |file: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_onetrail"))
+            .args(["import", "--config"])
+            .arg(&cfg)
+            .args(["--source", "maria"])
+            .arg(fixture("mysql/mariadb-server-audit.basic.log"))
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let o = import(&fixture("oracle/oracle-audit-xml.basic.xml"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("oracle-audit-xml.basic.xml"), "{err}");
+    assert!(err.contains("it looks like oracle-audit-xml"), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert!(
+        std::fs::read_to_string(&out).unwrap_or_default().is_empty(),
+        "something was sent before the refusal"
+    );
+    let o = import(&fixture("mysql/mariadb-server-audit.interleaved.log"));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!std::fs::read_to_string(&out).unwrap().is_empty());
+}
