@@ -339,6 +339,11 @@ pub struct Verified {
     pub last_hash: Option<String>,
     /// The first problem, if any.
     pub problem: Option<Problem>,
+    /// Lines before the chain's genesis that carry no link: written before
+    /// `chain: true` was set on an existing file. Accepted only when the
+    /// first linked line is seq 1 from the genesis hash (stripping the links
+    /// of later lines cannot produce that); nothing about them is proven.
+    pub unchained_before: u64,
 }
 
 /// Verify the lines of a chained file. `anchor` is the link the first line
@@ -373,13 +378,25 @@ pub fn verify(
         out.problem = Some(Problem::NotChained { lines: out.lines });
         return Ok(out);
     }
+    // A file that had lines before `chain: true` was set: they lead, and the
+    // chain starts after them at seq 1 from the genesis hash.
+    let lead = parsed.iter().take_while(|p| p.is_err()).count();
+    if lead > 0
+        && anchor.is_none()
+        && parsed
+            .get(lead)
+            .is_some_and(|p| p.as_ref().is_ok_and(|l| l.0 == 1 && l.1 == GENESIS))
+    {
+        parsed.drain(..lead);
+        out.unchained_before = lead as u64;
+    }
     let seqs: Vec<Option<u64>> = parsed
         .iter()
         .map(|p| p.as_ref().ok().map(|x| x.0))
         .collect();
     let mut last: Option<(u64, String)> = anchor.map(|a| (a.seq, a.hash.clone()));
     for (i, p) in parsed.into_iter().enumerate() {
-        let line = i as u64 + 1;
+        let line = out.unchained_before + i as u64 + 1;
         let (seq, prev, hash, canon) = match p {
             Ok(x) => x,
             Err(detail) => {
@@ -701,6 +718,41 @@ mod tests {
         assert!(matches!(
             check(&lines).problem,
             Some(Problem::Altered { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn lines_written_before_chain_was_set_lead_an_intact_chain() {
+        let d = tempfile::tempdir().unwrap();
+        let mut plain = Vec::new();
+        crate::sinks::encode_lines(
+            &[std::sync::Arc::new(crate::pipeline::Batch::unacked(
+                "s",
+                (0..2).map(event).collect(),
+            ))],
+            Encoding::Native,
+            &mut plain,
+        );
+        let plain: Vec<String> = String::from_utf8(plain)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        let mut lines = plain.clone();
+        lines.extend(chained(3, d.path()));
+        let v = check(&lines);
+        assert_eq!(v.problem, None, "{v:?}");
+        assert_eq!(v.unchained_before, 2);
+        assert_eq!((v.first_seq, v.last_seq), (Some(1), Some(3)));
+        // Links stripped from the head of a chain: the first linked line is
+        // then no genesis, so that is still an alteration.
+        let d2 = tempfile::tempdir().unwrap();
+        let chain = chained(3, d2.path());
+        let mut stripped = vec![plain[0].clone()];
+        stripped.extend(chain[1..].iter().cloned());
+        assert!(matches!(
+            check(&stripped).problem,
+            Some(Problem::Altered { .. })
         ));
     }
 

@@ -490,8 +490,15 @@ fn cmd_verify(a: VerifyArgs) -> ExitCode {
                 println!(
                     "{}: ok, {} events, seq {first}..={last_seq}{start}",
                     f.display(),
-                    v.lines
+                    v.lines - v.unchained_before
                 );
+                if v.unchained_before > 0 {
+                    println!(
+                        "{}: note: its first {} line(s) carry no chain link (written before `chain: true` was set); nothing about them is proven",
+                        f.display(),
+                        v.unchained_before
+                    );
+                }
                 anchor = Some(chain::ChainState {
                     seq: last_seq,
                     hash: v.last_hash.clone().unwrap_or_default(),
