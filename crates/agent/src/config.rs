@@ -639,6 +639,42 @@ pub enum SinkType {
     SplunkHec,
     /// Datadog Logs intake v2.
     Datadog,
+    /// A syslog receiver over TCP or TLS (RFC 5424, CEF or LEEF messages).
+    Syslog,
+}
+
+/// syslog: the message format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogFormat {
+    /// RFC 5424 with structured data and the event JSON as MSG.
+    #[default]
+    Rfc5424,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// IBM QRadar Log Event Extended Format 2.0.
+    Leef,
+}
+
+/// syslog: the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogProtocol {
+    Tcp,
+    #[default]
+    Tls,
+}
+
+/// syslog: how messages are delimited on the stream (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum SyslogFraming {
+    /// `<length> <message>`.
+    #[default]
+    #[serde(rename = "octet-counting")]
+    OctetCounting,
+    /// `<message>\n`.
+    #[serde(rename = "newline")]
+    Newline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -770,6 +806,28 @@ pub struct SinkConfig {
     /// Default false.
     #[serde(default)]
     pub chain: bool,
+    /// syslog: `host:port` of the receiver.
+    pub address: Option<String>,
+    /// syslog: `tcp` or `tls`. Default `tls`.
+    #[serde(default)]
+    pub protocol: SyslogProtocol,
+    /// syslog: `octet-counting` or `newline`. Default `octet-counting`.
+    #[serde(default)]
+    pub framing: SyslogFraming,
+    /// syslog: `rfc5424`, `cef` or `leef`. Default `rfc5424`.
+    #[serde(default)]
+    pub format: SyslogFormat,
+    /// syslog: facility name. Default `local4`.
+    pub facility: Option<String>,
+    /// syslog: APP-NAME. Default `onetrail`.
+    pub app_name: Option<String>,
+    /// syslog: longest message. Default 65536.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+}
+
+fn default_max_message_bytes() -> usize {
+    65536
 }
 
 fn default_ack_timeout_secs() -> u64 {
@@ -1029,6 +1087,11 @@ impl Config {
                                 "sinks.{name}: set `token: ${{SPLUNK_HEC_TOKEN}}` or `token_file:`"
                             ),
                         ));
+                    }
+                }
+                SinkType::Syslog => {
+                    if let Err(e) = crate::sinks::syslog::validate(s) {
+                        return Err(err(line, format!("sinks.{name}: {e}")));
                     }
                 }
                 SinkType::Datadog if s.api_key.is_none() && s.api_key_file.is_none() => {

@@ -909,6 +909,7 @@ fn probe_sink(sink: Sink) -> (Level, String) {
             let (label, r) = match sink {
                 Sink::SplunkHec(s) => ("Splunk HEC", s.probe().await),
                 Sink::Datadog(d) => ("Datadog", d.probe().await),
+                Sink::Syslog(s) => ("syslog", s.probe().await),
                 Sink::File(_) | Sink::Stdout(_) => return (Level::Ok, "ready".to_string()),
             };
             match r {
