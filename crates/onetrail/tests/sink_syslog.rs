@@ -1,0 +1,282 @@
+//! End to end: `onetrail run` with a pgaudit file source and a `type: syslog`
+//! sink, against a real private rsyslogd (onetrail_testkit::rsyslog). Every
+//! record must reach rsyslog exactly once, with a header rsyslog's RFC 5424
+//! parser reads as sent, in the configured format, over tcp and tls, with
+//! both framings. `onetrail check` connects (and handshakes) and says so.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{Agent, PREFIX, append, record, run_command};
+use onetrail_testkit::receivers::TlsMaterial;
+use onetrail_testkit::rsyslog::{Rsyslog, TlsFiles};
+
+const N: u64 = 40;
+
+fn rsyslog_or_skip() -> bool {
+    if Rsyslog::find().is_none() {
+        onetrail_corpora::skip("rsyslogd is not installed (Debian: apt-get install rsyslog)");
+        return false;
+    }
+    true
+}
+
+/// Run the agent over `N` records with `sink` (YAML lines under the sink,
+/// indented 4) and return rsyslog's parsed lines once all `N` data events
+/// (msgid `dml`) arrived.
+fn deliver(rs: &Rsyslog, sink: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    for n in 1..=N {
+        append(&log, &record(n));
+    }
+    let cfg = dir.path().join("onetrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir: {state}
+sources:
+  pg:
+    type: pgaudit
+    paths: ["{log}"]
+    log_format: stderr
+    log_line_prefix: "{PREFIX}"
+    poll_interval_ms: 20
+sinks:
+  siem:
+    type: syslog
+    address: {addr}
+    host: db1
+    batch_timeout_ms: 50
+    retry_initial_backoff_ms: 20
+    retry_max_backoff_ms: 200
+{sink}"#,
+            state = dir.path().join("state").display(),
+            log = log.display(),
+            addr = rs.address(),
+        ),
+    )
+    .unwrap();
+    let agent = Agent::spawn(&mut run_command(&cfg), &dir.path().join("agent.log")).unwrap();
+    let data = |rs: &Rsyslog| {
+        rs.parsed_messages()
+            .into_iter()
+            .filter(|l| l.split('|').nth(5) == Some("dml"))
+            .collect::<Vec<_>>()
+    };
+    let mut ok = false;
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < end {
+        if data(rs).len() as u64 >= N {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        ok,
+        "rsyslog got {} of {N} events\nagent: {}\nrsyslogd: {}",
+        data(rs).len(),
+        agent.log(),
+        rs.log_text()
+    );
+    // Nothing more arrives (no duplicates).
+    std::thread::sleep(Duration::from_millis(500));
+    agent.terminate();
+    data(rs)
+}
+
+/// Statement ids of the `INSERT INTO public.t VALUES (n)` statements in `lines`, counted.
+fn counted(lines: &[String], prefix: &str) -> BTreeMap<u64, usize> {
+    let mut m = BTreeMap::new();
+    for l in lines {
+        let at = l
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix:?} in {l}"));
+        let rest = &l[at + prefix.len()..];
+        let n: u64 = rest[..rest.find(')').unwrap()].parse().unwrap();
+        *m.entry(n).or_default() += 1;
+    }
+    m
+}
+
+fn assert_each_once(lines: &[String], prefix: &str) {
+    let c = counted(lines, prefix);
+    assert_eq!(c.len() as u64, N, "{c:?}");
+    assert!(c.values().all(|&v| v == 1), "duplicates: {c:?}");
+    assert!(c.keys().copied().eq(1..=N));
+}
+
+/// The header fields rsyslog parsed: `PRI|TIME|HOST|APP|PROCID|MSGID|SD|MSG`.
+fn fields(l: &str) -> Vec<&str> {
+    l.splitn(8, '|').collect()
+}
+
+#[test]
+fn rfc5424_over_tcp_with_octet_counting() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let rs = Rsyslog::start(None).unwrap();
+    let lines = deliver(&rs, "    protocol: tcp\n    format: rfc5424\n");
+    for l in &lines {
+        let f = fields(l);
+        // local4 (20) * 8 + informational (6).
+        assert_eq!(f[0], "166", "{l}");
+        assert!(f[1].starts_with("2026-11-26T06:15:00."), "{l}");
+        assert_eq!((f[2], f[3], f[5]), ("db1", "onetrail", "dml"), "{l}");
+        assert!(f[4].parse::<u32>().is_ok(), "PROCID: {l}");
+        assert!(
+            f[6].starts_with("[onetrail@32473 id=\"")
+                && f[6].ends_with("\" engine=\"postgresql\"]"),
+            "{l}"
+        );
+        let ev: serde_json::Value = serde_json::from_str(f[7]).expect("MSG is the event JSON");
+        assert_eq!(ev["category"], "dml");
+        assert!(f[6].contains(ev["id"].as_str().unwrap()));
+    }
+    assert_each_once(&lines, "INSERT INTO public.t VALUES (");
+    // The raw message: exactly what was sent, header included.
+    let raw = rs.raw_messages();
+    assert!(
+        raw.iter()
+            .any(|r| r.starts_with("<166>1 2026-11-26T06:15:00.") && r.contains(" db1 onetrail ")),
+        "{raw:?}"
+    );
+}
+
+fn tls_files(m: &TlsMaterial) -> TlsFiles {
+    TlsFiles {
+        ca: m.ca_cert.clone(),
+        cert: m.server_cert.clone(),
+        key: m.server_key.clone(),
+    }
+}
+
+#[test]
+fn cef_over_tls_with_newline_framing() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let m = TlsMaterial::generate();
+    let rs = Rsyslog::start(Some(&tls_files(&m))).unwrap();
+    let sink = format!(
+        "    protocol: tls\n    framing: newline\n    format: cef\n    facility: local7\n    tls:\n      ca_file: {}\n",
+        m.ca_cert.display()
+    );
+    // The certificate names localhost and 127.0.0.1; connect by name.
+    let lines = deliver(&rs, &sink);
+    for l in &lines {
+        let f = fields(l);
+        assert_eq!(f[0], "190", "local7.info: {l}");
+        assert_eq!(f[6], "-", "{l}");
+        assert!(
+            f[7].starts_with(&format!(
+                "CEF:0|onetrail|onetrail|{}|INSERT|dml INSERT|3|rt=",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{l}"
+        );
+        // pgaudit's outcome is known only once the next line shows no error.
+        assert!(
+            f[7].contains(" cat=dml act=INSERT outcome=success suser=app ")
+                || f[7].contains(" cat=dml act=INSERT outcome=unknown suser=app "),
+            "{l}"
+        );
+        assert!(f[7].contains(" cs1=appdb cs1Label=database "), "{l}");
+    }
+    assert_each_once(&lines, "cs2=INSERT INTO public.t VALUES (");
+}
+
+#[test]
+fn leef_over_tcp_keeps_tabs() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let rs = Rsyslog::start(None).unwrap();
+    let lines = deliver(
+        &rs,
+        "    protocol: tcp\n    format: leef\n    app_name: dbaudit\n",
+    );
+    for l in &lines {
+        let f = fields(l);
+        assert_eq!(f[3], "dbaudit", "{l}");
+        let msg = f[7];
+        assert!(
+            msg.starts_with(&format!(
+                "LEEF:2.0|onetrail|onetrail|{}|INSERT|x09|devTime=Nov 26 2026 06:15:00.",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{l}"
+        );
+        let attrs: BTreeMap<&str, &str> = msg
+            .splitn(7, '|')
+            .nth(6)
+            .unwrap()
+            .split('\t')
+            .map(|kv| kv.split_once('=').unwrap())
+            .collect();
+        assert_eq!(attrs["devTimeFormat"], "MMM dd yyyy HH:mm:ss.SSS z");
+        assert_eq!(attrs["cat"], "dml");
+        assert_eq!(attrs["sev"], "3");
+        assert_eq!(attrs["usrName"], "app");
+        assert_eq!(attrs["dbName"], "appdb");
+        assert!(attrs["eventId"].len() > 10);
+    }
+    assert_each_once(&lines, "\tstatement=INSERT INTO public.t VALUES (");
+}
+
+fn check(sink: &str, addr: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("onetrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir: {}\nsources:\n  pg:\n    type: pgaudit\n    paths: [\"{}/pg.log\"]\n    log_format: stderr\n    log_line_prefix: \"{PREFIX}\"\nsinks:\n  siem:\n    type: syslog\n    address: {addr}\n{sink}",
+            dir.path().join("state").display(),
+            dir.path().display(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onetrail"))
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn check_connects_and_handshakes() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let m = TlsMaterial::generate();
+    let rs = Rsyslog::start(Some(&tls_files(&m))).unwrap();
+    let addr = format!("localhost:{}", rs.port);
+    let good = check(
+        &format!("    tls:\n      ca_file: {}\n", m.ca_cert.display()),
+        &addr,
+    );
+    assert!(
+        good.contains("TLS handshake done, certificate verified"),
+        "{good}"
+    );
+    let wrong = check(
+        &format!("    tls:\n      ca_file: {}\n", m.other_ca_cert.display()),
+        &addr,
+    );
+    assert!(wrong.contains("TLS handshake with"), "{wrong}");
+    assert!(wrong.contains("`tls.ca_file`"), "{wrong}");
+    let plain = check(
+        "    protocol: tcp\n",
+        &format!("127.0.0.1:{}", common::free_port()),
+    );
+    assert!(plain.contains("cannot connect to 127.0.0.1:"), "{plain}");
+}

@@ -1,0 +1,182 @@
+//! A private rsyslogd: a temp dir, a free port on 127.0.0.1, one `imtcp`
+//! input (plain or TLS through the `gtls` stream driver), every message
+//! written to two files:
+//!
+//! * `raw`: `%rawmsg%`, the message exactly as received (framing removed);
+//! * `parsed`: what rsyslog's RFC 5424 parser made of the header, one line
+//!   per message: `PRI|TIMESTAMP|HOSTNAME|APP-NAME|PROCID|MSGID|SD|MSG`.
+//!
+//! Control characters are kept as received
+//! (`parser.escapeControlCharactersOnReceive="off"`), so a LEEF tab arrives
+//! as a tab. Started with `rsyslogd -n -f <conf> -i <pidfile>`; stopped with
+//! SIGTERM (SIGKILL after 10 s) on drop. `rsyslogd` is looked up in `PATH`
+//! and `/usr/sbin`; [`Rsyslog::find`] says whether it is installed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// TLS files for the `gtls` driver (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub struct Rsyslog {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// `%rawmsg%`, one line per message.
+    pub raw: PathBuf,
+    /// The parsed header fields and MSG, `|`-separated, one line per message.
+    pub parsed: PathBuf,
+    /// rsyslogd's own stdout/stderr.
+    pub log: PathBuf,
+}
+
+impl Rsyslog {
+    /// The `rsyslogd` binary, if installed.
+    pub fn find() -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path)
+            .chain(["/usr/sbin".into(), "/sbin".into()])
+            .map(|d| d.join("rsyslogd"))
+            .find(|p| p.is_file())
+    }
+
+    /// Start, and wait (up to 20 s) until the port accepts connections.
+    pub fn start(tls: Option<&TlsFiles>) -> io::Result<Rsyslog> {
+        let bin = Rsyslog::find().ok_or_else(|| io::Error::other("rsyslogd not found"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("onetrail-rsyslog-")
+            .tempdir()?;
+        let d = dir.path();
+        let work = d.join("work");
+        std::fs::create_dir_all(&work)?;
+        let port = crate::free_port();
+        let raw = d.join("raw.log");
+        let parsed = d.join("parsed.log");
+        let log = d.join("rsyslogd.log");
+        let (global_tls, module_tls) = match tls {
+            Some(t) => (
+                format!(
+                    " defaultNetstreamDriver=\"gtls\" defaultNetstreamDriverCAFile=\"{}\" defaultNetstreamDriverCertFile=\"{}\" defaultNetstreamDriverKeyFile=\"{}\"",
+                    t.ca.display(),
+                    t.cert.display(),
+                    t.key.display()
+                ),
+                " streamDriver.name=\"gtls\" streamDriver.mode=\"1\" streamDriver.authMode=\"anon\"",
+            ),
+            None => (String::new(), ""),
+        };
+        let conf = format!(
+            r#"global(workDirectory="{work}" maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off"{global_tls})
+module(load="imtcp"{module_tls})
+template(name="raw" type="string" string="%rawmsg%\n")
+template(name="parsed" type="string" string="%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%|%msg%\n")
+ruleset(name="out") {{
+  action(type="omfile" file="{raw}" template="raw")
+  action(type="omfile" file="{parsed}" template="parsed")
+}}
+input(type="imtcp" port="{port}" address="127.0.0.1" ruleset="out")
+"#,
+            work = work.display(),
+            raw = raw.display(),
+            parsed = parsed.display(),
+        );
+        let conf_path = d.join("rsyslog.conf");
+        std::fs::write(&conf_path, conf)?;
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(bin)
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf_path)
+            .arg("-i")
+            .arg(d.join("rsyslogd.pid"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        let mut r = Rsyslog {
+            child: Some(child),
+            dir,
+            port,
+            raw,
+            parsed,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(r);
+            }
+            if let Some(c) = r.child.as_mut()
+                && let Some(st) = c.try_wait()?
+            {
+                r.child = None;
+                return Err(io::Error::other(format!(
+                    "rsyslogd exited ({st}): {}",
+                    r.log_text()
+                )));
+            }
+            if Instant::now() > deadline {
+                return Err(io::Error::other(format!(
+                    "rsyslogd did not listen on {port} within 20 s: {}",
+                    r.log_text()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// rsyslogd's own output.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn lines(p: &Path) -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Every message received so far, as received.
+    pub fn raw_messages(&self) -> Vec<String> {
+        Rsyslog::lines(&self.raw)
+    }
+
+    /// Every message received so far, as rsyslog parsed it.
+    pub fn parsed_messages(&self) -> Vec<String> {
+        Rsyslog::lines(&self.parsed)
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
