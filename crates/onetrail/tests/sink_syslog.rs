@@ -32,33 +32,7 @@ fn deliver(rs: &Rsyslog, sink: &str) -> Vec<String> {
     for n in 1..=N {
         append(&log, &record(n));
     }
-    let cfg = dir.path().join("onetrail.yaml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"data_dir: {state}
-sources:
-  pg:
-    type: pgaudit
-    paths: ["{log}"]
-    log_format: stderr
-    log_line_prefix: "{PREFIX}"
-    poll_interval_ms: 20
-sinks:
-  siem:
-    type: syslog
-    address: {addr}
-    host: db1
-    batch_timeout_ms: 50
-    retry_initial_backoff_ms: 20
-    retry_max_backoff_ms: 200
-{sink}"#,
-            state = dir.path().join("state").display(),
-            log = log.display(),
-            addr = rs.address(),
-        ),
-    )
-    .unwrap();
+    let cfg = config(dir.path(), &rs.address(), sink);
     let agent = Agent::spawn(&mut run_command(&cfg), &dir.path().join("agent.log")).unwrap();
     let data = |rs: &Rsyslog| {
         rs.parsed_messages()
@@ -86,6 +60,37 @@ sinks:
     std::thread::sleep(Duration::from_millis(500));
     agent.terminate();
     data(rs)
+}
+
+/// The agent's config: `<dir>/postgresql.log` to a syslog sink at `addr`.
+fn config(dir: &std::path::Path, addr: &str, sink: &str) -> std::path::PathBuf {
+    let cfg = dir.join("onetrail.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"data_dir: {state}
+sources:
+  pg:
+    type: pgaudit
+    paths: ["{log}"]
+    log_format: stderr
+    log_line_prefix: "{PREFIX}"
+    poll_interval_ms: 20
+sinks:
+  siem:
+    type: syslog
+    address: {addr}
+    host: db1
+    batch_timeout_ms: 50
+    retry_initial_backoff_ms: 20
+    retry_max_backoff_ms: 200
+{sink}"#,
+            state = dir.join("state").display(),
+            log = dir.join("postgresql.log").display(),
+        ),
+    )
+    .unwrap();
+    cfg
 }
 
 /// Statement ids of the `INSERT INTO public.t VALUES (n)` statements in `lines`, counted.
@@ -279,4 +284,54 @@ fn check_connects_and_handshakes() {
         &format!("127.0.0.1:{}", common::free_port()),
     );
     assert!(plain.contains("cannot connect to 127.0.0.1:"), "{plain}");
+}
+
+#[test]
+fn reconnects_after_an_rsyslog_restart() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let mut rs = Rsyslog::start(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let cfg = config(dir.path(), &rs.address(), "    protocol: tcp\n");
+    let agent = Agent::spawn(&mut run_command(&cfg), &dir.path().join("agent.log")).unwrap();
+    let data = |rs: &Rsyslog| {
+        rs.raw_messages()
+            .into_iter()
+            .filter(|l| l.contains(" dml [onetrail@32473 "))
+            .collect::<Vec<_>>()
+    };
+    let wait = |rs: &Rsyslog, n: usize| {
+        let end = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < end && data(rs).len() < n {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            data(rs).len() >= n,
+            "rsyslog got {} of {n}\nagent: {}",
+            data(rs).len(),
+            agent.log()
+        );
+    };
+    for n in 1..=N / 2 {
+        append(&log, &record(n));
+    }
+    wait(&rs, (N / 2) as usize);
+    // The receiver goes away (its connection closed), events come while it is down.
+    rs.stop();
+    for n in N / 2 + 1..=N {
+        append(&log, &record(n));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    rs.restart().unwrap();
+    wait(&rs, N as usize);
+    std::thread::sleep(Duration::from_millis(500));
+    let log_text = agent.log();
+    agent.terminate();
+    assert_each_once(&data(&rs), "INSERT INTO public.t VALUES (");
+    assert!(
+        log_text.contains("cannot connect to 127.0.0.1:"),
+        "the agent retried while rsyslog was down: {log_text}"
+    );
 }

@@ -11,6 +11,7 @@
 //! as a tab. Started with `rsyslogd -n -f <conf> -i <pidfile>`; stopped with
 //! SIGTERM (SIGKILL after 10 s) on drop. `rsyslogd` is looked up in `PATH`
 //! and `/usr/sbin`; [`Rsyslog::find`] says whether it is installed.
+//! [`Rsyslog::restart`] stops it (SIGTERM) and starts it again on the same port.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ pub struct Rsyslog {
     pub parsed: PathBuf,
     /// rsyslogd's own stdout/stderr.
     pub log: PathBuf,
+    conf: PathBuf,
 }
 
 impl Rsyslog {
@@ -49,7 +51,6 @@ impl Rsyslog {
 
     /// Start, and wait (up to 20 s) until the port accepts connections.
     pub fn start(tls: Option<&TlsFiles>) -> io::Result<Rsyslog> {
-        let bin = Rsyslog::find().ok_or_else(|| io::Error::other("rsyslogd not found"))?;
         let dir = tempfile::Builder::new()
             .prefix("onetrail-rsyslog-")
             .tempdir()?;
@@ -89,43 +90,80 @@ input(type="imtcp" port="{port}" address="127.0.0.1" ruleset="out")
         );
         let conf_path = d.join("rsyslog.conf");
         std::fs::write(&conf_path, conf)?;
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(bin)
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf_path)
-            .arg("-i")
-            .arg(d.join("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()?;
         let mut r = Rsyslog {
-            child: Some(child),
+            child: None,
             dir,
             port,
             raw,
             parsed,
             log,
+            conf: conf_path,
         };
+        r.spawn()?;
+        Ok(r)
+    }
+
+    /// Stop rsyslogd (SIGTERM, as a service restart does) and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(c.id() as i32, libc::SIGTERM);
+            }
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again: same port, same config, same output files.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop();
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> io::Result<()> {
+        let bin = Rsyslog::find().ok_or_else(|| io::Error::other("rsyslogd not found"))?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Command::new(bin)
+            .arg("-n")
+            .arg("-f")
+            .arg(&self.conf)
+            .arg("-i")
+            .arg(self.dir.path().join("rsyslogd.pid"))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()?;
+        self.child = Some(child);
+        let port = self.port;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(r);
+                return Ok(());
             }
-            if let Some(c) = r.child.as_mut()
+            if let Some(c) = self.child.as_mut()
                 && let Some(st) = c.try_wait()?
             {
-                r.child = None;
+                self.child = None;
                 return Err(io::Error::other(format!(
                     "rsyslogd exited ({st}): {}",
-                    r.log_text()
+                    self.log_text()
                 )));
             }
             if Instant::now() > deadline {
                 return Err(io::Error::other(format!(
                     "rsyslogd did not listen on {port} within 20 s: {}",
-                    r.log_text()
+                    self.log_text()
                 )));
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -163,20 +201,6 @@ input(type="imtcp" port="{port}" address="127.0.0.1" ruleset="out")
 
 impl Drop for Rsyslog {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our own child's pid.
-            unsafe {
-                libc::kill(c.id() as i32, libc::SIGTERM);
-            }
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
     }
 }
