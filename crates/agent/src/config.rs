@@ -663,6 +663,8 @@ pub enum SyslogProtocol {
     Tcp,
     #[default]
     Tls,
+    /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
+    Relp,
 }
 
 /// syslog: how messages are delimited on the stream (RFC 6587).
@@ -808,7 +810,7 @@ pub struct SinkConfig {
     pub chain: bool,
     /// syslog: `host:port` of the receiver.
     pub address: Option<String>,
-    /// syslog: `tcp` or `tls`. Default `tls`.
+    /// syslog: `tcp`, `tls` or `relp`. Default `tls`.
     #[serde(default)]
     pub protocol: SyslogProtocol,
     /// syslog: `octet-counting` or `newline`. Default `octet-counting`.

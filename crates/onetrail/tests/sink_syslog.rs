@@ -335,3 +335,80 @@ fn reconnects_after_an_rsyslog_restart() {
         "the agent retried while rsyslog was down: {log_text}"
     );
 }
+
+#[test]
+fn relp_delivers_every_event_acknowledged() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let rs = Rsyslog::start_relp().unwrap();
+    let lines = deliver(&rs, "    protocol: relp\n    format: rfc5424\n");
+    for l in &lines {
+        let f = fields(l);
+        assert_eq!((f[0], f[2], f[5]), ("166", "db1", "dml"), "{l}");
+        serde_json::from_str::<serde_json::Value>(f[7]).expect("MSG is the event JSON");
+    }
+    assert_each_once(&lines, "INSERT INTO public.t VALUES (");
+    let out = check("    protocol: relp\n", &rs.address());
+    assert!(
+        out.contains("RELP session opened (the server answered `open` with 200)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn relp_through_an_rsyslog_restart_mid_stream_loses_nothing() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    const M: u64 = 400;
+    let mut rs = Rsyslog::start_relp().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let cfg = config(
+        dir.path(),
+        &rs.address(),
+        "    protocol: relp\n    batch_max_events: 20\n",
+    );
+    let agent = Agent::spawn(&mut run_command(&cfg), &dir.path().join("agent.log")).unwrap();
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for n in 1..=M {
+                append(&log, &record(n));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let data = |rs: &Rsyslog| {
+        rs.raw_messages()
+            .into_iter()
+            .filter(|l| l.contains(" dml [onetrail@32473 "))
+            .collect::<Vec<_>>()
+    };
+    // Restart while records are being written and sent.
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while data(&rs).len() < 50 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(data(&rs).len() >= 50, "agent: {}", agent.log());
+    rs.restart().unwrap();
+    writer.join().unwrap();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while counted(&data(&rs), "INSERT INTO public.t VALUES (").len() < M as usize
+        && std::time::Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log_text = agent.log();
+    agent.terminate();
+    let c = counted(&data(&rs), "INSERT INTO public.t VALUES (");
+    let missing: Vec<u64> = (1..=M).filter(|n| !c.contains_key(n)).collect();
+    assert!(missing.is_empty(), "lost: {missing:?}\nagent: {log_text}");
+    let dups = c.values().filter(|&&v| v > 1).count();
+    eprintln!("relp restart: {M} events, {dups} delivered twice (at least once)");
+    assert!(
+        log_text.contains("syslog receiver: "),
+        "the restart was not noticed by the sink: {log_text}"
+    );
+}

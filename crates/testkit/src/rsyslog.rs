@@ -1,5 +1,5 @@
 //! A private rsyslogd: a temp dir, a free port on 127.0.0.1, one `imtcp`
-//! input (plain or TLS through the `gtls` stream driver), every message
+//! input (plain or TLS through the `gtls` stream driver) or `imrelp` input, every message
 //! written to two files:
 //!
 //! * `raw`: `%rawmsg%`, the message exactly as received (framing removed);
@@ -49,8 +49,18 @@ impl Rsyslog {
             .find(|p| p.is_file())
     }
 
-    /// Start, and wait (up to 20 s) until the port accepts connections.
+    /// Start with an `imtcp` input (TLS with `tls`), and wait (up to 20 s)
+    /// until the port accepts connections.
     pub fn start(tls: Option<&TlsFiles>) -> io::Result<Rsyslog> {
+        Rsyslog::start_input(tls, false)
+    }
+
+    /// Start with an `imrelp` input (plain TCP) instead.
+    pub fn start_relp() -> io::Result<Rsyslog> {
+        Rsyslog::start_input(None, true)
+    }
+
+    fn start_input(tls: Option<&TlsFiles>, relp: bool) -> io::Result<Rsyslog> {
         let dir = tempfile::Builder::new()
             .prefix("onetrail-rsyslog-")
             .tempdir()?;
@@ -73,16 +83,24 @@ impl Rsyslog {
             ),
             None => (String::new(), ""),
         };
+        let input = if relp {
+            format!(
+                "module(load=\"imrelp\")\ninput(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\")"
+            )
+        } else {
+            format!(
+                "module(load=\"imtcp\"{module_tls})\ninput(type=\"imtcp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\")"
+            )
+        };
         let conf = format!(
             r#"global(workDirectory="{work}" maxMessageSize="256k" parser.escapeControlCharactersOnReceive="off"{global_tls})
-module(load="imtcp"{module_tls})
 template(name="raw" type="string" string="%rawmsg%\n")
 template(name="parsed" type="string" string="%pri%|%timereported:::date-rfc3339%|%hostname%|%app-name%|%procid%|%msgid%|%structured-data%|%msg%\n")
 ruleset(name="out") {{
   action(type="omfile" file="{raw}" template="raw")
   action(type="omfile" file="{parsed}" template="parsed")
 }}
-input(type="imtcp" port="{port}" address="127.0.0.1" ruleset="out")
+{input}
 "#,
             work = work.display(),
             raw = raw.display(),

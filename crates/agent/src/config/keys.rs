@@ -691,16 +691,16 @@ pub const SINK: &[Key] = &[
     key(
         "protocol",
         SYSLOG,
-        "`tcp` | `tls`",
+        "`tcp` | `tls` | `relp`",
         "`tls`",
-        "Transport; delivered = written and flushed to the socket (no receiver acknowledgement).",
+        "Transport. `relp` (plain TCP): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed (no acknowledgement).",
     ),
     key(
         "framing",
         SYSLOG,
         "`octet-counting` | `newline`",
         "`octet-counting`",
-        "Message framing on the stream (RFC 6587).",
+        "Message framing on the stream (RFC 6587); tcp/tls only.",
     ),
     key(
         "format",

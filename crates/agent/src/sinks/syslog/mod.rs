@@ -1,9 +1,12 @@
-//! `type: syslog`: messages to a syslog receiver over TCP or TLS.
+//! `type: syslog`: messages to a syslog receiver over TCP, TLS or RELP.
 //!
+//! * `protocol: relp` (plain TCP): every message is acknowledged by the
+//!   server; a group is delivered, and the checkpoint moves, only once every
+//!   message has its `200` ([`relp`]). `framing` does not apply.
 //! * Messages: RFC 5424, CEF or LEEF, one per event ([`encode`]), framed by
 //!   octet counting (`<len> <msg>`, RFC 6587 §3.4.1, the default) or a
 //!   trailing newline (§3.4.2).
-//! * Delivered means **written and flushed** to the connection: plain syslog
+//! * `tcp`/`tls`: delivered means **written and flushed** to the connection: plain syslog
 //!   over TCP/TLS has no acknowledgement, so messages in the socket buffers
 //!   when the connection drops can be lost without either side knowing. This
 //!   is weaker than the HTTP sinks (and than RELP, not implemented yet).
@@ -19,12 +22,13 @@
 //!   certificate. `tls.verify: false` is refused for this sink.
 
 pub mod encode;
+pub mod relp;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::http::{Receiver, wait_to_retry};
@@ -102,13 +106,24 @@ pub fn validate(cfg: &SinkConfig) -> Result<(), String> {
             "`max_message_bytes` must be at least {MIN_MESSAGE_BYTES} (RFC 5426)"
         ));
     }
+    let t = &cfg.tls;
+    if cfg.protocol != SyslogProtocol::Tls
+        && (t.ca_file.is_some()
+            || t.client_cert.is_some()
+            || t.client_key.is_some()
+            || t.verify.is_some())
+    {
+        return Err(
+            "`tls` settings need `protocol: tls` (RELP over TLS is not implemented yet)".into(),
+        );
+    }
     if cfg.protocol == SyslogProtocol::Tls && cfg.tls.verify == Some(false) {
         return Err("`tls.verify: false` is not supported by the syslog sink; put the receiver's CA in `tls.ca_file`".into());
     }
     Ok(())
 }
 
-trait Stream: AsyncWrite + Unpin + Send + Sync {
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send + Sync {
     /// The TCP connection under it.
     fn tcp(&self) -> &TcpStream;
 }
@@ -135,7 +150,11 @@ pub struct SyslogSink {
     header: encode::Header,
     retry: RetryPolicy,
     conn: Option<Box<dyn Stream>>,
+    /// `protocol: relp`: the session on `conn`.
+    relp: Option<relp::Session>,
+    is_relp: bool,
     buf: Vec<u8>,
+    msgs: Vec<Vec<u8>>,
 }
 
 /// A rustls client config: system roots plus `tls.ca_file`, optional client certificate.
@@ -194,7 +213,7 @@ impl SyslogSink {
         let address = cfg.address.clone().unwrap_or_default();
         let (host, port) = split_address(&address)?;
         let tls = match cfg.protocol {
-            SyslogProtocol::Tcp => None,
+            SyslogProtocol::Tcp | SyslogProtocol::Relp => None,
             SyslogProtocol::Tls => Some(tokio_rustls::TlsConnector::from(Arc::new(tls_config(
                 &cfg.tls,
             )?))),
@@ -221,7 +240,10 @@ impl SyslogSink {
             },
             retry: RetryPolicy::from_config(cfg),
             conn: None,
+            relp: None,
+            is_relp: cfg.protocol == SyslogProtocol::Relp,
             buf: Vec::with_capacity(64 * 1024),
+            msgs: Vec::new(),
         })
     }
 
@@ -253,8 +275,13 @@ impl SyslogSink {
     /// Append the framed message of every event to `self.buf`.
     fn frame_all(&mut self, batches: &[Arc<Batch>]) {
         self.buf.clear();
+        self.msgs.clear();
         for ev in batches.iter().flat_map(|b| b.events.iter()) {
             let msg = encode::encode(ev, &self.header);
+            if self.is_relp {
+                self.msgs.push(msg);
+                continue;
+            }
             match self.framing {
                 SyslogFraming::OctetCounting => {
                     self.buf
@@ -280,6 +307,7 @@ impl SyslogSink {
         };
         if !alive {
             self.conn = None;
+            self.relp = None;
         }
         self.conn.as_mut()
     }
@@ -290,6 +318,25 @@ impl SyslogSink {
         }
         let conn = self.conn.as_mut().expect("connected above");
         metrics.requests.fetch_add(1, Ordering::Relaxed);
+        if self.is_relp {
+            let r = async {
+                if self.relp.is_none() {
+                    self.relp = Some(relp::Session::open(conn).await?);
+                }
+                let sess = self.relp.as_mut().expect("opened above");
+                let mut sent = 0;
+                let r = sess.send_all(conn, &self.msgs, &mut sent).await;
+                metrics.bytes_sent.fetch_add(sent, Ordering::Relaxed);
+                r
+            }
+            .await;
+            if let Err(e) = r {
+                self.conn = None;
+                self.relp = None;
+                return Err(format!("{}: {e}", self.address));
+            }
+            return Ok(());
+        }
         let r = async {
             conn.write_all(&self.buf).await?;
             conn.flush().await
@@ -316,7 +363,7 @@ impl SyslogSink {
         metrics: &SinkMetrics,
     ) -> Result<(), Aborted> {
         self.frame_all(batches);
-        if self.buf.is_empty() {
+        if self.buf.is_empty() && self.msgs.is_empty() {
             return Ok(());
         }
         let name = self.name.clone();
@@ -343,7 +390,14 @@ impl SyslogSink {
 
     /// `onetrail check`: connect (and handshake with TLS), send nothing.
     pub async fn probe(&self) -> Result<Probe, String> {
-        let _c = self.connect().await?;
+        let mut c = self.connect().await?;
+        if self.is_relp {
+            relp::Session::open(&mut c).await?;
+            return Ok(Probe::Verified(format!(
+                "{}: RELP session opened (the server answered `open` with 200)",
+                self.address
+            )));
+        }
         let what = if self.tls.is_some() {
             "TLS handshake done, certificate verified"
         } else {
