@@ -665,6 +665,8 @@ pub enum SyslogProtocol {
     Tls,
     /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
     Relp,
+    /// One datagram per message (RFC 5426), nothing acknowledged.
+    Udp,
 }
 
 /// syslog: how messages are delimited on the stream (RFC 6587).
@@ -810,7 +812,7 @@ pub struct SinkConfig {
     pub chain: bool,
     /// syslog: `host:port` of the receiver.
     pub address: Option<String>,
-    /// syslog: `tcp`, `tls` or `relp`. Default `tls`.
+    /// syslog: `tcp`, `tls`, `relp` or `udp`. Default `tls`.
     #[serde(default)]
     pub protocol: SyslogProtocol,
     /// syslog: `octet-counting` or `newline`. Default `octet-counting`.
@@ -823,13 +825,8 @@ pub struct SinkConfig {
     pub facility: Option<String>,
     /// syslog: APP-NAME. Default `onetrail`.
     pub app_name: Option<String>,
-    /// syslog: longest message. Default 65536.
-    #[serde(default = "default_max_message_bytes")]
-    pub max_message_bytes: usize,
-}
-
-fn default_max_message_bytes() -> usize {
-    65536
+    /// syslog: longest message. Default 65536 (udp: 2048, RFC 5426).
+    pub max_message_bytes: Option<usize>,
 }
 
 fn default_ack_timeout_secs() -> u64 {

@@ -412,3 +412,51 @@ fn relp_through_an_rsyslog_restart_mid_stream_loses_nothing() {
         "the restart was not noticed by the sink: {log_text}"
     );
 }
+
+#[test]
+fn udp_delivers_and_cuts_long_messages_to_2048_bytes_flagged() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let rs = Rsyslog::start_udp().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    for n in 1..=N {
+        append(&log, &record(n));
+    }
+    // One statement of 10 000 bytes: over UDP's 2048-byte default.
+    let long = record(N + 1).replace(
+        &format!("VALUES ({}),<none>", N + 1),
+        &format!("VALUES ({}) -- {},<none>", N + 1, "x".repeat(9950)),
+    );
+    append(&log, &long);
+    let cfg = config(dir.path(), &rs.address(), "    protocol: udp\n");
+    let agent = Agent::spawn(&mut run_command(&cfg), &dir.path().join("agent.log")).unwrap();
+    let data = |rs: &Rsyslog| {
+        rs.raw_messages()
+            .into_iter()
+            .filter(|l| l.contains(" dml [onetrail@32473 "))
+            .collect::<Vec<_>>()
+    };
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while data(&rs).len() < N as usize + 1 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let log_text = agent.log();
+    agent.terminate();
+    let lines = data(&rs);
+    let c = counted(&lines, "INSERT INTO public.t VALUES (");
+    assert_eq!(c.len() as u64, N + 1, "{c:?}\nagent: {log_text}");
+    assert!(c.values().all(|&v| v == 1), "{c:?}");
+    let cut = lines
+        .iter()
+        .find(|l| l.contains(&format!("VALUES ({}) -- x", N + 1)))
+        .unwrap();
+    assert!(cut.len() <= 2048, "{}", cut.len());
+    assert!(cut.contains(" truncated=\"true\"] {"), "{cut}");
+    let json: serde_json::Value =
+        serde_json::from_str(&cut[cut.find("] {").unwrap() + 2..]).unwrap();
+    assert_eq!(json["extra"]["truncated_for_sink"], true);
+    assert!(json["extra"]["original_statement_bytes"].as_u64().unwrap() > 9950);
+}

@@ -1,5 +1,6 @@
 //! A private rsyslogd: a temp dir, a free port on 127.0.0.1, one `imtcp`
-//! input (plain or TLS through the `gtls` stream driver) or `imrelp` input, every message
+//! input (plain or TLS through the `gtls` stream driver), or an `imrelp` or
+//! `imudp` input, every message
 //! written to two files:
 //!
 //! * `raw`: `%rawmsg%`, the message exactly as received (framing removed);
@@ -37,6 +38,7 @@ pub struct Rsyslog {
     /// rsyslogd's own stdout/stderr.
     pub log: PathBuf,
     conf: PathBuf,
+    udp: bool,
 }
 
 impl Rsyslog {
@@ -52,15 +54,20 @@ impl Rsyslog {
     /// Start with an `imtcp` input (TLS with `tls`), and wait (up to 20 s)
     /// until the port accepts connections.
     pub fn start(tls: Option<&TlsFiles>) -> io::Result<Rsyslog> {
-        Rsyslog::start_input(tls, false)
+        Rsyslog::start_input(tls, "tcp")
+    }
+
+    /// Start with an `imudp` input instead (readiness: the port is bound).
+    pub fn start_udp() -> io::Result<Rsyslog> {
+        Rsyslog::start_input(None, "udp")
     }
 
     /// Start with an `imrelp` input (plain TCP) instead.
     pub fn start_relp() -> io::Result<Rsyslog> {
-        Rsyslog::start_input(None, true)
+        Rsyslog::start_input(None, "relp")
     }
 
-    fn start_input(tls: Option<&TlsFiles>, relp: bool) -> io::Result<Rsyslog> {
+    fn start_input(tls: Option<&TlsFiles>, kind: &str) -> io::Result<Rsyslog> {
         let dir = tempfile::Builder::new()
             .prefix("onetrail-rsyslog-")
             .tempdir()?;
@@ -83,9 +90,9 @@ impl Rsyslog {
             ),
             None => (String::new(), ""),
         };
-        let input = if relp {
+        let input = if kind == "relp" || kind == "udp" {
             format!(
-                "module(load=\"imrelp\")\ninput(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\")"
+                "module(load=\"im{kind}\")\ninput(type=\"im{kind}\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\")"
             )
         } else {
             format!(
@@ -116,6 +123,7 @@ ruleset(name="out") {{
             parsed,
             log,
             conf: conf_path,
+            udp: kind == "udp",
         };
         r.spawn()?;
         Ok(r)
@@ -166,7 +174,13 @@ ruleset(name="out") {{
         let port = self.port;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let ready = if self.udp {
+                // Bound by rsyslogd: we can no longer bind it ourselves.
+                std::net::UdpSocket::bind(("127.0.0.1", port)).is_err()
+            } else {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            };
+            if ready {
                 return Ok(());
             }
             if let Some(c) = self.child.as_mut()

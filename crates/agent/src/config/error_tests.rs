@@ -359,7 +359,7 @@ fn syslog_sinks_are_checked_at_load() {
         (s.format, s.framing),
         (SyslogFormat::Cef, SyslogFraming::Newline)
     );
-    assert_eq!(s.max_message_bytes, 65536);
+    assert_eq!(crate::sinks::syslog::max_message_bytes(s), 65536);
     for (sink, says) in [
         ("    format: cef\n", "`address` is required"),
         ("    address: siem\n", "must be host:port"),
@@ -379,7 +379,11 @@ fn syslog_sinks_are_checked_at_load() {
             "    address: siem:514\n    protocol: relp\n    tls: { ca_file: /ca.pem }\n",
             "need `protocol: tls`",
         ),
-        ("    address: siem:514\n    protocol: udp\n", "udp"),
+        ("    address: siem:514\n    protocol: sctp\n", "sctp"),
+        (
+            "    address: siem:514\n    protocol: udp\n    max_message_bytes: 70000\n",
+            "at most 65000",
+        ),
     ] {
         let e = load(&with(sink))
             .err()

@@ -691,9 +691,9 @@ pub const SINK: &[Key] = &[
     key(
         "protocol",
         SYSLOG,
-        "`tcp` | `tls` | `relp`",
+        "`tcp` | `tls` | `relp` | `udp`",
         "`tls`",
-        "Transport. `relp` (plain TCP): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed (no acknowledgement).",
+        "Transport. `relp` (plain TCP): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed; `udp`: delivered = handed to the kernel (no acknowledgement, loss undetected).",
     ),
     key(
         "framing",
@@ -727,8 +727,8 @@ pub const SINK: &[Key] = &[
         "max_message_bytes",
         SYSLOG,
         "integer (bytes)",
-        "65536",
-        "Longest message; longer ones have their statement (then raw) cut and are flagged, never dropped.",
+        "65536; udp: 2048",
+        "Longest message (at least 480); longer ones have their statement (then raw) cut and are flagged, never dropped.",
     ),
 ];
 

@@ -1,5 +1,8 @@
 //! `type: syslog`: messages to a syslog receiver over TCP, TLS or RELP.
 //!
+//! * `protocol: udp`: one datagram per message (RFC 5426), delivered when
+//!   handed to the kernel; nothing tells a loss. `max_message_bytes`
+//!   defaults to 2048 there (what RFC 5426 says receivers SHOULD take).
 //! * `protocol: relp` (plain TCP): every message is acknowledged by the
 //!   server; a group is delivered, and the checkpoint moves, only once every
 //!   message has its `200` ([`relp`]). `framing` does not apply.
@@ -39,6 +42,9 @@ use crate::pipeline::{Batch, Shutdown};
 
 /// Smallest `max_message_bytes`: RFC 5426 §3.2, what every IPv4 receiver takes.
 pub const MIN_MESSAGE_BYTES: usize = 480;
+
+/// Largest UDP message (a datagram's payload over IPv6 is at most 65527; stay under IPv4's 65507).
+pub const MAX_UDP_MESSAGE_BYTES: usize = 65_000;
 
 /// Connect (and handshake) timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,6 +93,15 @@ pub fn split_address(addr: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// `max_message_bytes`, or its default: 2048 for udp (RFC 5426 §3.2: what
+/// receivers SHOULD take), 65536 otherwise.
+pub fn max_message_bytes(cfg: &SinkConfig) -> usize {
+    cfg.max_message_bytes.unwrap_or(match cfg.protocol {
+        SyslogProtocol::Udp => 2048,
+        _ => 65536,
+    })
+}
+
 /// The checks `Config::load` runs on a syslog sink.
 pub fn validate(cfg: &SinkConfig) -> Result<(), String> {
     let addr = cfg
@@ -101,7 +116,12 @@ pub fn validate(cfg: &SinkConfig) -> Result<(), String> {
             "unknown `facility: {f}`; expected kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock or local0..local7"
         ));
     }
-    if cfg.max_message_bytes < MIN_MESSAGE_BYTES {
+    if cfg.protocol == SyslogProtocol::Udp && max_message_bytes(cfg) > MAX_UDP_MESSAGE_BYTES {
+        return Err(format!(
+            "`max_message_bytes` must be at most {MAX_UDP_MESSAGE_BYTES} with `protocol: udp` (one datagram per message)"
+        ));
+    }
+    if max_message_bytes(cfg) < MIN_MESSAGE_BYTES {
         return Err(format!(
             "`max_message_bytes` must be at least {MIN_MESSAGE_BYTES} (RFC 5426)"
         ));
@@ -153,6 +173,9 @@ pub struct SyslogSink {
     /// `protocol: relp`: the session on `conn`.
     relp: Option<relp::Session>,
     is_relp: bool,
+    is_udp: bool,
+    /// `protocol: udp`: the connected socket.
+    udp: Option<tokio::net::UdpSocket>,
     buf: Vec<u8>,
     msgs: Vec<Vec<u8>>,
 }
@@ -213,7 +236,7 @@ impl SyslogSink {
         let address = cfg.address.clone().unwrap_or_default();
         let (host, port) = split_address(&address)?;
         let tls = match cfg.protocol {
-            SyslogProtocol::Tcp | SyslogProtocol::Relp => None,
+            SyslogProtocol::Tcp | SyslogProtocol::Relp | SyslogProtocol::Udp => None,
             SyslogProtocol::Tls => Some(tokio_rustls::TlsConnector::from(Arc::new(tls_config(
                 &cfg.tls,
             )?))),
@@ -236,12 +259,14 @@ impl SyslogSink {
                 hostname: cfg.host.clone().unwrap_or_else(super::hostname),
                 app_name: cfg.app_name.clone().unwrap_or_else(|| "onetrail".into()),
                 procid: std::process::id().to_string(),
-                max_bytes: cfg.max_message_bytes,
+                max_bytes: max_message_bytes(cfg),
             },
             retry: RetryPolicy::from_config(cfg),
             conn: None,
             relp: None,
             is_relp: cfg.protocol == SyslogProtocol::Relp,
+            is_udp: cfg.protocol == SyslogProtocol::Udp,
+            udp: None,
             buf: Vec::with_capacity(64 * 1024),
             msgs: Vec::new(),
         })
@@ -278,7 +303,7 @@ impl SyslogSink {
         self.msgs.clear();
         for ev in batches.iter().flat_map(|b| b.events.iter()) {
             let msg = encode::encode(ev, &self.header);
-            if self.is_relp {
+            if self.is_relp || self.is_udp {
                 self.msgs.push(msg);
                 continue;
             }
@@ -312,7 +337,45 @@ impl SyslogSink {
         self.conn.as_mut()
     }
 
+    /// `protocol: udp`: one datagram per message on a connected socket.
+    async fn attempt_udp(&mut self, metrics: &SinkMetrics) -> Result<(), String> {
+        if self.udp.is_none() {
+            let addr = tokio::net::lookup_host((self.host.as_str(), self.port))
+                .await
+                .map_err(|e| format!("cannot resolve {}: {e}", self.address))?
+                .next()
+                .ok_or_else(|| format!("cannot resolve {}", self.address))?;
+            let local = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let sock = tokio::net::UdpSocket::bind(local)
+                .await
+                .map_err(|e| format!("UDP socket: {e}"))?;
+            sock.connect(addr)
+                .await
+                .map_err(|e| format!("UDP to {}: {e}", self.address))?;
+            self.udp = Some(sock);
+        }
+        let sock = self.udp.as_ref().expect("bound above");
+        for m in &self.msgs {
+            metrics.requests.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = sock.send(m).await {
+                self.udp = None;
+                return Err(format!("sending to {} failed: {e}", self.address));
+            }
+            metrics
+                .bytes_sent
+                .fetch_add(m.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     async fn attempt(&mut self, metrics: &SinkMetrics) -> Result<(), String> {
+        if self.is_udp {
+            return self.attempt_udp(metrics).await;
+        }
         if self.live_conn().is_none() {
             self.conn = Some(self.connect().await?);
         }
@@ -390,6 +453,12 @@ impl SyslogSink {
 
     /// `onetrail check`: connect (and handshake with TLS), send nothing.
     pub async fn probe(&self) -> Result<Probe, String> {
+        if self.is_udp {
+            return Ok(Probe::Unverified(format!(
+                "{}: UDP: nothing to check (datagrams are not acknowledged)",
+                self.address
+            )));
+        }
         let mut c = self.connect().await?;
         if self.is_relp {
             relp::Session::open(&mut c).await?;
