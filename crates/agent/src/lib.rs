@@ -799,6 +799,23 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                 );
             }
         }
+        if s.kind == SinkType::Syslog
+            && s.protocol != crate::config::SyslogProtocol::Tls
+            && let Some(addr) = &s.address
+            && let Some(host) = cleartext_remote_host(&format!("http://{}", addr.trim()))
+        {
+            f.warn(
+                &subject,
+                format!(
+                    "`protocol: {}` to {host}, another host: audit events cross the network unencrypted; use `protocol: tls`",
+                    match s.protocol {
+                        crate::config::SyslogProtocol::Tcp => "tcp",
+                        crate::config::SyslogProtocol::Relp => "relp",
+                        _ => "udp",
+                    }
+                ),
+            );
+        }
         if s.kind == SinkType::File {
             let path = s.path.clone().unwrap_or_default();
             let r = if path.exists() {

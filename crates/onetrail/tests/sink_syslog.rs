@@ -284,6 +284,15 @@ fn check_connects_and_handshakes() {
         &format!("127.0.0.1:{}", common::free_port()),
     );
     assert!(plain.contains("cannot connect to 127.0.0.1:"), "{plain}");
+    assert!(
+        !plain.contains("unencrypted"),
+        "loopback is not the network: {plain}"
+    );
+    let remote = check("    protocol: relp\n", "siem.invalid:2514");
+    assert!(
+        remote.contains("`protocol: relp` to siem.invalid, another host: audit events cross the network unencrypted"),
+        "{remote}"
+    );
 }
 
 #[test]
