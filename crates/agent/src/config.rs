@@ -665,6 +665,8 @@ pub enum SyslogProtocol {
     Tls,
     /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
     Relp,
+    /// RELP inside TLS (rsyslog `imrelp` with `tls="on"`).
+    RelpTls,
     /// One datagram per message (RFC 5426), nothing acknowledged.
     Udp,
 }
@@ -812,7 +814,7 @@ pub struct SinkConfig {
     pub chain: bool,
     /// syslog: `host:port` of the receiver.
     pub address: Option<String>,
-    /// syslog: `tcp`, `tls`, `relp` or `udp`. Default `tls`.
+    /// syslog: `tcp`, `tls`, `relp`, `relp_tls` or `udp`. Default `tls`.
     #[serde(default)]
     pub protocol: SyslogProtocol,
     /// syslog: `octet-counting` or `newline`. Default `octet-counting`.

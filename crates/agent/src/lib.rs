@@ -800,7 +800,10 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
             }
         }
         if s.kind == SinkType::Syslog
-            && s.protocol != crate::config::SyslogProtocol::Tls
+            && !matches!(
+                s.protocol,
+                crate::config::SyslogProtocol::Tls | crate::config::SyslogProtocol::RelpTls
+            )
             && let Some(addr) = &s.address
             && let Some(host) = cleartext_remote_host(&format!("http://{}", addr.trim()))
         {

@@ -469,3 +469,44 @@ fn udp_delivers_and_cuts_long_messages_to_2048_bytes_flagged() {
     assert_eq!(json["extra"]["truncated_for_sink"], true);
     assert!(json["extra"]["original_statement_bytes"].as_u64().unwrap() > 9950);
 }
+
+#[test]
+fn relp_inside_tls_delivers_and_check_handshakes() {
+    if !rsyslog_or_skip() {
+        return;
+    }
+    let m = TlsMaterial::generate();
+    let rs = Rsyslog::start_relp_tls(&tls_files(&m)).unwrap();
+    // librelp wants a client certificate (mutual TLS).
+    let client = format!(
+        "      client_cert: {}\n      client_key: {}\n",
+        m.client_cert.display(),
+        m.client_key.display()
+    );
+    let sink = format!(
+        "    protocol: relp_tls\n    format: leef\n    tls:\n      ca_file: {}\n{client}",
+        m.ca_cert.display()
+    );
+    let lines = deliver(&rs, &sink);
+    for l in &lines {
+        assert!(fields(l)[7].starts_with("LEEF:2.0|onetrail|"), "{l}");
+    }
+    assert_each_once(&lines, "\tstatement=INSERT INTO public.t VALUES (");
+    let out = check(
+        &format!(
+            "    protocol: relp_tls\n    tls:\n      ca_file: {}\n{client}",
+            m.ca_cert.display()
+        ),
+        &rs.address(),
+    );
+    assert!(out.contains("RELP session opened"), "{out}");
+    assert!(!out.contains("unencrypted"), "{out}");
+    let wrong = check(
+        &format!(
+            "    protocol: relp_tls\n    tls:\n      ca_file: {}\n{client}",
+            m.other_ca_cert.display()
+        ),
+        &rs.address(),
+    );
+    assert!(wrong.contains("TLS handshake with"), "{wrong}");
+}

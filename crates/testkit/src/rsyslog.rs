@@ -67,6 +67,12 @@ impl Rsyslog {
         Rsyslog::start_input(None, "relp")
     }
 
+    /// Start with an `imrelp` input inside TLS (`tls="on"`). librelp requires a
+    /// client certificate there: `tls.authMode="certvalid"` accepts any signed by `tls.ca`.
+    pub fn start_relp_tls(tls: &TlsFiles) -> io::Result<Rsyslog> {
+        Rsyslog::start_input(Some(tls), "relp")
+    }
+
     fn start_input(tls: Option<&TlsFiles>, kind: &str) -> io::Result<Rsyslog> {
         let dir = tempfile::Builder::new()
             .prefix("onetrail-rsyslog-")
@@ -90,7 +96,14 @@ impl Rsyslog {
             ),
             None => (String::new(), ""),
         };
-        let input = if kind == "relp" || kind == "udp" {
+        let input = if let (Some(t), "relp") = (tls, kind) {
+            format!(
+                "module(load=\"imrelp\")\ninput(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\" tls=\"on\" tls.caCert=\"{}\" tls.myCert=\"{}\" tls.myPrivKey=\"{}\" tls.authMode=\"certvalid\")",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            )
+        } else if kind == "relp" || kind == "udp" {
             format!(
                 "module(load=\"im{kind}\")\ninput(type=\"im{kind}\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"out\")"
             )

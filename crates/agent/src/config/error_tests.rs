@@ -377,7 +377,7 @@ fn syslog_sinks_are_checked_at_load() {
         ),
         (
             "    address: siem:514\n    protocol: relp\n    tls: { ca_file: /ca.pem }\n",
-            "need `protocol: tls`",
+            "need `protocol: tls` or `protocol: relp_tls`",
         ),
         ("    address: siem:514\n    protocol: sctp\n", "sctp"),
         (

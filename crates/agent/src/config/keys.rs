@@ -616,7 +616,7 @@ pub const SINK: &[Key] = &[
         "tls",
         NET,
         TLS,
-        "TLS to the receiver (next section; syslog: with `protocol: tls`).",
+        "TLS to the receiver (next section; syslog: with `protocol: tls` or `relp_tls`).",
     ),
     key(
         "ack_timeout_secs",
@@ -691,9 +691,9 @@ pub const SINK: &[Key] = &[
     key(
         "protocol",
         SYSLOG,
-        "`tcp` | `tls` | `relp` | `udp`",
+        "`tcp` | `tls` | `relp` | `relp_tls` | `udp`",
         "`tls`",
-        "Transport. `relp` (plain TCP): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed; `udp`: delivered = handed to the kernel (no acknowledgement, loss undetected).",
+        "Transport. `relp`, `relp_tls` (RELP inside TLS): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed; `udp`: delivered = handed to the kernel (no acknowledgement, loss undetected).",
     ),
     key(
         "framing",

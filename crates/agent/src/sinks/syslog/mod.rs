@@ -3,7 +3,8 @@
 //! * `protocol: udp`: one datagram per message (RFC 5426), delivered when
 //!   handed to the kernel; nothing tells a loss. `max_message_bytes`
 //!   defaults to 2048 there (what RFC 5426 says receivers SHOULD take).
-//! * `protocol: relp` (plain TCP): every message is acknowledged by the
+//! * `protocol: relp` (plain TCP) or `relp_tls` (inside TLS, set up as for
+//!   `tls`): every message is acknowledged by the
 //!   server; a group is delivered, and the checkpoint moves, only once every
 //!   message has its `200` ([`relp`]). `framing` does not apply.
 //! * Messages: RFC 5424, CEF or LEEF, one per event ([`encode`]), framed by
@@ -127,17 +128,16 @@ pub fn validate(cfg: &SinkConfig) -> Result<(), String> {
         ));
     }
     let t = &cfg.tls;
-    if cfg.protocol != SyslogProtocol::Tls
+    let uses_tls = matches!(cfg.protocol, SyslogProtocol::Tls | SyslogProtocol::RelpTls);
+    if !uses_tls
         && (t.ca_file.is_some()
             || t.client_cert.is_some()
             || t.client_key.is_some()
             || t.verify.is_some())
     {
-        return Err(
-            "`tls` settings need `protocol: tls` (RELP over TLS is not implemented yet)".into(),
-        );
+        return Err("`tls` settings need `protocol: tls` or `protocol: relp_tls`".into());
     }
-    if cfg.protocol == SyslogProtocol::Tls && cfg.tls.verify == Some(false) {
+    if uses_tls && cfg.tls.verify == Some(false) {
         return Err("`tls.verify: false` is not supported by the syslog sink; put the receiver's CA in `tls.ca_file`".into());
     }
     Ok(())
@@ -237,9 +237,9 @@ impl SyslogSink {
         let (host, port) = split_address(&address)?;
         let tls = match cfg.protocol {
             SyslogProtocol::Tcp | SyslogProtocol::Relp | SyslogProtocol::Udp => None,
-            SyslogProtocol::Tls => Some(tokio_rustls::TlsConnector::from(Arc::new(tls_config(
-                &cfg.tls,
-            )?))),
+            SyslogProtocol::Tls | SyslogProtocol::RelpTls => Some(
+                tokio_rustls::TlsConnector::from(Arc::new(tls_config(&cfg.tls)?)),
+            ),
         };
         Ok(SyslogSink {
             name: name.to_string(),
@@ -264,7 +264,7 @@ impl SyslogSink {
             retry: RetryPolicy::from_config(cfg),
             conn: None,
             relp: None,
-            is_relp: cfg.protocol == SyslogProtocol::Relp,
+            is_relp: matches!(cfg.protocol, SyslogProtocol::Relp | SyslogProtocol::RelpTls),
             is_udp: cfg.protocol == SyslogProtocol::Udp,
             udp: None,
             buf: Vec::with_capacity(64 * 1024),
