@@ -161,6 +161,19 @@ ruleset(name="out") {{
         }
     }
 
+    /// Kill rsyslogd (SIGKILL: no flush, no goodbye to clients) and wait for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Start it again after [`Rsyslog::stop`] or [`Rsyslog::kill`].
+    pub fn start_again(&mut self) -> io::Result<()> {
+        self.spawn()
+    }
+
     /// Start it again: same port, same config, same output files.
     pub fn restart(&mut self) -> io::Result<()> {
         self.stop();

@@ -308,4 +308,73 @@ mod tests {
         assert!(parse(&[b'7'; 100]).is_err());
         assert!(parse(b"1 r\xffp 2 ok\n").is_err());
     }
+
+    /// A server that answers `open` and the first `acked` messages with 200,
+    /// then closes: `send_all` must fail (the group is not delivered).
+    async fn server(mut io: tokio::io::DuplexStream, acked: usize) {
+        let mut buf = Vec::new();
+        let mut seen = 0;
+        let mut chunk = [0u8; 4096];
+        loop {
+            while let Ok(Some((f, used))) = parse(&buf) {
+                buf.drain(..used);
+                if f.command == "syslog" {
+                    if seen == acked {
+                        return; // drop: connection closed, answers missing
+                    }
+                    seen += 1;
+                }
+                let mut out = Vec::new();
+                frame(f.txnr, "rsp", b"200 OK", &mut out);
+                io.write_all(&out).await.unwrap();
+            }
+            let n = io.read(&mut chunk).await.unwrap();
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn delivered_only_when_every_message_is_acknowledged() {
+        let msgs: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("<14>1 - - - - - - m{i}").into_bytes())
+            .collect();
+        for (acked, ok) in [(300, true), (299, false), (0, false), (150, false)] {
+            let (mut client, srv) = tokio::io::duplex(1 << 16);
+            let h = tokio::spawn(server(srv, acked));
+            let mut sess = Session::open(&mut client).await.unwrap();
+            let mut sent = 0;
+            let r = sess.send_all(&mut client, &msgs, &mut sent).await;
+            assert_eq!(r.is_ok(), ok, "{acked} acked: {r:?}");
+            assert!(sent > 0);
+            drop(client);
+            h.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_or_serverclose_is_not_a_delivery() {
+        for answer in [
+            &b"2 rsp 9 500 error\n"[..],
+            b"0 serverclose 0\n",
+            b"7 rsp 6 200 OK\n",
+        ] {
+            let (mut client, mut srv) = tokio::io::duplex(1 << 16);
+            let reply = answer.to_vec();
+            let h = tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                let _ = srv.read(&mut chunk).await.unwrap();
+                srv.write_all(b"1 rsp 6 200 OK\n").await.unwrap();
+                let _ = srv.read(&mut chunk).await.unwrap();
+                srv.write_all(&reply).await.unwrap();
+                srv
+            });
+            let mut sess = Session::open(&mut client).await.unwrap();
+            let r = sess.send_all(&mut client, &[b"x".to_vec()], &mut 0).await;
+            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(&answer));
+            drop(h.await.unwrap());
+        }
+    }
 }
