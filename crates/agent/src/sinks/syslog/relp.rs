@@ -373,7 +373,7 @@ mod tests {
             });
             let mut sess = Session::open(&mut client).await.unwrap();
             let r = sess.send_all(&mut client, &[b"x".to_vec()], &mut 0).await;
-            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(&answer));
+            assert!(r.is_err(), "{:?}", String::from_utf8_lossy(answer));
             drop(h.await.unwrap());
         }
     }
