@@ -3,7 +3,7 @@
 #
 # Installs what the integration tests need when it is missing (PostgreSQL 15
 # with pgaudit and pgauditlogtofile, MariaDB server with its server_audit
-# plugin), then runs every test of the workspace. Integration tests start their
+# plugin, rsyslog with GnuTLS and RELP), then runs every test of the workspace. Integration tests start their
 # own private servers in temp dirs on free ports; nothing system-wide is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,10 @@ need=()
 [ -f /usr/lib/postgresql/15/lib/pgaudit.so ] || need+=(postgresql-15-pgaudit)
 [ -f /usr/lib/postgresql/15/lib/pgauditlogtofile.so ] || need+=(postgresql-15-pgauditlogtofile)
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
+# The syslog sink's end-to-end tests: a private rsyslogd (imtcp, gtls for TLS).
+command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsyslog)
+[ -f /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || need+=(rsyslog-gnutls)
+[ -f /usr/lib/x86_64-linux-gnu/rsyslog/imrelp.so ] || need+=(rsyslog-relp)
 # Packaging checks: systemd-analyze (verify/security of the unit, offline),
 # openssl (a test CA for the examples' tls.ca_file), adduser (the .deb's postinst).
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)

@@ -639,6 +639,48 @@ pub enum SinkType {
     SplunkHec,
     /// Datadog Logs intake v2.
     Datadog,
+    /// A syslog receiver over TCP or TLS (RFC 5424, CEF or LEEF messages).
+    Syslog,
+}
+
+/// syslog: the message format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogFormat {
+    /// RFC 5424 with structured data and the event JSON as MSG.
+    #[default]
+    Rfc5424,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// IBM QRadar Log Event Extended Format 2.0.
+    Leef,
+}
+
+/// syslog: the transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyslogProtocol {
+    Tcp,
+    #[default]
+    Tls,
+    /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
+    Relp,
+    /// RELP inside TLS (rsyslog `imrelp` with `tls="on"`).
+    RelpTls,
+    /// One datagram per message (RFC 5426), nothing acknowledged.
+    Udp,
+}
+
+/// syslog: how messages are delimited on the stream (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum SyslogFraming {
+    /// `<length> <message>`.
+    #[default]
+    #[serde(rename = "octet-counting")]
+    OctetCounting,
+    /// `<message>\n`.
+    #[serde(rename = "newline")]
+    Newline,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -770,6 +812,23 @@ pub struct SinkConfig {
     /// Default false.
     #[serde(default)]
     pub chain: bool,
+    /// syslog: `host:port` of the receiver.
+    pub address: Option<String>,
+    /// syslog: `tcp`, `tls`, `relp`, `relp_tls` or `udp`. Default `tls`.
+    #[serde(default)]
+    pub protocol: SyslogProtocol,
+    /// syslog: `octet-counting` or `newline`. Default `octet-counting`.
+    #[serde(default)]
+    pub framing: SyslogFraming,
+    /// syslog: `rfc5424`, `cef` or `leef`. Default `rfc5424`.
+    #[serde(default)]
+    pub format: SyslogFormat,
+    /// syslog: facility name. Default `local4`.
+    pub facility: Option<String>,
+    /// syslog: APP-NAME. Default `onetrail`.
+    pub app_name: Option<String>,
+    /// syslog: longest message. Default 65536 (udp: 2048, RFC 5426).
+    pub max_message_bytes: Option<usize>,
 }
 
 fn default_ack_timeout_secs() -> u64 {
@@ -1029,6 +1088,11 @@ impl Config {
                                 "sinks.{name}: set `token: ${{SPLUNK_HEC_TOKEN}}` or `token_file:`"
                             ),
                         ));
+                    }
+                }
+                SinkType::Syslog => {
+                    if let Err(e) = crate::sinks::syslog::validate(s) {
+                        return Err(err(line, format!("sinks.{name}: {e}")));
                     }
                 }
                 SinkType::Datadog if s.api_key.is_none() && s.api_key_file.is_none() => {

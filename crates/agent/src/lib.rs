@@ -799,6 +799,26 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                 );
             }
         }
+        if s.kind == SinkType::Syslog
+            && !matches!(
+                s.protocol,
+                crate::config::SyslogProtocol::Tls | crate::config::SyslogProtocol::RelpTls
+            )
+            && let Some(addr) = &s.address
+            && let Some(host) = cleartext_remote_host(&format!("http://{}", addr.trim()))
+        {
+            f.warn(
+                &subject,
+                format!(
+                    "`protocol: {}` to {host}, another host: audit events cross the network unencrypted; use `protocol: tls`",
+                    match s.protocol {
+                        crate::config::SyslogProtocol::Tcp => "tcp",
+                        crate::config::SyslogProtocol::Relp => "relp",
+                        _ => "udp",
+                    }
+                ),
+            );
+        }
         if s.kind == SinkType::File {
             let path = s.path.clone().unwrap_or_default();
             let r = if path.exists() {
@@ -909,6 +929,7 @@ fn probe_sink(sink: Sink) -> (Level, String) {
             let (label, r) = match sink {
                 Sink::SplunkHec(s) => ("Splunk HEC", s.probe().await),
                 Sink::Datadog(d) => ("Datadog", d.probe().await),
+                Sink::Syslog(s) => ("syslog", s.probe().await),
                 Sink::File(_) | Sink::Stdout(_) => return (Level::Ok, "ready".to_string()),
             };
             match r {

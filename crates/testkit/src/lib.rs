@@ -5,6 +5,7 @@ pub mod mariadb;
 pub mod pg_workload;
 pub mod postgres;
 pub mod receivers;
+pub mod rsyslog;
 pub mod tds;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -345,3 +345,49 @@ fn suggestions_are_for_typos_only() {
     assert_eq!(schema::suggest("zzz", keys.into_iter()), None);
     assert_eq!(schema::suggest("db", keys.into_iter()), None);
 }
+
+#[test]
+fn syslog_sinks_are_checked_at_load() {
+    let with = |sink: &str| format!("{BASE}  siem:\n    type: syslog\n{sink}");
+    let cfg = load(&with(
+        "    address: siem:6514\n    format: cef\n    framing: newline\n",
+    ))
+    .expect("a valid syslog sink");
+    let s = &cfg.sinks["siem"].value;
+    assert_eq!(s.protocol, SyslogProtocol::Tls, "TLS by default");
+    assert_eq!(
+        (s.format, s.framing),
+        (SyslogFormat::Cef, SyslogFraming::Newline)
+    );
+    assert_eq!(crate::sinks::syslog::max_message_bytes(s), 65536);
+    for (sink, says) in [
+        ("    format: cef\n", "`address` is required"),
+        ("    address: siem\n", "must be host:port"),
+        (
+            "    address: siem:514\n    facility: local9\n",
+            "unknown `facility: local9`",
+        ),
+        (
+            "    address: siem:514\n    max_message_bytes: 100\n",
+            "at least 480",
+        ),
+        (
+            "    address: siem:514\n    tls: { verify: false }\n",
+            "`tls.verify: false` is not supported",
+        ),
+        (
+            "    address: siem:514\n    protocol: relp\n    tls: { ca_file: /ca.pem }\n",
+            "need `protocol: tls` or `protocol: relp_tls`",
+        ),
+        ("    address: siem:514\n    protocol: sctp\n", "sctp"),
+        (
+            "    address: siem:514\n    protocol: udp\n    max_message_bytes: 70000\n",
+            "at most 65000",
+        ),
+    ] {
+        let e = load(&with(sink))
+            .err()
+            .unwrap_or_else(|| panic!("accepted: {sink}"));
+        assert!(e.to_string().contains(says), "{sink}: {e}");
+    }
+}

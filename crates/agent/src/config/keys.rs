@@ -114,7 +114,7 @@ const fn section(
 /// Source types (`type:` of a source), in the order the docs list them.
 pub const SOURCE_TYPES: &[&str] = &["pgaudit", "mysql_audit", "oracle_audit", "mssql", "oracle"];
 /// Sink types (`type:` of a sink).
-pub const SINK_TYPES: &[&str] = &["file", "stdout", "splunk_hec", "datadog"];
+pub const SINK_TYPES: &[&str] = &["file", "stdout", "splunk_hec", "datadog", "syslog"];
 
 const FILES: &[&str] = &["pgaudit", "mysql_audit", "oracle_audit"];
 const PG: &[&str] = &["pgaudit"];
@@ -127,6 +127,8 @@ const FILE: &[&str] = &["file"];
 const HEC: &[&str] = &["splunk_hec"];
 const DD: &[&str] = &["datadog"];
 const HTTP: &[&str] = &["splunk_hec", "datadog"];
+const SYSLOG: &[&str] = &["syslog"];
+const NET: &[&str] = &["splunk_hec", "datadog", "syslog"];
 
 /// The top level of the file.
 pub const TOP: &[Key] = &[
@@ -471,9 +473,9 @@ pub const SINK: &[Key] = &[
     key(
         "type",
         ALL,
-        "`file` | `stdout` | `splunk_hec` | `datadog`",
+        "`file` | `stdout` | `splunk_hec` | `datadog` | `syslog`",
         REQUIRED,
-        "Where events go: a local file, standard output, Splunk HEC or Datadog Logs.",
+        "Where events go: a local file, standard output, Splunk HEC, Datadog Logs or a syslog receiver (RFC 5424, CEF, LEEF).",
     ),
     key(
         "path",
@@ -554,10 +556,10 @@ pub const SINK: &[Key] = &[
     ),
     key(
         "host",
-        HTTP,
+        NET,
         "string",
         "this machine's host name",
-        "Splunk `host` / Datadog `hostname` of the events.",
+        "Splunk `host` / Datadog `hostname` / syslog HOSTNAME of the events.",
     ),
     key(
         "acknowledgements",
@@ -610,7 +612,12 @@ pub const SINK: &[Key] = &[
         "`<data_dir>/dead-letter/<sink>.jsonl`",
         "Where events the receiver rejects as invalid are written, with the reason; each time also an `agent` `DEAD_LETTER` alert.",
     ),
-    section("tls", HTTP, TLS, "TLS to the receiver (next section)."),
+    section(
+        "tls",
+        NET,
+        TLS,
+        "TLS to the receiver (next section; syslog: with `protocol: tls` or `relp_tls`).",
+    ),
     key(
         "ack_timeout_secs",
         HEC,
@@ -634,14 +641,14 @@ pub const SINK: &[Key] = &[
     ),
     key(
         "retry_initial_backoff_ms",
-        HTTP,
+        NET,
         "integer (ms)",
         "1000",
         "First retry delay; doubles per attempt (full jitter); a `Retry-After` wins.",
     ),
     key(
         "retry_max_backoff_ms",
-        HTTP,
+        NET,
         "integer (ms)",
         "60000",
         "Longest retry delay. Retries never stop: the source is the buffer.",
@@ -673,6 +680,55 @@ pub const SINK: &[Key] = &[
         "bool",
         "false",
         "Tamper-evident hash chain on every line; check with `onetrail verify FILE`.",
+    ),
+    key(
+        "address",
+        SYSLOG,
+        "`host:port`",
+        REQUIRED,
+        "The syslog receiver (`siem.example.com:6514`).",
+    ),
+    key(
+        "protocol",
+        SYSLOG,
+        "`tcp` | `tls` | `relp` | `relp_tls` | `udp`",
+        "`tls`",
+        "Transport. `relp`, `relp_tls` (RELP inside TLS): each message acknowledged by the server, the checkpoint follows the acks; `tcp`/`tls`: delivered = written and flushed; `udp`: delivered = handed to the kernel (no acknowledgement, loss undetected).",
+    ),
+    key(
+        "framing",
+        SYSLOG,
+        "`octet-counting` | `newline`",
+        "`octet-counting`",
+        "Message framing on the stream (RFC 6587); tcp/tls only.",
+    ),
+    key(
+        "format",
+        SYSLOG,
+        "`rfc5424` | `cef` | `leef`",
+        "`rfc5424`",
+        "Message format (docs/encodings.md, \"Syslog\"); `rfc5424` carries the event JSON in `encoding`.",
+    ),
+    key(
+        "facility",
+        SYSLOG,
+        "syslog facility name (`local0`..`local7`, `auth`, `authpriv`, `security`, `audit`, ...)",
+        "`local4`",
+        "Facility of every message; the severity comes from the event (failure: error, alert: warning).",
+    ),
+    key(
+        "app_name",
+        SYSLOG,
+        "string",
+        "`onetrail`",
+        "RFC 5424 APP-NAME (printable ASCII, at most 48).",
+    ),
+    key(
+        "max_message_bytes",
+        SYSLOG,
+        "integer (bytes)",
+        "65536; udp: 2048",
+        "Longest message (at least 480); longer ones have their statement (then raw) cut and are flagged, never dropped.",
     ),
 ];
 

@@ -8,6 +8,7 @@ pub mod file;
 pub mod http;
 pub mod splunk_hec;
 pub mod stdout;
+pub mod syslog;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub enum Sink {
     Stdout(stdout::StdoutSink),
     SplunkHec(Box<splunk_hec::SplunkHecSink>),
     Datadog(Box<datadog::DatadogSink>),
+    Syslog(Box<syslog::SyslogSink>),
 }
 
 impl Sink {
@@ -55,6 +57,7 @@ impl Sink {
             SinkType::Datadog => Ok(Sink::Datadog(Box::new(datadog::DatadogSink::new(
                 name, cfg, data_dir,
             )?))),
+            SinkType::Syslog => Ok(Sink::Syslog(Box::new(syslog::SyslogSink::new(name, cfg)?))),
         }
     }
 
@@ -64,7 +67,7 @@ impl Sink {
         let dead = match self {
             Sink::SplunkHec(s) => s.dead_letter_mut(),
             Sink::Datadog(s) => s.dead_letter_mut(),
-            Sink::File(_) | Sink::Stdout(_) => return (Vec::new(), None),
+            Sink::File(_) | Sink::Stdout(_) | Sink::Syslog(_) => return (Vec::new(), None),
         };
         (std::mem::take(&mut dead.written), Some(&*dead))
     }
@@ -82,6 +85,7 @@ impl Sink {
             Sink::Stdout(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::SplunkHec(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
+            Sink::Syslog(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }
 }
