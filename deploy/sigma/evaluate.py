@@ -206,11 +206,11 @@ def load(events, cols):
 
 
 def key(e):
+    """How EXPECTED names an event: agent events by their reason, logins and events without
+    a statement by the user, the rest by the statement."""
     if e["category"] == "agent":
         return (e["action"], e["extra"].get("reason"))
-    if e["category"] == "auth" and e["action"] != "LOGIN" or e["statement"] is None:
-        return (e["action"], e["db_user"])
-    if e["action"] == "LOGIN":
+    if e["category"] == "auth" or e["statement"] is None:
         return (e["action"], e["db_user"])
     return (e["action"], e["statement"])
 
