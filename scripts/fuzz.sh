@@ -3,7 +3,8 @@
 # with cargo-fuzz / libFuzzer. See fuzz/README.md for the targets and their
 # properties.
 #
-#   scripts/fuzz.sh                  every target briefly (FUZZ_SECONDS each, default 10)
+#   scripts/fuzz.sh                  every target briefly and reproducibly (the suite's
+#                                    smoke run: seed FUZZ_SEED=1, FUZZ_RUNS=20000 executions)
 #   scripts/fuzz.sh TARGET SECONDS   a long campaign on one target
 #   scripts/fuzz.sh all SECONDS      every target in turn, SECONDS each
 #   scripts/fuzz.sh list             the target names
@@ -90,15 +91,31 @@ seed_dir() {
 }
 
 run() { # TARGET SECONDS
-  local target=$1 secs=$2 seeds
+  local target=$1 secs=$2 seeds limit
   seed_files "$target" >/dev/null # fails with a message for an unknown target
   seeds=$(seed_dir "$target")
-  mkdir -p "fuzz/corpus/$target"
-  echo "==> fuzz $target for ${secs}s ($(ls "$seeds" | wc -l) seed pieces)"
+  # A campaign keeps what libFuzzer learns in fuzz/corpus/; the smoke run
+  # starts from the seeds alone, so it is the same run on every machine.
+  local corpus="corpus/$target"
+  if [ -n "$smoke" ]; then
+    corpus="target/smoke-corpus/$target"
+    rm -rf "fuzz/$corpus"
+  fi
+  mkdir -p "fuzz/$corpus"
+  if [ -n "$smoke" ]; then
+    # The suite's smoke run is reproducible: a fixed seed and a fixed number
+    # of executions (time only as a backstop on a slow machine), so a CI
+    # verdict never depends on luck; campaigns (TARGET SECONDS) stay random.
+    limit="-seed=${FUZZ_SEED:-1} -runs=${FUZZ_RUNS:-20000} -max_total_time=$((secs * 3))"
+    echo "==> fuzz $target: ${FUZZ_RUNS:-20000} runs, seed ${FUZZ_SEED:-1} ($(ls "$seeds" | wc -l) seed pieces)"
+  else
+    limit="-max_total_time=$secs"
+    echo "==> fuzz $target for ${secs}s ($(ls "$seeds" | wc -l) seed pieces)"
+  fi
   local status=0
   # grep hides libFuzzer's progress chatter; the run's own status decides.
-  (cd fuzz && cargo fuzz run -s "$sanitizer" "$target" "corpus/$target" "$seeds" -- \
-    -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1) |
+  (cd fuzz && cargo fuzz run -s "$sanitizer" "$target" "$corpus" "$seeds" -- \
+    $limit -max_len=8192 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 2>&1) |
     { grep -v -E '^#[0-9]+\s+(NEW|REDUCE|pulse)|^INFO: |^\s*"' || true; }
   status=${PIPESTATUS[0]}
   [ "$status" -eq 0 ] || echo "fuzz.sh: $target FAILED (input saved under fuzz/artifacts/$target/)" >&2
@@ -107,10 +124,11 @@ run() { # TARGET SECONDS
 
 case "${1:-}" in
   list) targets; exit 0 ;;
-  "" | all) which=$(targets); secs=${2:-${FUZZ_SECONDS:-10}} ;;
+  "") which=$(targets); secs=${FUZZ_SECONDS:-10}; smoke=1 ;;
+  all) which=$(targets); secs=${2:-${FUZZ_SECONDS:-10}}; smoke= ;;
   *)
     targets | grep -qx -- "$1" || { echo "fuzz.sh: unknown target $1; targets: $(targets | tr '\n' ' ')" >&2; exit 2; }
-    which=$1; secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS} ;;
+    which=$1; secs=${2:?usage: scripts/fuzz.sh TARGET SECONDS}; smoke= ;;
 esac
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
