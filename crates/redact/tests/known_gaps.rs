@@ -26,7 +26,10 @@ fn redaction_is_idempotent_on_spliced_records() {
         mask_literals: false,
     });
     let (once, _) = r.redact(&text).expect("the input holds a password literal");
-    assert!(!once.contains("Fdw-S3cr3t"), "the secret itself is redacted");
+    assert!(
+        !once.contains("Fdw-S3cr3t"),
+        "the secret itself is redacted"
+    );
     assert_eq!(r.redact(&once), None, "a second pass changes nothing");
 }
 
