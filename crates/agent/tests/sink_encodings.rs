@@ -70,55 +70,12 @@ fn validator_python() -> PathBuf {
 }
 
 fn install_validator() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocsf-venv");
-    let ready = |venv: &Path| {
-        Command::new(venv.join("bin/python"))
-            .args(["-c", "import ocsf.v1_7_0.events"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&venv) {
-        return venv.join("bin/python");
-    }
-    let staging = venv.with_file_name(format!("ocsf-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let out = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&staging)
-        .output()
-        .expect("python3 is needed to validate OCSF output");
-    assert!(
-        out.status.success(),
-        "python3 -m venv failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = Command::new(staging.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet", "pydantic-ocsf==3.0.0"])
-        .output()
-        .expect("pip");
-    assert!(
-        out.status.success(),
-        "cannot install the OCSF validator (pip install pydantic-ocsf==3.0.0): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if !ready(&venv) {
-        // A leftover from an interrupted run is not usable: replace it.
-        let _ = std::fs::remove_dir_all(&venv);
-        if std::fs::rename(&staging, &venv).is_err() && !ready(&venv) {
-            // Could not move it into place and nobody else did: use it where it is.
-            assert!(
-                ready(&staging),
-                "pydantic-ocsf installed but `import ocsf.v1_7_0` fails"
-            );
-            return staging.join("bin/python");
-        }
-    }
-    let _ = std::fs::remove_dir_all(&staging);
-    assert!(
-        ready(&venv),
-        "pydantic-ocsf installed but `import ocsf.v1_7_0` fails"
-    );
-    venv.join("bin/python")
+    onetrail_testkit::python::venv(
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocsf-venv"),
+        &["pydantic-ocsf==3.0.0"],
+        "ocsf.v1_7_0.events",
+    )
+    .unwrap_or_else(|e| panic!("the OCSF validator is needed: {e}"))
 }
 
 fn validate(path: &Path) -> Value {

@@ -25,57 +25,11 @@ fn sigma_python() -> Result<PathBuf, String> {
 }
 
 fn install() -> Result<PathBuf, String> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigma-venv");
-    let ready = |venv: &Path| {
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-c",
-                "import sigma.backends.splunk, sigma.backends.sqlite, sigma.validators.core",
-            ])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&venv) {
-        return Ok(venv.join("bin/python"));
-    }
-    let staging = venv.with_file_name(format!("sigma-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let out = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&staging)
-        .output()
-        .map_err(|e| format!("python3 is needed to check the Sigma rules: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "python3 -m venv failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let out = Command::new(staging.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet"])
-        .args(PACKAGES)
-        .output()
-        .map_err(|e| format!("pip: {e}"))?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(format!(
-            "cannot install pySigma (pip install {}): {}",
-            PACKAGES.join(" "),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    if !ready(&venv) {
-        // A leftover from an interrupted run is not usable: replace it.
-        let _ = std::fs::remove_dir_all(&venv);
-        if std::fs::rename(&staging, &venv).is_err() && !ready(&venv) {
-            // Could not move it into place and nobody else did: use it where it is.
-            assert!(ready(&staging), "pySigma installed but does not import");
-            return Ok(staging.join("bin/python"));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&staging);
-    assert!(ready(&venv), "pySigma installed but does not import");
-    Ok(venv.join("bin/python"))
+    onetrail_testkit::python::venv(
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("sigma-venv"),
+        PACKAGES,
+        "sigma.backends.splunk, sigma.backends.sqlite, sigma.validators.core",
+    )
 }
 
 /// `onetrail parse` over one real capture, written to `<dir>/<workload>.jsonl`.

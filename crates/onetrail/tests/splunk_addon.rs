@@ -257,56 +257,11 @@ fn appinspect() -> Result<PathBuf, String> {
 }
 
 fn install_appinspect() -> Result<PathBuf, String> {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("appinspect-venv");
-    let ready = |venv: &Path| {
-        Command::new(venv.join("bin/python"))
-            .args(["-c", "import splunk_appinspect.main"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ready(&venv) {
-        return Ok(venv.join("bin/python"));
-    }
-    let staging = venv.with_file_name(format!("appinspect-venv.{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    let out = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&staging)
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "python3 -m venv failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let out = Command::new(staging.join("bin/python"))
-        .args(["-m", "pip", "install", "--quiet", APPINSPECT])
-        .output()
-        .map_err(|e| format!("pip: {e}"))?;
-    if !out.status.success() {
-        let _ = std::fs::remove_dir_all(&staging);
-        return Err(format!(
-            "pip install {APPINSPECT} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    if !ready(&venv) {
-        let _ = std::fs::remove_dir_all(&venv);
-        if std::fs::rename(&staging, &venv).is_err() && !ready(&venv) {
-            return if ready(&staging) {
-                Ok(staging.join("bin/python"))
-            } else {
-                Err(format!("{APPINSPECT} installed but does not run"))
-            };
-        }
-    }
-    let _ = std::fs::remove_dir_all(&staging);
-    if ready(&venv) {
-        Ok(venv.join("bin/python"))
-    } else {
-        Err(format!("{APPINSPECT} installed but does not run"))
-    }
+    onetrail_testkit::python::venv(
+        &Path::new(env!("CARGO_TARGET_TMPDIR")).join("appinspect-venv"),
+        &[APPINSPECT],
+        "splunk_appinspect.main",
+    )
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub mod mariadb;
 pub mod pg_workload;
 pub mod postgres;
+pub mod python;
 pub mod receivers;
 pub mod rsyslog;
 pub mod tds;
