@@ -194,6 +194,12 @@ impl std::fmt::Debug for Redactor {
     }
 }
 
+/// The most scans [`Redactor::redact`] makes of one text. Each pass that
+/// changes the text replaces at least one byte that is not part of a
+/// `<redacted>` mark, and real statements settle after one pass (two when an
+/// earlier redaction closed a literal); the bound keeps hostile input linear.
+pub const MAX_PASSES: usize = 8;
+
 impl Redactor {
     pub fn new(opts: RedactorOptions) -> Redactor {
         Redactor {
@@ -208,14 +214,25 @@ impl Redactor {
     /// `Some((new_text, count))` where `count` is the number of secrets
     /// replaced (masked literals are not counted; with `mask_literals` the
     /// result may be `Some((_, 0))`).
+    ///
+    /// Redaction is idempotent: replacing a secret can change how the rest of
+    /// a hostile text lexes (an unterminated literal that ran across records
+    /// is now closed by `<redacted>`), so the text is scanned again after each
+    /// pass that changed it, until a pass finds nothing, at most
+    /// [`MAX_PASSES`] times (each pass is linear; only text that held a
+    /// secret is scanned twice).
     pub fn redact(&self, text: &str) -> Option<(String, usize)> {
-        let spans = self.secret_spans(text.as_bytes());
-        let count = spans.len();
-        let redacted = if spans.is_empty() {
-            None
-        } else {
-            Some(apply(text, &spans, MARK))
-        };
+        let mut redacted: Option<String> = None;
+        let mut count = 0;
+        for _ in 0..MAX_PASSES {
+            let cur = redacted.as_deref().unwrap_or(text);
+            let spans = self.secret_spans(cur.as_bytes());
+            if spans.is_empty() {
+                break;
+            }
+            count += spans.len();
+            redacted = Some(apply(cur, &spans, MARK));
+        }
         if !self.opts.mask_literals {
             return redacted.map(|s| (s, count));
         }
@@ -236,7 +253,22 @@ impl Redactor {
     /// the result stays well-formed. CDATA sections and comments are redacted
     /// as they are. Same return convention as [`Redactor::redact`];
     /// `mask_literals` does not apply.
+    /// Idempotent like [`Redactor::redact`], by the same repeated passes.
     pub fn redact_xml(&self, text: &str) -> Option<(String, usize)> {
+        let mut redacted: Option<String> = None;
+        let mut count = 0;
+        for _ in 0..MAX_PASSES {
+            let cur = redacted.as_deref().unwrap_or(text);
+            let Some((out, n)) = self.redact_xml_once(cur) else {
+                break;
+            };
+            count += n;
+            redacted = Some(out);
+        }
+        redacted.map(|s| (s, count))
+    }
+
+    fn redact_xml_once(&self, text: &str) -> Option<(String, usize)> {
         let b = text.as_bytes();
         if !self.triggers.any(b) && memchr::memchr(b'&', b).is_none() {
             return None;

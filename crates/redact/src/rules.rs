@@ -145,6 +145,7 @@ impl<'t> Engine<'t> {
                 backslash,
                 out,
                 st: &mut st,
+                writers: std::cell::OnceCell::new(),
             }
             .run(run_to);
             for t in &win[..run_to] {
@@ -291,9 +292,30 @@ struct Rules<'a, 'o> {
     backslash: bool,
     out: &'o mut Vec<Span>,
     st: &'o mut State,
+    /// `writers[i]`: how many of tokens `0..i` are literals that write a
+    /// credential keyword; built on the first dynamic-SQL call of the window,
+    /// so that asking it of a call's arguments costs O(1) however deep the
+    /// calls nest (`format('…', format('…', …` kept one window scan per call).
+    writers: std::cell::OnceCell<Vec<u32>>,
 }
 
 impl<'a> Rules<'a, '_> {
+    /// Whether any of tokens `a..e` is a literal that writes a credential keyword.
+    fn writes_credential_in(&self, a: usize, e: usize) -> bool {
+        let w = self.writers.get_or_init(|| {
+            let mut v = Vec::with_capacity(self.t.len() + 1);
+            let mut n = 0u32;
+            v.push(0);
+            for j in 0..self.t.len() {
+                n += u32::from(self.is_str(j) && self.writes_credential(j));
+                v.push(n);
+            }
+            v
+        });
+        let (a, e) = (a.min(self.t.len()), e.min(self.t.len()));
+        a < e && w[e] > w[a]
+    }
+
     fn tok(&self, k: usize) -> Option<&Tok> {
         self.t.get(k)
     }
@@ -612,7 +634,7 @@ impl<'a> Rules<'a, '_> {
         let args = self.args(k + 1);
         let from = args
             .iter()
-            .position(|&(a, e)| (a..e).any(|j| self.is_str(j) && self.writes_credential(j)));
+            .position(|&(a, e)| self.writes_credential_in(a, e));
         if let Some(i) = from
             && let Some(&(a, _)) = args.get(i + 1)
         {

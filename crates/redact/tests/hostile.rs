@@ -102,6 +102,15 @@ const SHAPES: &[(&str, &str, &str, &str)] = &[
     ("dollar nesting", "$a$ password $b$ ", "DO ", ""),
     ("adjacent literals", "'p'\n", "ALTER ROLE r PASSWORD ", ""),
     ("format calls", "format('PASSWORD %L', ", "SELECT ", ""),
+    // What a second scan of "format calls" reads (redaction scans again until
+    // nothing changes); each call's arguments were once searched to the end
+    // of the window for a credential keyword: 6.5 s for 4 MiB in release.
+    (
+        "redacted format calls",
+        "format('<redacted>', ",
+        "SELECT format('PASSWORD %L', ",
+        "",
+    ),
     ("concatenation", "'PASSWORD ' || ", "SELECT ", "'p'"),
     ("comments", "/* password */", "", ""),
     ("identified", "IDENTIFIED BY ", "", "x"),

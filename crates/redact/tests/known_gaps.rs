@@ -1,52 +1,47 @@
-//! Inputs the fuzzer found that the redactor does not yet handle as its
-//! properties say, kept as `#[ignore]`d tests so they are listed (as ignored,
-//! never as passed) until fixed: `cargo test -p onetrail-redact --test
-//! known_gaps -- --ignored` shows each failing.
+//! Inputs the fuzzer found that broke one of the redactor's properties, kept
+//! as regression tests.
 //!
 //! `not-idempotent-1.bin` (libFuzzer, target `redact`, seeded from the
 //! fixtures): fixture JSON and SQL Server lines spliced so that an
 //! unterminated literal after `password '` runs across records. The first
-//! pass redacts that literal; the quote parity after `<redacted>` then
-//! differs, and a second pass finds a double-quoted `",<none>,0"` in a
-//! password position and redacts it too. No secret of the input is left by
-//! the first pass; the second redaction is of pgaudit's own `<none>` field.
+//! scan redacts that literal; the quote parity after `<redacted>` then
+//! differs, and a second scan finds a double-quoted `",<none>,0"` in a
+//! password position. `Redactor::redact` now scans again until nothing
+//! changes, so one call gives the fixpoint.
 
 use onetrail_redact::{Redactor, RedactorOptions};
 
-#[test]
-#[ignore = "known gap: redaction is not idempotent on this spliced input (see the module doc)"]
-fn redaction_is_idempotent_on_spliced_records() {
+fn spliced() -> String {
     let data = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/known/not-idempotent-1.bin"
     ))
     .unwrap();
-    let text = String::from_utf8_lossy(&data);
-    let r = Redactor::new(RedactorOptions {
-        mask_literals: false,
-    });
-    let (once, _) = r.redact(&text).expect("the input holds a password literal");
-    assert!(
-        !once.contains("Fdw-S3cr3t"),
-        "the secret itself is redacted"
-    );
-    assert_eq!(r.redact(&once), None, "a second pass changes nothing");
+    String::from_utf8_lossy(&data).into_owned()
 }
 
-/// The part of the property that holds today: the first pass removes the
-/// secret (this runs, and must pass).
 #[test]
-fn the_secret_of_the_spliced_input_is_redacted() {
-    let data = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/known/not-idempotent-1.bin"
-    ))
-    .unwrap();
-    let text = String::from_utf8_lossy(&data);
+fn redaction_is_idempotent_on_spliced_records() {
+    let text = spliced();
     assert!(text.contains("Fdw-S3cr3t"));
     let r = Redactor::new(RedactorOptions {
         mask_literals: false,
     });
-    let (once, _) = r.redact(&text).unwrap();
-    assert!(!once.contains("Fdw-S3cr3t"), "{once}");
+    let (once, n) = r.redact(&text).expect("the input holds a password literal");
+    assert!(
+        !once.contains("Fdw-S3cr3t"),
+        "the secret is redacted: {once}"
+    );
+    assert!(n >= 2, "both password literals and the re-lexed one: {n}");
+    assert_eq!(r.redact(&once), None, "a second call changes nothing");
+}
+
+#[test]
+fn masking_after_redaction_keeps_the_secret_out() {
+    let text = spliced();
+    let r = Redactor::new(RedactorOptions {
+        mask_literals: true,
+    });
+    let (out, _) = r.redact(&text).unwrap();
+    assert!(!out.contains("Fdw-S3cr3t"), "{out}");
 }
