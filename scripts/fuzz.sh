@@ -85,8 +85,10 @@ seed_dir() {
     [ -f "$file" ] || continue
     n=$((n + 1))
     # Big files become line-aligned pieces: libFuzzer runs small inputs fast.
+    # Files come sorted, so the pieces are numbered alike on every machine
+    # (find lists in directory order).
     split -C 4096 -d -a 4 "$file" "$dir/$n-$(basename "$file")."
-  done < <(seed_files "$1" 2>/dev/null || true)
+  done < <( (seed_files "$1" 2>/dev/null || true) | LC_ALL=C sort)
   echo "$dir"
 }
 
