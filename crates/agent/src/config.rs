@@ -12,7 +12,7 @@
 //!    from `*_file` keys instead;
 //! 3. [`Config::validate`] checks what depends on several keys.
 //!
-//! **Adding a key**: add the field to its struct here (with its serde
+//! **Adding a key**: add the field to its struct in `settings.rs` (with its serde
 //! default), then one line to the table in `config/keys.rs` (types that
 //! take it, shape, type, default, one line of meaning), then regenerate
 //! `docs/config.md` with `cargo run -p onetrail -- config-doc > docs/config.md`.
@@ -28,13 +28,8 @@
 pub mod keys;
 mod schema;
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
-use serde_json::{Map, Value};
-use serde_saphyr::Spanned;
 
 /// A configuration error, always naming the file and, when known, the line.
 #[derive(Debug, thiserror::Error)]
@@ -310,548 +305,7 @@ impl ValueScrubber {
     }
 }
 
-/// `https://user:pass@host/x` → `https://user:****@host/x` (and
-/// `https://token@host` → `https://****@host`), wherever a URL appears in
-/// `text`: for every message that may quote an endpoint.
-pub fn mask_url_credentials(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("://") {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (head, tail) = rest.split_at(i + 3);
-        out.push_str(head);
-        // The authority ends at the path, query, fragment or whitespace; a
-        // password may hold quotes or `@`, so the last `@` before it counts.
-        let end = tail
-            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
-            .unwrap_or(tail.len());
-        let authority = &tail[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                match authority[..at].split_once(':') {
-                    Some((user, _)) => {
-                        out.push_str(user);
-                        out.push_str(":****");
-                    }
-                    None => out.push_str("****"),
-                }
-                out.push_str(&authority[at..]);
-            }
-            None => out.push_str(authority),
-        }
-        rest = &tail[end..];
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
-}
-
-/// A secret (token, API key): never printed, not even in `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
-    }
-    /// The secret's value, for the one place that needs it (an HTTP header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl<'de> Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
-    }
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("/var/lib/onetrail")
-}
-fn default_shutdown_timeout() -> u64 {
-    10
-}
-fn default_checkpoint_failure_exit() -> u64 {
-    60
-}
-
-/// The whole file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Where checkpoints live. Default `/var/lib/onetrail`.
-    #[serde(default = "default_data_dir")]
-    pub data_dir: PathBuf,
-    /// Sources by name. The name is part of the checkpoint key: renaming a
-    /// source makes it start over.
-    #[serde(default)]
-    pub sources: BTreeMap<String, Spanned<SourceConfig>>,
-    /// Sinks by name. Every event goes to every sink.
-    #[serde(default)]
-    pub sinks: BTreeMap<String, Spanned<SinkConfig>>,
-    /// Credential redaction (always on).
-    #[serde(default)]
-    pub redaction: RedactionConfig,
-    /// Seconds allowed, after SIGTERM, to deliver in-flight batches. Default 10.
-    /// systemd's `TimeoutStopSec` should be a little larger.
-    #[serde(default = "default_shutdown_timeout")]
-    pub shutdown_timeout_secs: u64,
-    /// Seconds checkpoints may fail to be written (read-only or full
-    /// `data_dir`) before the agent exits 1. Meanwhile sources read nothing
-    /// new, `/health` answers 503 and writes are retried with backoff.
-    /// Default 60.
-    #[serde(default = "default_checkpoint_failure_exit")]
-    pub checkpoint_failure_exit_secs: u64,
-    /// Agent log settings.
-    #[serde(default)]
-    pub log: LogConfig,
-    /// The agent's own HTTP endpoint: `/metrics` (Prometheus), `/health` and
-    /// `/status` (read by `onetrail status`). Off unless set; the packaged
-    /// `/etc/onetrail/onetrail.yaml` sets `listen: 127.0.0.1:9834`.
-    pub metrics: Option<Spanned<MetricsConfig>>,
-}
-
-/// `metrics:` — the local observability endpoint.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `host:port` to listen on, e.g. `127.0.0.1:9834`. Unauthenticated:
-    /// keep it on localhost (or behind a firewall).
-    pub listen: String,
-}
-
-impl MetricsConfig {
-    /// The listen address (validated when the file is loaded).
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.listen.parse().expect("validated in Config::validate")
-    }
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RedactionConfig {
-    /// Replace every literal in statements with `?` (privacy). Default false.
-    #[serde(default)]
-    pub mask_literals: bool,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// `error|warn|info|debug|trace`. Default `info` (or `RUST_LOG`).
-    pub level: Option<String>,
-    /// `text` (default) or `json`.
-    pub format: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceType {
-    /// PostgreSQL server logs with pgaudit records.
-    Pgaudit,
-    /// MySQL-family audit plugin files.
-    MysqlAudit,
-    /// Oracle audit files tailed from disk (`format:` oracle-unified-syslog,
-    /// oracle-aud, oracle-audit-xml, oracle-unified-csv).
-    OracleAudit,
-    /// SQL Server Audit, polled through `sys.fn_get_audit_file` (tiberius).
-    Mssql,
-    /// Oracle Unified Auditing, polled from `UNIFIED_AUDIT_TRAIL` (oracle crate).
-    Oracle,
-}
-
-impl SourceType {
-    /// Sources that poll a database rather than tail files.
-    pub fn is_poller(self) -> bool {
-        matches!(self, SourceType::Mssql | SourceType::Oracle)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ReadFrom {
-    /// Files without a checkpoint are read from their first byte (default:
-    /// an audit trail should not start with a hole).
-    #[default]
-    Beginning,
-    /// Files present at the first start are read from their end; files that
-    /// appear later are still read from their beginning.
-    End,
-}
-
-fn default_true() -> bool {
-    true
-}
-fn default_poll_ms() -> u64 {
-    250
-}
-fn default_quiet_ms() -> u64 {
-    500
-}
-fn default_max_record() -> usize {
-    onetrail_event::DEFAULT_MAX_RECORD_BYTES
-}
-
-/// One source. Which keys apply depends on `type`; keys of another type are
-/// rejected by [`Config::validate`].
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SourceConfig {
-    #[serde(rename = "type")]
-    pub kind: SourceType,
-    /// Glob patterns of the files to tail (`*`, `?`, `[...]`; no `**`).
-    #[serde(default)]
-    pub paths: Vec<String>,
-    /// Glob patterns of files to ignore even though `paths` matches them
-    /// (e.g. compressed rotations `*.gz`, which are skipped anyway).
-    #[serde(default)]
-    pub exclude: Vec<String>,
-    /// pgaudit: the former name of `format`, still accepted.
-    pub log_format: Option<Spanned<String>>,
-    /// pgaudit, stderr only: the server's `log_line_prefix` (`SHOW log_line_prefix`,
-    /// or `onetrail detect FILE`); `auto` infers it from the newest file at start.
-    /// Default `%m [%p] ` (PostgreSQL's default).
-    pub log_line_prefix: Option<Spanned<String>>,
-    /// File sources: the file format, a name `onetrail formats` prints
-    /// (pgaudit also: `stderr`, `csvlog`, `jsonlog`; default `pgaudit-stderr`).
-    pub format: Option<Spanned<String>>,
-    /// Name of the database instance, copied to every event's `instance`.
-    pub instance: Option<String>,
-    /// Static context copied to every event's `context` (environment, owner, ...).
-    #[serde(default)]
-    pub context: Map<String, Value>,
-    /// Where to start in files that have no checkpoint. Default `beginning`.
-    /// `type: oracle`: `end` starts at the trail's newest record; `type:
-    /// mssql` supports only `beginning`.
-    #[serde(default)]
-    pub read_from: ReadFrom,
-    /// Forward server lines that are not audit records as `other` events
-    /// (default true). With false they are skipped on purpose.
-    #[serde(default = "default_true")]
-    pub forward_other: bool,
-    /// How often files are checked for new data when idle. Default 250 ms.
-    #[serde(default = "default_poll_ms")]
-    pub poll_interval_ms: u64,
-    /// After this long without new bytes, the last complete record of a file is
-    /// emitted even though a continuation line could still follow; a last
-    /// record without its final newline is emitted too (as `onetrail parse`
-    /// does at the end of a file). Default 500 ms.
-    #[serde(default = "default_quiet_ms")]
-    pub quiet_flush_ms: u64,
-    /// File sources: the largest record kept whole, in bytes (default 1 MiB;
-    /// values below 16 KiB are raised to 16 KiB). A longer record — a huge
-    /// statement any database user can get logged — is cut: its start and its
-    /// last 4 KiB are kept and parsed, the bytes between are skipped as they
-    /// are read, and its events carry `extra.truncated: true` and
-    /// `extra.original_bytes`. This bounds the memory one record can take.
-    #[serde(default = "default_max_record")]
-    pub max_record_bytes: usize,
-    // ---- Database-polling sources (`mssql`, `oracle`) ----
-    /// mssql: server host name. oracle: see `connect_string`.
-    pub host: Option<String>,
-    /// mssql: TCP port (default 1433).
-    pub port: Option<u16>,
-    /// The login (SQL authentication / Oracle user).
-    pub username: Option<String>,
-    /// The password (use `${ENV}`), or `password_file`.
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
-    /// mssql: `sql` (default) or `integrated` where supported.
-    pub auth: Option<String>,
-    /// mssql: database to connect to (default `master`).
-    pub database: Option<String>,
-    /// mssql: the audit files, as `sys.fn_get_audit_file`'s first argument
-    /// (e.g. `/var/opt/mssql/audit/*.sqlaudit`, `D:\Audit\*.sqlaudit`).
-    pub file_pattern: Option<String>,
-    /// mssql: `required` (default), `off`, `not_supported`.
-    pub encryption: Option<String>,
-    /// mssql: accept any server certificate (only when set explicitly; warned at start).
-    pub trust_server_certificate: Option<bool>,
-    /// mssql/oracle: CA file for the server certificate.
-    pub ca_file: Option<PathBuf>,
-    /// oracle: Easy Connect string (`dbhost:1521/ORCLPDB1`) or TNS alias.
-    pub connect_string: Option<String>,
-    /// oracle: records may arrive this late (queued writes, spill-over files);
-    /// each poll re-reads this window and de-duplicates. Default 300.
-    pub lookback_secs: Option<u64>,
-    /// oracle: call `DBMS_AUDIT_MGMT.FLUSH_UNIFIED_AUDIT_TRAIL` before each poll (12.1 queued mode).
-    pub flush_before_poll: Option<bool>,
-    /// oracle: after delivery, `DBMS_AUDIT_MGMT.SET_LAST_ARCHIVE_TIMESTAMP` (needs AUDIT_ADMIN). Default false.
-    pub set_archive_timestamp: Option<bool>,
-    /// Rows fetched per poll at most (default 5000).
-    pub batch_rows: Option<u32>,
-    /// oracle: most row keys remembered to de-duplicate the look-back window
-    /// (about 100 bytes each; default 100000). When the window holds more rows,
-    /// its oldest part is forgotten (rows arriving that late are then missed;
-    /// a warning says so).
-    pub dedup_max_keys: Option<usize>,
-    /// oracle: the late sweep finds rows that arrive later than `lookback_secs`
-    /// (a spill-over file loaded hours later) down to this far below the newest
-    /// row: per-minute row counts are compared with Oracle's and only grown
-    /// minutes are re-read. 0 turns it off. Default 86400.
-    pub late_window_secs: Option<u64>,
-    /// oracle: least seconds between two late sweeps. Default 60.
-    pub late_sweep_secs: Option<u64>,
-    // ---- Identity, context and trust (README "Identity, context and trust") ----
-    /// Who is behind `db_user`: a chain of resolvers (`sqlcommenter`,
-    /// `session`, `application_name`, `static_map`, in that order by default),
-    /// first match wins. See `enrich::IdentityConfig` for every key.
-    #[serde(default)]
-    pub identity: crate::enrich::IdentityConfig,
-    /// Data classification by object glob, case-insensitive:
-    /// `{"public.patients*": phi, "billing.cards": [pci, pii]}`. Sets each
-    /// event's `sensitivity`. Default none.
-    #[serde(default)]
-    pub sensitivity: BTreeMap<String, crate::enrich::Labels>,
-    /// Which events are sent: `preset: all` (default, everything) or
-    /// `recommended` (SELECT/`read` only on sensitive objects), and ordered
-    /// `include`/`exclude` rules. `auth` failures, `dcl`, `audit_config`,
-    /// `agent` and `unparsed` events and alerts are only dropped by a rule
-    /// naming their category.
-    #[serde(default)]
-    pub filter: crate::enrich::FilterConfig,
-    /// `compliance: { tags: true, privileged_users: [...] }` (docs/compliance.md).
-    #[serde(default)]
-    pub compliance: crate::enrich::ComplianceConfig,
-    /// pgaudit: the server's `pgaudit.log` value (e.g. `all`), declared so
-    /// that statement-id gaps within a session can be judged: with a value
-    /// that logs everything (`all` with no `-class`), a gap is an `agent` `GAP`
-    /// alert; otherwise (or unset, the default) only `extra.statement_id_gap`.
-    pub pgaudit_log: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SinkType {
-    /// Newline-delimited JSON appended to a local file.
-    File,
-    /// Newline-delimited JSON on standard output.
-    Stdout,
-    /// Splunk HTTP Event Collector.
-    SplunkHec,
-    /// Datadog Logs intake v2.
-    Datadog,
-    /// A syslog receiver over TCP or TLS (RFC 5424, CEF or LEEF messages).
-    Syslog,
-}
-
-/// syslog: the message format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SyslogFormat {
-    /// RFC 5424 with structured data and the event JSON as MSG.
-    #[default]
-    Rfc5424,
-    /// ArcSight Common Event Format.
-    Cef,
-    /// IBM QRadar Log Event Extended Format 2.0.
-    Leef,
-}
-
-/// syslog: the transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum SyslogProtocol {
-    Tcp,
-    #[default]
-    Tls,
-    /// rsyslog's Reliable Event Logging Protocol: every message acknowledged.
-    Relp,
-    /// RELP inside TLS (rsyslog `imrelp` with `tls="on"`).
-    RelpTls,
-    /// One datagram per message (RFC 5426), nothing acknowledged.
-    Udp,
-}
-
-/// syslog: how messages are delimited on the stream (RFC 6587).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-pub enum SyslogFraming {
-    /// `<length> <message>`.
-    #[default]
-    #[serde(rename = "octet-counting")]
-    OctetCounting,
-    /// `<message>\n`.
-    #[serde(rename = "newline")]
-    Newline,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    /// onetrail event v1, as documented in docs/schema.md.
-    #[default]
-    Native,
-    /// OCSF 1.x classes.
-    Ocsf,
-    /// Splunk CIM field names.
-    SplunkCim,
-    /// Datadog standard attributes.
-    Datadog,
-}
-
-fn default_batch_events() -> usize {
-    500
-}
-fn default_batch_bytes() -> usize {
-    1024 * 1024
-}
-fn default_batch_timeout_ms() -> u64 {
-    1000
-}
-
-/// TLS settings of an HTTP sink. Verification is on unless `verify: false`.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    pub verify: Option<bool>,
-    pub ca_file: Option<PathBuf>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-}
-
-/// One sink. Which keys apply depends on `type`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SinkConfig {
-    #[serde(rename = "type")]
-    pub kind: SinkType,
-    /// file: the file to append to.
-    pub path: Option<PathBuf>,
-    /// How events are encoded. Default `native`.
-    #[serde(default)]
-    pub encoding: Encoding,
-    /// Most events per batch. Default 500.
-    #[serde(default = "default_batch_events")]
-    pub batch_max_events: usize,
-    /// Most encoded bytes per batch (before compression). Default 1 MiB.
-    #[serde(default = "default_batch_bytes")]
-    pub batch_max_bytes: usize,
-    /// Longest a partial batch waits before it is sent. Default 1000 ms.
-    #[serde(default = "default_batch_timeout_ms")]
-    pub batch_timeout_ms: u64,
-    /// HTTP sinks: base URL (`https://splunk:8088`, `http://127.0.0.1:8080`).
-    pub endpoint: Option<String>,
-    /// splunk_hec: the HEC token (use `${ENV}`), or `token_file`.
-    pub token: Option<Secret>,
-    pub token_file: Option<PathBuf>,
-    pub index: Option<String>,
-    pub sourcetype: Option<String>,
-    pub source: Option<String>,
-    pub host: Option<String>,
-    /// splunk_hec: wait for indexer acknowledgement before a batch counts as
-    /// delivered (an answer without `ackId` then pauses the sink). Default false.
-    #[serde(default)]
-    pub acknowledgements: bool,
-    /// datadog: the site (`datadoghq.com`, `datadoghq.eu`, `us3.datadoghq.com`, ...).
-    pub site: Option<String>,
-    /// datadog: the API key (use `${ENV}`), or `api_key_file`.
-    pub api_key: Option<Secret>,
-    pub api_key_file: Option<PathBuf>,
-    pub service: Option<String>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Use gzip request bodies. Default true for HTTP sinks.
-    pub compression: Option<bool>,
-    /// HTTP sinks: where events a receiver rejects as invalid are written, one
-    /// JSON line per event with the reason (each time also an `agent`
-    /// `DEAD_LETTER` event, `alert: true`). Default `<data_dir>/dead-letter/<sink>.jsonl`.
-    pub dead_letter_path: Option<PathBuf>,
-    #[serde(default)]
-    pub tls: TlsConfig,
-    /// splunk_hec with `acknowledgements: true`: how long to wait for the
-    /// indexer acknowledgement of a request before sending it again. Default
-    /// 300 s, the Splunk forwarder's convention (`useACK` resends after 300 s).
-    #[serde(default = "default_ack_timeout_secs")]
-    pub ack_timeout_secs: u64,
-    /// splunk_hec with `acknowledgements: true`: the pause between two polls of
-    /// `/services/collector/ack`. Default 1000 ms (Vector polls every 10 s, but
-    /// it pipelines requests; onetrail waits for the ack before the next group).
-    #[serde(default = "default_ack_poll_ms")]
-    pub ack_poll_interval_ms: u64,
-    /// HTTP sinks: timeout of one request (connect + send + response). Default 30 s.
-    #[serde(default = "default_request_timeout_secs")]
-    pub request_timeout_secs: u64,
-    /// HTTP sinks: first retry delay; it doubles per attempt (full jitter) up to
-    /// `retry_max_backoff_ms`. A `Retry-After` from the receiver wins. Default 1000 ms.
-    #[serde(default = "default_retry_initial_ms")]
-    pub retry_initial_backoff_ms: u64,
-    /// HTTP sinks: longest retry delay. Default 60000 ms. Retries never stop:
-    /// the source's log files are the buffer.
-    #[serde(default = "default_retry_max_ms")]
-    pub retry_max_backoff_ms: u64,
-    /// HTTP sinks: while the receiver refuses the credentials (401/403, HEC
-    /// token/index/channel errors) or answers with something other than its
-    /// success form (a proxy's login page) the sink is paused: it tries again
-    /// every `pause_retry_ms` and logs an error each time. Default 30000 ms.
-    #[serde(default = "default_pause_retry_ms")]
-    pub pause_retry_ms: u64,
-    /// datadog: events older than this (at send time) are outside Datadog's
-    /// intake window (18 h); they are sent late: `timestamp` is the send time,
-    /// their own time is in `original_time` (RFC 3339) and `original_timestamp`
-    /// (Unix ms), flagged `late: true`. Default 64800 s (18 h).
-    #[serde(default = "default_max_event_age_secs")]
-    pub max_event_age_secs: u64,
-    /// splunk_hec: send indexed `fields` with every event (`event_id`, the
-    /// de-duplication key; `db_system`; `category`; `instance` when set).
-    /// Default true. They are searchable without extraction (`event_id::…`).
-    #[serde(default = "default_true")]
-    pub indexed_fields: bool,
-    /// file: tamper-evident hash chain. Each line gets `chain: {seq, prev,
-    /// hash}` (SHA-256 over a canonical encoding, see `chain`); the chain
-    /// continues across restarts (state in `<data_dir>/chain/<sink>.json`),
-    /// and `onetrail import` into the same sink continues it (it appends
-    /// under the file's lock). Check a file with `onetrail verify FILE`.
-    /// Default false.
-    #[serde(default)]
-    pub chain: bool,
-    /// syslog: `host:port` of the receiver.
-    pub address: Option<String>,
-    /// syslog: `tcp`, `tls`, `relp`, `relp_tls` or `udp`. Default `tls`.
-    #[serde(default)]
-    pub protocol: SyslogProtocol,
-    /// syslog: `octet-counting` or `newline`. Default `octet-counting`.
-    #[serde(default)]
-    pub framing: SyslogFraming,
-    /// syslog: `rfc5424`, `cef` or `leef`. Default `rfc5424`.
-    #[serde(default)]
-    pub format: SyslogFormat,
-    /// syslog: facility name. Default `local4`.
-    pub facility: Option<String>,
-    /// syslog: APP-NAME. Default `onetrail`.
-    pub app_name: Option<String>,
-    /// syslog: longest message. Default 65536 (udp: 2048, RFC 5426).
-    pub max_message_bytes: Option<usize>,
-}
-
-fn default_ack_timeout_secs() -> u64 {
-    300
-}
-fn default_ack_poll_ms() -> u64 {
-    1000
-}
-fn default_request_timeout_secs() -> u64 {
-    30
-}
-fn default_retry_initial_ms() -> u64 {
-    1000
-}
-fn default_retry_max_ms() -> u64 {
-    60_000
-}
-fn default_pause_retry_ms() -> u64 {
-    30_000
-}
-fn default_max_event_age_secs() -> u64 {
-    18 * 3600
-}
+pub use crate::settings::*;
 
 impl Config {
     /// Read, parse (substituting `${ENV}`) and validate a config file.
@@ -1058,9 +512,7 @@ impl Config {
             } else if let Err(e) = crate::formats::build(self, name) {
                 return Err(err(line, format!("sources.{name}: {e}")));
             }
-            if let Err(e) = crate::enrich::Enricher::build(
-                crate::enrich::EnrichConfig::from_source(name, s, false),
-            ) {
+            if let Err(e) = onetrail_enrich::Enricher::build(s.enrich_config(name, false)) {
                 return Err(err(line, format!("sources.{name}: {e}")));
             }
         }
@@ -1091,7 +543,7 @@ impl Config {
                     }
                 }
                 SinkType::Syslog => {
-                    if let Err(e) = crate::sinks::syslog::validate(s) {
+                    if let Err(e) = onetrail_sinks::syslog::validate(s) {
                         return Err(err(line, format!("sinks.{name}: {e}")));
                     }
                 }
@@ -1269,17 +721,6 @@ fn snake_case_type(k: SourceType) -> &'static str {
         SourceType::Mssql => "mssql",
         SourceType::Oracle => "oracle",
     }
-}
-
-/// Read a secret from a `*_file` key: the file's content without the trailing newline.
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
-    let s = s.trim_end_matches(['\n', '\r']);
-    if s.is_empty() {
-        return Err(format!("secret file {} is empty", path.display()));
-    }
-    Ok(Secret::new(s))
 }
 
 #[cfg(test)]
@@ -1467,5 +908,55 @@ sinks:
     fn secrets_do_not_debug_print() {
         let s = Secret::new("hunter2");
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn source_and_sink_keys_parse_and_validate() {
+        use onetrail_enrich::Resolver;
+        use std::path::Path;
+        let text = r#"
+    data_dir: /tmp/onetrail-keys-test
+    sources:
+      pg:
+        type: pgaudit
+        paths: ["/var/log/postgresql/*.log"]
+        pgaudit_log: all
+        identity:
+          resolvers: [session, static_map]
+          application_name: ['^jira-(?P<user>[a-z]+)$']
+          static_map: [{ db_user: a, actor: "B Person", instance: i1 }]
+          comment_keys: { actor: [who] }
+          max_sessions: 50
+        sensitivity: { "billing.cards": pci, "public.patients*": [phi, pii] }
+        filter: { preset: recommended, rules: [ { exclude: { db_user: [x], category: [read] } } ] }
+        compliance: { privileged_users: [dba] }
+    sinks:
+      out: { type: file, path: /tmp/onetrail-keys-test/e.jsonl, chain: true }
+    "#;
+        let at = Path::new("/etc/onetrail/onetrail.yaml");
+        let c = Config::from_str_at(text, at).unwrap();
+        let s = &c.sources["pg"].value;
+        assert_eq!(
+            s.identity.resolvers,
+            vec![Resolver::Session, Resolver::StaticMap]
+        );
+        assert_eq!(s.identity.max_sessions, 50);
+        assert_eq!(s.identity.comment_keys.ticket, vec!["ticket"]);
+        assert!(c.sinks["out"].value.chain);
+        let e = Config::from_str_at(&text.replace("(?P<user>", "("), at)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sources.pg") && e.contains("named capture"),
+            "{e}"
+        );
+        let e = Config::from_str_at(&text.replace("type: file,", "type: stdout,"), at)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chain"), "{e}");
+        let e = Config::from_str_at(&text.replace("preset: recommended", "preset: some"), at)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("some"), "{e}");
     }
 }

@@ -2,7 +2,7 @@
 
 use onetrail_event::{Engine, RecordFormat};
 
-use crate::config::{Config, SourceType};
+use crate::settings::{Config, SourceType};
 
 /// The engine whose parser reads format `name`, or `None` for an unknown name.
 /// The one place that knows which parser crate owns which format.
@@ -129,10 +129,10 @@ pub fn source_format(cfg: &Config, source: &str) -> Result<(&'static str, Format
     };
     let mut log_line_prefix = s.log_line_prefix.as_ref().map(|p| p.value.clone());
     if name == "pgaudit-stderr" && log_line_prefix.as_deref() == Some("auto") {
-        log_line_prefix = Some(match crate::sample::auto_prefix(&s.paths) {
+        log_line_prefix = Some(match crate::prefix::auto_prefix(&s.paths) {
             Ok((p, _)) => p,
             // Nothing to infer from yet: PostgreSQL's default until a reload.
-            Err(_) => crate::sample::PG_DEFAULT_PREFIX.to_string(),
+            Err(_) => crate::prefix::PG_DEFAULT_PREFIX.to_string(),
         });
     }
     Ok((

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::metrics::Registry;
+use onetrail_core::metrics::Registry;
 
 /// Facts about the running agent shown by `/status`.
 #[derive(Debug, Clone)]
@@ -283,7 +283,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     );
 
     let sources = registry.sources();
-    let src = |f: &dyn Fn(&crate::metrics::SourceMetrics) -> f64| -> Vec<(String, f64)> {
+    let src = |f: &dyn Fn(&onetrail_core::metrics::SourceMetrics) -> f64| -> Vec<(String, f64)> {
         sources
             .iter()
             .map(|(n, k, m)| {
@@ -402,7 +402,7 @@ pub fn render_prometheus(registry: &Registry) -> String {
     );
 
     let sinks = registry.sinks();
-    let snk = |f: &dyn Fn(&crate::metrics::SinkMetrics) -> f64| -> Vec<(String, f64)> {
+    let snk = |f: &dyn Fn(&onetrail_core::metrics::SinkMetrics) -> f64| -> Vec<(String, f64)> {
         sinks
             .iter()
             .map(|(n, k, m)| (format!("{{sink=\"{}\",type=\"{}\"}}", esc(n), esc(k)), f(m)))
@@ -483,12 +483,15 @@ mod tests {
         s.events.fetch_add(5, Ordering::Relaxed);
         s.unparsed.fetch_add(1, Ordering::Relaxed);
         s.count_filtered(3);
-        s.files.lock().unwrap().push(crate::metrics::FileLag {
-            path: "/var/log/a.log".into(),
-            size: 100,
-            read: 80,
-            delivered: 60,
-        });
+        s.files
+            .lock()
+            .unwrap()
+            .push(onetrail_core::metrics::FileLag {
+                path: "/var/log/a.log".into(),
+                size: 100,
+                read: 80,
+                delivered: 60,
+            });
         r.sink("out", "file").set_ok();
         let text = render_prometheus(&r);
         assert!(

@@ -8,7 +8,7 @@
 //! import can run next to the agent. The exception is a `chain: true` file
 //! sink: the file holds one chain whoever writes, so import shares the
 //! agent's chain state (`<data_dir>/chain/<sink>.json`) and appends under the
-//! file's lock (see `crate::sinks::file`). Event ids are the agent's (file
+//! file's lock (see `onetrail_sinks::file`). Event ids are the agent's (file
 //! fingerprint + offset), so a file both imported and tailed yields
 //! duplicates a receiver recognises by `id`.
 
@@ -22,11 +22,11 @@ use onetrail_event::Category;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, SinkType};
-use crate::enrich::{EnrichConfig, Enricher};
-use crate::metrics::SinkMetrics;
 use crate::pipeline::{Batch, SINK_QUEUE, Shutdown};
 use crate::reader::FileReader;
-use crate::sinks::{Grouping, Sink};
+use onetrail_core::metrics::SinkMetrics;
+use onetrail_enrich::Enricher;
+use onetrail_sinks::{Grouping, Sink};
 
 /// Events per batch handed to the sinks (the tailer's chunk size).
 const BATCH_EVENTS: usize = 500;
@@ -83,12 +83,8 @@ pub async fn import(
         ));
     }
     let (fmt_name, fopts) = crate::formats::source_format(cfg, source)?;
-    let mut enricher = Enricher::build(EnrichConfig::from_source(
-        source,
-        sc,
-        cfg.redaction.mask_literals,
-    ))
-    .map_err(|e| format!("sources.{source}: {e}"))?;
+    let mut enricher = Enricher::build(sc.enrich_config(source, cfg.redaction.mask_literals))
+        .map_err(|e| format!("sources.{source}: {e}"))?;
 
     // Every file must be there before anything is sent.
     let mut total = 0u64;
@@ -122,7 +118,7 @@ pub async fn import(
         if let Sink::File(file) = &mut sink
             && sc.chain
         {
-            file.enable_chain(&crate::sinks::chain_state_path(&cfg.data_dir, name))
+            file.enable_chain(&onetrail_sinks::chain_state_path(&cfg.data_dir, name))
                 .map_err(|e| format!("sink `{name}`: {e}"))?;
         }
         let (tx, rx) = mpsc::channel(SINK_QUEUE);
@@ -135,7 +131,7 @@ pub async fn import(
         };
         let m = Arc::new(SinkMetrics::default());
         sink_metrics.push((name.clone(), m.clone(), None));
-        tasks.push(tokio::spawn(crate::sinks::run_sink(
+        tasks.push(tokio::spawn(onetrail_sinks::run_sink(
             sink,
             rx,
             grouping,

@@ -14,120 +14,20 @@
 //! `SINK_QUEUE + 1` source batches per sink (each ≤ `max_chunk_events` events).
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-use onetrail_event::{Category, Engine, Event, Outcome, RecordPos};
+use onetrail_event::{Engine, Event};
 use tokio::sync::mpsc;
 
-use crate::checkpoint::{CheckpointStore, SourceCheckpoint};
-use crate::enrich::Enricher;
-use crate::metrics::{UnparsedAlarm, UnparsedWindow};
 use crate::tail::{Chunk, FileTailer, SourceProblem};
+use onetrail_core::checkpoint::{CheckpointStore, SourceCheckpoint};
+use onetrail_core::metrics::{UnparsedAlarm, UnparsedWindow};
+use onetrail_enrich::Enricher;
 
-/// Batches queued per sink before a source stops reading (backpressure).
-pub const SINK_QUEUE: usize = 8;
-
-/// Events on their way to the sinks, with the means to say they arrived.
-pub struct Batch {
-    pub source: Arc<str>,
-    pub events: Vec<Event>,
-    ack: Option<AckToken>,
-}
-
-struct AckToken {
-    remaining: AtomicUsize,
-    seq: u64,
-    tx: std_mpsc::Sender<u64>,
-}
-
-impl Batch {
-    /// A batch whose delivery nobody waits for (tests, agent notices).
-    pub fn unacked(source: &str, events: Vec<Event>) -> Batch {
-        Batch {
-            source: source.into(),
-            events,
-            ack: None,
-        }
-    }
-
-    /// A batch that sends `seq` on `tx` once each of `sinks` sinks acknowledged
-    /// it (`onetrail import` waits on these).
-    pub fn tracked(
-        source: Arc<str>,
-        events: Vec<Event>,
-        sinks: usize,
-        seq: u64,
-        tx: std_mpsc::Sender<u64>,
-    ) -> Batch {
-        Batch {
-            source,
-            events,
-            ack: Some(AckToken {
-                remaining: AtomicUsize::new(sinks),
-                seq,
-                tx,
-            }),
-        }
-    }
-
-    /// Called by each sink once the batch is durably accepted.
-    pub fn ack(&self) {
-        if let Some(a) = &self.ack
-            && a.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            let _ = a.tx.send(a.seq);
-        }
-    }
-}
-
-/// Shared stop signals. `stop_reading` is raised first (SIGTERM); `abort`
-/// when the shutdown deadline has passed.
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    pub stop_reading: Arc<AtomicBool>,
-    pub abort: Arc<AtomicBool>,
-}
-
-impl Shutdown {
-    pub fn reading_stopped(&self) -> bool {
-        self.stop_reading.load(Ordering::Acquire)
-    }
-    pub fn aborted(&self) -> bool {
-        self.abort.load(Ordering::Acquire)
-    }
-    /// Resolves once the shutdown deadline has passed (checked every 20 ms):
-    /// raced against a delivery, it cancels a request still in flight then.
-    pub async fn until_aborted(&self) {
-        while !self.aborted() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-/// An `agent` event of a source: START, STOP.
-pub fn agent_event(source: &str, engine: Engine, action: &str, detail: &str) -> Event {
-    let now = Utc::now();
-    let key = format!("agent:{source}:{}", now.timestamp_nanos_opt().unwrap_or(0));
-    let pos = RecordPos {
-        source_key: &key,
-        path: None,
-        offset: 0,
-        format: "onetrail",
-    };
-    let mut ev = Event::new(engine, now, &pos, 0);
-    ev.category = Category::Agent;
-    ev.action = action.to_string();
-    ev.outcome = Outcome::Success;
-    ev.extra.insert("source_name".into(), source.into());
-    ev.extra.insert("detail".into(), detail.into());
-    ev.extra
-        .insert("agent_version".into(), env!("CARGO_PKG_VERSION").into());
-    ev
-}
+pub use onetrail_core::batch::{Batch, SINK_QUEUE, Shutdown, agent_event};
 
 /// Runs one file source on the current thread until shutdown.
 pub struct FileSourceRunner {
@@ -139,8 +39,8 @@ pub struct FileSourceRunner {
     pub enricher: Enricher,
     pub poll_interval: Duration,
     pub shutdown: Shutdown,
-    pub metrics: Arc<crate::metrics::SourceMetrics>,
-    /// Unparsed records per window (see [`crate::metrics::UnparsedWindow`]).
+    pub metrics: Arc<onetrail_core::metrics::SourceMetrics>,
+    /// Unparsed records per window (see [`onetrail_core::metrics::UnparsedWindow`]).
     pub unparsed_window: UnparsedWindow,
     pub unparsed_problem: Option<SourceProblem>,
     /// Found at start: the configured `log_line_prefix` does not fit the file.
@@ -295,14 +195,14 @@ fn persist(
     store: &mut CheckpointStore,
     name: &str,
     cp: SourceCheckpoint,
-    metrics: &crate::metrics::SourceMetrics,
+    metrics: &onetrail_core::metrics::SourceMetrics,
 ) {
     store.set_source(name, cp);
     // A failure is logged (once per retry) and reported by the store.
     if store.persist().is_ok() {
         metrics
             .checkpoint_saved_ms
-            .store(crate::metrics::unix_ms(), Ordering::Relaxed);
+            .store(onetrail_core::metrics::unix_ms(), Ordering::Relaxed);
     }
 }
 
@@ -354,7 +254,7 @@ impl<P> Acks<P> {
         seq: u64,
         events: Vec<Event>,
         sinks: usize,
-        metrics: &crate::metrics::SourceMetrics,
+        metrics: &onetrail_core::metrics::SourceMetrics,
     ) -> Batch {
         self.in_flight.sent(seq, events.len(), metrics);
         Batch::tracked(source.clone(), events, sinks, seq, self.tx.clone())
@@ -373,7 +273,7 @@ impl<P> Acks<P> {
 
     /// The oldest chunk, with its position, if it is delivered (then it is
     /// committed: forgotten here and counted delivered).
-    fn commit_next(&mut self, metrics: &crate::metrics::SourceMetrics) -> Option<(u64, P)> {
+    fn commit_next(&mut self, metrics: &onetrail_core::metrics::SourceMetrics) -> Option<(u64, P)> {
         let (&first, _) = self.pending.first_key_value()?;
         if !self.delivered.remove(&first) {
             return None;
@@ -395,8 +295,8 @@ impl<P> Acks<P> {
 struct InFlight(BTreeMap<u64, (u64, u64)>);
 
 impl InFlight {
-    fn sent(&mut self, seq: u64, events: usize, m: &crate::metrics::SourceMetrics) {
-        let now = crate::metrics::unix_ms();
+    fn sent(&mut self, seq: u64, events: usize, m: &onetrail_core::metrics::SourceMetrics) {
+        let now = onetrail_core::metrics::unix_ms();
         self.0.insert(seq, (events as u64, now));
         m.oldest_undelivered_ms.store(
             self.0.first_key_value().map_or(0, |(_, v)| v.1),
@@ -404,7 +304,7 @@ impl InFlight {
         );
     }
 
-    fn delivered(&mut self, seq: u64, m: &crate::metrics::SourceMetrics) {
+    fn delivered(&mut self, seq: u64, m: &onetrail_core::metrics::SourceMetrics) {
         if let Some((n, _)) = self.0.remove(&seq) {
             m.count_delivered(n);
         }
@@ -476,7 +376,7 @@ pub struct PollerRunner {
     pub enricher: Enricher,
     pub interval: Duration,
     pub shutdown: Shutdown,
-    pub metrics: Arc<crate::metrics::SourceMetrics>,
+    pub metrics: Arc<onetrail_core::metrics::SourceMetrics>,
     /// Text fields of a row longer than this are cut ([`Event::cap_text`]).
     pub max_record_bytes: usize,
 }
@@ -554,13 +454,13 @@ impl PollerRunner {
                             tracing::error!(source = %self.name, attempt = failures, "poll failed (will retry): {e}");
                             last_error = Some((e, Instant::now()));
                         }
-                        let wait = crate::sinks::backoff(
+                        let wait = onetrail_sinks::backoff(
                             failures,
                             Duration::from_millis(500),
                             Duration::from_secs(60),
                         )
                         .max(Duration::from_millis(200));
-                        crate::sinks::sleep_unless_aborted(wait, &self.shutdown).await;
+                        onetrail_sinks::sleep_unless_aborted(wait, &self.shutdown).await;
                     }
                 }
             }
@@ -583,7 +483,7 @@ impl PollerRunner {
                 // Nothing in flight, nothing unsaved: the checkpoint on disk is current.
                 self.metrics
                     .checkpoint_saved_ms
-                    .store(crate::metrics::unix_ms(), Ordering::Relaxed);
+                    .store(onetrail_core::metrics::unix_ms(), Ordering::Relaxed);
             }
             if stopping && (acks.is_empty() || self.shutdown.aborted()) {
                 break;
@@ -594,7 +494,7 @@ impl PollerRunner {
                 } else {
                     self.interval
                 };
-                crate::sinks::sleep_unless_aborted(wait, &self.shutdown).await;
+                onetrail_sinks::sleep_unless_aborted(wait, &self.shutdown).await;
             }
         }
         let mut stop = agent_event(&self.name, self.engine, "STOP", "source stopped");

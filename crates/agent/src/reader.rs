@@ -43,8 +43,8 @@ impl FileReader {
         max_record: usize,
     ) -> Result<FileReader, String> {
         // Never blocks on a FIFO, never reads a device: regular files only.
-        let file =
-            crate::files::open_regular(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let file = onetrail_core::files::open_regular(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
         let key =
             crate::tail::source_key_of(&file).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(FileReader {

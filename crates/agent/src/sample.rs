@@ -6,60 +6,17 @@
 //! The prefix inference itself is pure and lives in the parser
 //! (`onetrail_pgaudit::infer`); this module owns the files.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use onetrail_event::{Category, Flush, RecordFormat, RecordPos};
 use onetrail_pgaudit::infer::{self, PrefixFit, PrefixGuess};
 
+use crate::findings::Level;
 use crate::formats::{self, FormatOptions};
-
-/// Bytes read from the start of a file (its first records).
-const HEAD_BYTES: u64 = 16 * 1024;
-/// Bytes read from its end (the last few hundred records).
-const TAIL_BYTES: u64 = 192 * 1024;
-
-/// PostgreSQL's default `log_line_prefix` (10+).
-pub const PG_DEFAULT_PREFIX: &str = "%m [%p] ";
-
-/// The first and last bytes of `path`, cut at line boundaries.
-pub fn read_sample(path: &Path) -> Result<Vec<u8>, String> {
-    let mut f = crate::files::open_regular(path).map_err(|e| {
-        format!(
-            "cannot read {}: {e}{}",
-            path.display(),
-            crate::files::access_detail(path)
-        )
-    })?;
-    let size = f
-        .metadata()
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .len();
-    let read = |f: &mut std::fs::File, at: u64, n: u64| -> Result<Vec<u8>, String> {
-        let mut v = Vec::with_capacity(n as usize);
-        f.seek(SeekFrom::Start(at))
-            .and_then(|_| f.take(n).read_to_end(&mut v))
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        Ok(v)
-    };
-    if size <= HEAD_BYTES + TAIL_BYTES {
-        return read(&mut f, 0, size);
-    }
-    let mut head = read(&mut f, 0, HEAD_BYTES)?;
-    let keep = head.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    head.truncate(keep);
-    let tail = read(&mut f, size - TAIL_BYTES, TAIL_BYTES)?;
-    // Start the tail at a line that is no continuation (TAB) of a message.
-    let mut at = 0;
-    while let Some(i) = tail[at..].iter().position(|&b| b == b'\n') {
-        at += i + 1;
-        if tail.get(at).is_some_and(|&c| c != b'\t') {
-            break;
-        }
-    }
-    head.extend_from_slice(&tail[at.min(tail.len())..]);
-    Ok(head)
-}
+pub use crate::prefix::{
+    ConfPrefix, PG_DEFAULT_PREFIX, auto_prefix, conf_prefix_near, newest_file, prefix_mismatch,
+    propose_prefix, read_sample,
+};
 
 /// Records of a sample as one format reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +110,7 @@ pub fn rank_formats(sample: &[u8], prefix: Option<&str>) -> Vec<FormatCount> {
 
 /// How a format is named in a source's configuration.
 pub fn config_hint(format: &str) -> String {
-    use crate::config::SourceType;
+    use crate::settings::SourceType;
     let ty = [
         (SourceType::Pgaudit, "pgaudit"),
         (SourceType::MysqlAudit, "mysql_audit"),
@@ -169,121 +126,10 @@ pub fn config_hint(format: &str) -> String {
     }
 }
 
-/// A `log_line_prefix` found in PostgreSQL's own configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfPrefix {
-    pub file: PathBuf,
-    pub prefix: String,
-}
-
-/// `postgresql.auto.conf` (which wins) or `postgresql.conf` in the log file's
-/// directory or the one above it (`<data_directory>/log/…`), when readable.
-pub fn conf_prefix_near(log_file: &Path) -> Option<ConfPrefix> {
-    let dir = log_file.parent()?;
-    for d in [Some(dir), dir.parent()].into_iter().flatten() {
-        for name in ["postgresql.auto.conf", "postgresql.conf"] {
-            let file = d.join(name);
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            if let Some(prefix) = infer::conf_log_line_prefix(&text) {
-                return Some(ConfPrefix { file, prefix });
-            }
-        }
-    }
-    None
-}
-
-/// The prefix to propose for a stderr log sample: PostgreSQL's own setting
-/// when it explains the lines at least as well as the inferred one.
-pub fn propose_prefix(sample: &[u8], conf: Option<&ConfPrefix>) -> Option<PrefixGuess> {
-    let guess = infer::infer(sample);
-    let from_conf = conf.and_then(|c| {
-        let fit = infer::fit(&c.prefix, sample).ok()?;
-        (fit.clean > 0).then(|| PrefixGuess {
-            prefix: c.prefix.clone(),
-            fit,
-        })
-    });
-    match (guess, from_conf) {
-        (Some(g), Some(c)) if g.fit.clean > c.fit.clean => Some(g),
-        (g, None) => g,
-        (_, c) => c,
-    }
-}
-
-/// The newest regular, readable file matched by `paths` (by modification time).
-pub fn newest_file(paths: &[String]) -> Option<PathBuf> {
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    for pat in paths {
-        let Ok(it) = glob::glob(pat) else { continue };
-        for p in it.flatten() {
-            let Ok(m) = std::fs::metadata(&p) else {
-                continue;
-            };
-            if !m.is_file() {
-                continue;
-            }
-            let t = m.modified().unwrap_or(std::time::UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(bt, _)| t > *bt) {
-                best = Some((t, p));
-            }
-        }
-    }
-    best.map(|(_, p)| p)
-}
-
-/// `log_line_prefix: auto`: the prefix inferred from the newest file of
-/// `paths` (or PostgreSQL's setting next to it), with where it came from.
-/// `Err` when there is nothing to infer from yet.
-pub fn auto_prefix(paths: &[String]) -> Result<(String, String), String> {
-    let file = newest_file(paths)
-        .ok_or_else(|| format!("no readable file matches {paths:?} yet to infer it from"))?;
-    let sample = read_sample(&file)?;
-    let conf = conf_prefix_near(&file);
-    match propose_prefix(&sample, conf.as_ref()) {
-        Some(g) => Ok((
-            g.prefix,
-            format!(
-                "inferred from {} ({} of {} lines explained)",
-                file.display(),
-                g.fit.clean,
-                g.fit.lines
-            ),
-        )),
-        None => Err(format!(
-            "no line of {} looks like a PostgreSQL stderr log line",
-            file.display()
-        )),
-    }
-}
-
-/// At start: when `prefix` does not explain the lines of the newest file of
-/// `paths` and another prefix does better, the message saying so.
-pub fn prefix_mismatch(prefix: &str, paths: &[String]) -> Option<String> {
-    let file = newest_file(paths)?;
-    let sample = read_sample(&file).ok()?;
-    let fit = infer::fit(prefix, &sample).ok()?;
-    let g = propose_prefix(&sample, conf_prefix_near(&file).as_ref())?;
-    (g.fit.clean > fit.clean).then(|| {
-        format!(
-            "log_line_prefix {prefix:?} explains {} of {} lines of {} (events get wrong users and databases, or become `unparsed`); the prefix that matches them: {:?} (confirm with `SHOW log_line_prefix;`, or use `log_line_prefix: auto`)",
-            fit.clean,
-            fit.lines,
-            file.display(),
-            g.prefix
-        )
-    })
-}
-
 /// What `check` finds in a file source's newest file: each item a level
 /// and a message (the caller adds the subject).
-pub fn check_file(
-    format: &'static str,
-    opts: &FormatOptions,
-    file: &Path,
-) -> Vec<(crate::Level, String)> {
-    use crate::Level::{Fail, Ok as Good, Warn};
+pub fn check_file(format: &'static str, opts: &FormatOptions, file: &Path) -> Vec<(Level, String)> {
+    use Level::{Fail, Ok as Good, Warn};
     let mut out = Vec::new();
     let sample = match read_sample(file) {
         Ok(s) => s,
@@ -420,10 +266,10 @@ fn shown_line(line: Option<&str>) -> String {
         .map_or_else(|| line.to_string(), |(t, _)| t)
 }
 
-fn explained(prefix: &str, fit: &PrefixFit, shown: &str) -> (crate::Level, String) {
+fn explained(prefix: &str, fit: &PrefixFit, shown: &str) -> (Level, String) {
     if fit.lines == 0 || fit.explains_all() {
         (
-            crate::Level::Ok,
+            Level::Ok,
             format!(
                 "log_line_prefix {prefix:?} explains the lines of {shown} ({} of {})",
                 fit.clean, fit.lines
@@ -431,7 +277,7 @@ fn explained(prefix: &str, fit: &PrefixFit, shown: &str) -> (crate::Level, Strin
         )
     } else {
         (
-            crate::Level::Warn,
+            Level::Warn,
             format!(
                 "log_line_prefix {prefix:?} explains {} of {} lines of {shown}; no other prefix does better; e.g. not explained:\n       {}",
                 fit.clean,
@@ -469,6 +315,8 @@ pub fn detect(file: &Path) -> Result<Detection, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prefix::{HEAD_BYTES, TAIL_BYTES};
+    use std::path::PathBuf;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
@@ -489,7 +337,7 @@ mod tests {
         let r = check_file("pgaudit-stderr", &opts, &f);
         let fail = r
             .iter()
-            .find(|(l, _)| *l == crate::Level::Fail)
+            .find(|(l, _)| *l == Level::Fail)
             .unwrap_or_else(|| panic!("{r:?}"));
         assert!(
             fail.1.contains("\"%m [%p] %q%u@%d %r %a %c \""),
@@ -503,7 +351,7 @@ mod tests {
             forward_other: true,
         };
         let r = check_file("pgaudit-stderr", &opts, &f);
-        assert!(r.iter().all(|(l, _)| *l == crate::Level::Ok), "{r:?}");
+        assert!(r.iter().all(|(l, _)| *l == Level::Ok), "{r:?}");
     }
 
     #[test]
@@ -514,7 +362,7 @@ mod tests {
         let r = check_file("pgaudit-stderr", &FormatOptions::default(), &f);
         let fail = r
             .iter()
-            .find(|(l, _)| *l == crate::Level::Fail)
+            .find(|(l, _)| *l == Level::Fail)
             .unwrap_or_else(|| panic!("{r:?}"));
         assert!(fail.1.contains("ALTER ROLE app PASSWORD"), "{}", fail.1);
         assert!(!fail.1.contains("hunter2"), "{}", fail.1);
@@ -527,7 +375,7 @@ mod tests {
         let f = write(d.path(), "pg.csv", &csv.repeat(4));
         let r = check_file("pgaudit-stderr", &FormatOptions::default(), &f);
         assert!(
-            r.iter().any(|(l, m)| *l == crate::Level::Fail
+            r.iter().any(|(l, m)| *l == Level::Fail
                 && m.contains("pgaudit-csvlog")
                 && m.contains("format: pgaudit-csvlog")),
             "{r:?}"

@@ -48,8 +48,8 @@ use chrono::Utc;
 use onetrail_event::{Category, Engine, Event, Flush, Framer, RecordFormat, RecordPos};
 use sha2::{Digest, Sha256};
 
-use crate::checkpoint::FileCheckpoint;
-use crate::config::ReadFrom;
+use onetrail_core::checkpoint::FileCheckpoint;
+use serde::Deserialize;
 
 /// Bytes hashed for a file's fingerprint.
 pub const FINGERPRINT_BYTES: u64 = 1024;
@@ -57,6 +57,19 @@ pub const FINGERPRINT_BYTES: u64 = 1024;
 const COMPRESSED: &[&str] = &["gz", "zst", "lz4", "xz", "bz2", "zip"];
 
 pub type FormatFactory = Box<dyn Fn() -> Box<dyn RecordFormat> + Send>;
+
+/// `read_from:` — where a file without a checkpoint is first read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFrom {
+    /// Files without a checkpoint are read from their first byte (default:
+    /// an audit trail should not start with a hole).
+    #[default]
+    Beginning,
+    /// Files present at the first start are read from their end; files that
+    /// appear later are still read from their beginning.
+    End,
+}
 
 /// Settings of one tailer.
 pub struct TailOptions {
@@ -202,15 +215,7 @@ pub struct FileTailer {
     notices: Vec<Event>,
 }
 
-/// Why a source's paths give it nothing: a pattern matching no file, a
-/// directory, a file or directory the agent may not read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceProblem {
-    /// `no_file`, `directory` or `permission` (the tailer's); `unparsed`
-    /// and `prefix` (the source's).
-    pub kind: &'static str,
-    pub detail: String,
-}
+pub use onetrail_core::metrics::SourceProblem;
 
 /// A problem that lasts is logged again this often.
 const PROBLEM_REPEAT: Duration = Duration::from_secs(600);
@@ -234,7 +239,7 @@ fn literal_dir(pattern: &str) -> PathBuf {
 /// The directory that keeps `pattern` from finding files because the agent
 /// may not enter or list it, with who the agent is and the directory's mode.
 pub fn denied_dir_of(pattern: &str) -> Option<(PathBuf, String)> {
-    crate::files::first_denied_dir(&literal_dir(pattern))
+    onetrail_core::files::first_denied_dir(&literal_dir(pattern))
 }
 
 impl FileTailer {
@@ -381,11 +386,11 @@ impl FileTailer {
     }
 
     /// Open files with their size, read and delivered positions (for `/metrics`).
-    pub fn file_lags(&self) -> Vec<crate::metrics::FileLag> {
+    pub fn file_lags(&self) -> Vec<onetrail_core::metrics::FileLag> {
         self.files
             .iter()
             .filter(|t| !t.dead)
-            .map(|t| crate::metrics::FileLag {
+            .map(|t| onetrail_core::metrics::FileLag {
                 path: t.path_str.clone(),
                 size: t.last_size.max(t.read_pos()),
                 read: t.read_pos(),
@@ -427,10 +432,10 @@ impl FileTailer {
                         ),
                     });
                 } else if self.special_paths.insert(path.clone()) {
-                    let kind = crate::files::special_kind(&path)
+                    let kind = onetrail_core::files::special_kind(&path)
                         .ok()
                         .flatten()
-                        .unwrap_or_else(|| crate::files::kind_of(meta.file_type()).into());
+                        .unwrap_or_else(|| onetrail_core::files::kind_of(meta.file_type()).into());
                     self.warnings.push(format!(
                         "{} is a {kind}, not a regular file: not tailed",
                         path.display()
@@ -545,15 +550,17 @@ impl FileTailer {
         now: Instant,
         seen_ids: &mut HashSet<u64>,
     ) {
-        let file = match crate::files::open_regular(&path) {
+        let file = match onetrail_core::files::open_regular(&path) {
             Ok(f) => f,
-            Err(crate::files::NotRegular::Io(e)) if e.kind() == io::ErrorKind::PermissionDenied => {
+            Err(onetrail_core::files::NotRegular::Io(e))
+                if e.kind() == io::ErrorKind::PermissionDenied =>
+            {
                 self.scanning.push(SourceProblem {
                     kind: "permission",
                     detail: format!(
                         "cannot open {}: permission denied{}: not tailed",
                         path.display(),
-                        crate::files::access_detail(&path)
+                        onetrail_core::files::access_detail(&path)
                     ),
                 });
                 return;

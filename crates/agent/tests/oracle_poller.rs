@@ -11,11 +11,14 @@ use chrono::{DateTime, TimeZone, Utc};
 use onetrail_agent::config::ReadFrom;
 use onetrail_agent::pipeline::{Page, Poller};
 use onetrail_agent::pollers::oracle::{
-    AuditTrailReader, FakeTrail, OracleCrateReader, OraclePoller, PollSettings,
+    AuditTrailReader, OracleCrateReader, OraclePoller, PollSettings,
 };
 use onetrail_event::{Category, Outcome};
 use onetrail_oracle_audit::{UnifiedAuditRow, client_identifier};
 use serde_json::Value;
+
+mod oracle_fake;
+use oracle_fake::FakeTrail;
 
 fn t(secs: i64, micros: u32) -> DateTime<Utc> {
     Utc.timestamp_opt(1_714_557_600 + secs, micros * 1000)

@@ -187,6 +187,19 @@ pub struct Client {
     pub application: Option<String>,
 }
 
+impl Client {
+    /// An address as the engine wrote it: an IP literal goes to `ip`,
+    /// anything else (a host name, `localhost`) to `host`. The one place
+    /// that rule is written; parsers call it.
+    pub fn set_address(&mut self, addr: &str) {
+        if addr.parse::<std::net::IpAddr>().is_ok() {
+            self.ip = Some(addr.to_string());
+        } else {
+            self.host = Some(addr.to_string());
+        }
+    }
+}
+
 /// Session and statement identifiers as the engine reports them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Session {

@@ -1,5 +1,8 @@
 //! Test support for onetrail's integration tests: private database servers
 //! started in temp dirs on free ports, and helpers to find them.
+//!
+//! Boundaries: a dev-dependency only; it knows none of onetrail's crates, so
+//! a test double never ships in the agent.
 
 pub mod mariadb;
 pub mod pg_workload;

@@ -139,11 +139,7 @@ pub(crate) fn set_client_addr(client: &mut Client, addr: &str) {
     if addr.is_empty() {
         return;
     }
-    if addr.parse::<std::net::IpAddr>().is_ok() {
-        client.ip = Some(addr.to_string());
-    } else {
-        client.host = Some(addr.to_string());
-    }
+    client.set_address(addr);
 }
 
 /// Set outcome (and error) from a MySQL errno.

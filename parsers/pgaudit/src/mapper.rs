@@ -30,7 +30,6 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
-use std::net::IpAddr;
 
 use chrono::DateTime;
 use onetrail_event::{Category, Client, DbObject, Engine, ErrorInfo, Event, Outcome, RecordPos};
@@ -113,11 +112,7 @@ fn client_from(host: Option<&str>, port: Option<u16>) -> Client {
         ..Client::default()
     };
     if let Some(h) = host {
-        if h.parse::<IpAddr>().is_ok() {
-            c.ip = Some(h.to_string());
-        } else {
-            c.host = Some(h.to_string());
-        }
+        c.set_address(h);
     }
     c
 }

@@ -359,7 +359,7 @@ fn syslog_sinks_are_checked_at_load() {
         (s.format, s.framing),
         (SyslogFormat::Cef, SyslogFraming::Newline)
     );
-    assert_eq!(crate::sinks::syslog::max_message_bytes(s), 65536);
+    assert_eq!(onetrail_sinks::syslog::max_message_bytes(s), 65536);
     for (sink, says) in [
         ("    format: cef\n", "`address` is required"),
         ("    address: siem\n", "must be host:port"),

@@ -7,8 +7,8 @@ pub mod oracle;
 
 use onetrail_event::Engine;
 
-use crate::config::{Config, SourceType};
 use crate::pipeline::Poller;
+use crate::settings::{Config, SourceType};
 
 /// Check a poller source's keys without connecting.
 pub fn validate(cfg: &Config, name: &str) -> Result<(), String> {

@@ -58,8 +58,9 @@ use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, FromSql,
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
-use crate::config::{Secret, SourceConfig, read_secret_file};
 use crate::pipeline::{Page, Poller};
+use crate::settings::SourceConfig;
+use onetrail_core::secrets::{Secret, read_secret_file};
 
 /// Default TDS port.
 const DEFAULT_PORT: u16 = 1433;

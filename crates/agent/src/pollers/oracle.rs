@@ -52,13 +52,13 @@
 //!
 //! Database access sits behind [`AuditTrailReader`]: [`OracleCrateReader`]
 //! (the `oracle` crate, ODPI-C; blocking calls in `spawn_blocking`) and
-//! [`FakeTrail`] for tests. Event ids derive from the de-dup key
+//! an in-memory trail in the tests (`tests/oracle_fake`). Event ids derive from the de-dup key
 //! ([`DedupKey::event_id`]), so a row read twice has one id.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
@@ -66,8 +66,9 @@ use onetrail_event::{Event, RecordPos};
 use onetrail_oracle_audit::{DedupKey, TRAIL_COLUMNS, UnifiedAuditRow, map_row};
 use serde_json::{Value, json};
 
-use crate::config::{ReadFrom, Secret, SourceConfig, read_secret_file};
 use crate::pipeline::{Page, Poller};
+use crate::settings::{ReadFrom, SourceConfig};
+use onetrail_core::secrets::{Secret, read_secret_file};
 
 /// Most de-dup keys written into one checkpoint position.
 pub const CHECKPOINT_MAX_KEYS: usize = 10_000;
@@ -1027,165 +1028,6 @@ fn read_rows(
         out.push(row);
     }
     Ok(out)
-}
-
-// ---------------------------------------------------------------------------
-// The in-process fake
-
-/// What a [`FakeTrail`] holds and records; shared with the test through `Arc`.
-#[derive(Debug, Default)]
-pub struct FakeTrailState {
-    /// The rows of the view, in insertion order.
-    pub rows: Vec<UnifiedAuditRow>,
-    /// When set, `connect` fails with this message.
-    pub connect_error: Option<String>,
-    /// When set, the next `query_rows` fails with this message (once).
-    pub query_error_once: Option<String>,
-    pub connects: usize,
-    pub flushes: usize,
-    /// Every `(from, limit)` queried.
-    pub queries: Vec<(Option<DateTime<Utc>>, usize)>,
-    pub archive_timestamps: Vec<DateTime<Utc>>,
-    /// `count_per_minute` calls (late sweeps).
-    pub count_queries: usize,
-    /// Every `query_range(from, to)` (minutes re-read by the late sweep).
-    pub range_queries: Vec<(DateTime<Utc>, DateTime<Utc>)>,
-}
-
-/// An in-memory `UNIFIED_AUDIT_TRAIL` with the reader's exact query semantics.
-#[derive(Clone, Default)]
-pub struct FakeTrail {
-    pub state: Arc<Mutex<FakeTrailState>>,
-    connected: bool,
-}
-
-impl FakeTrail {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn push(&self, row: UnifiedAuditRow) {
-        self.state.lock().expect("poisoned").rows.push(row);
-    }
-}
-
-impl AuditTrailReader for FakeTrail {
-    fn connect(&mut self) -> ReaderFuture<'_, ()> {
-        Box::pin(async move {
-            let mut s = self.state.lock().expect("poisoned");
-            s.connects += 1;
-            if let Some(e) = &s.connect_error {
-                return Err(e.clone());
-            }
-            drop(s);
-            self.connected = true;
-            Ok(())
-        })
-    }
-
-    fn is_connected(&self) -> bool {
-        self.connected
-    }
-
-    fn disconnect(&mut self) {
-        self.connected = false;
-    }
-
-    fn query_rows(
-        &mut self,
-        from: Option<DateTime<Utc>>,
-        limit: usize,
-    ) -> ReaderFuture<'_, Vec<UnifiedAuditRow>> {
-        Box::pin(async move {
-            let mut s = self.state.lock().expect("poisoned");
-            s.queries.push((from, limit));
-            if let Some(e) = s.query_error_once.take() {
-                return Err(e);
-            }
-            let mut rows: Vec<(DateTime<Utc>, &UnifiedAuditRow)> = s
-                .rows
-                .iter()
-                .filter_map(|r| r.event_time().map(|t| (t, r)))
-                .filter(|(t, _)| from.is_none_or(|f| *t >= f))
-                .collect();
-            rows.sort_by_key(|(t, _)| *t);
-            let mut out: Vec<UnifiedAuditRow> = Vec::new();
-            let mut last = None;
-            for (t, r) in rows {
-                if out.len() >= limit && last != Some(t) {
-                    break;
-                }
-                last = Some(t);
-                out.push(r.clone());
-            }
-            Ok(out)
-        })
-    }
-
-    fn max_timestamp(&mut self) -> ReaderFuture<'_, Option<DateTime<Utc>>> {
-        Box::pin(async move {
-            let s = self.state.lock().expect("poisoned");
-            Ok(s.rows.iter().filter_map(UnifiedAuditRow::event_time).max())
-        })
-    }
-
-    fn flush(&mut self) -> ReaderFuture<'_, ()> {
-        Box::pin(async move {
-            self.state.lock().expect("poisoned").flushes += 1;
-            Ok(())
-        })
-    }
-
-    fn set_archive_timestamp(&mut self, t: DateTime<Utc>) -> ReaderFuture<'_, ()> {
-        Box::pin(async move {
-            self.state
-                .lock()
-                .expect("poisoned")
-                .archive_timestamps
-                .push(t);
-            Ok(())
-        })
-    }
-
-    fn count_per_minute(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> ReaderFuture<'_, Vec<(DateTime<Utc>, u64)>> {
-        Box::pin(async move {
-            let mut s = self.state.lock().expect("poisoned");
-            s.count_queries += 1;
-            let mut per: BTreeMap<i64, u64> = BTreeMap::new();
-            for t in s.rows.iter().filter_map(UnifiedAuditRow::event_time) {
-                if t >= from && t < to {
-                    *per.entry(minute_of(micros(t))).or_default() += 1;
-                }
-            }
-            Ok(per
-                .into_iter()
-                .map(|(m, n)| (from_micros(m * MINUTE), n))
-                .collect())
-        })
-    }
-
-    fn query_range(
-        &mut self,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> ReaderFuture<'_, Vec<UnifiedAuditRow>> {
-        Box::pin(async move {
-            let mut s = self.state.lock().expect("poisoned");
-            s.range_queries.push((from, to));
-            let mut rows: Vec<(DateTime<Utc>, UnifiedAuditRow)> = s
-                .rows
-                .iter()
-                .filter_map(|r| r.event_time().map(|t| (t, r.clone())))
-                .filter(|(t, _)| *t >= from && *t < to)
-                .collect();
-            rows.sort_by_key(|(t, _)| *t);
-            Ok(rows.into_iter().map(|(_, r)| r).collect())
-        })
-    }
 }
 
 #[cfg(test)]
