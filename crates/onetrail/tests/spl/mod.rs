@@ -113,7 +113,7 @@ fn unquote(w: &str) -> &str {
 
 fn alias(spec: &str, fields: &mut Fields) -> Result<(), String> {
     let words: Vec<&str> = spec.split_whitespace().collect();
-    if words.len() % 3 != 0 {
+    if !words.len().is_multiple_of(3) {
         return Err(format!("not `a AS b` triples: {spec}"));
     }
     for t in words.chunks(3) {
