@@ -641,6 +641,8 @@ pub enum SinkType {
     Datadog,
     /// A syslog receiver over TCP or TLS (RFC 5424, CEF or LEEF messages).
     Syslog,
+    /// Kafka topics, each message acknowledged by the brokers (`sinks::kafka`).
+    Kafka,
 }
 
 /// syslog: the message format.
@@ -711,6 +713,8 @@ fn default_batch_timeout_ms() -> u64 {
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// kafka: TLS to the brokers. Default true.
+    pub enabled: Option<bool>,
     pub verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
@@ -758,8 +762,9 @@ pub struct SinkConfig {
     pub service: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Use gzip request bodies. Default true for HTTP sinks.
-    pub compression: Option<bool>,
+    /// HTTP sinks: gzip request bodies (`true`/`false`, default true);
+    /// kafka: `none`, `gzip`, `lz4` or `zstd` (default none).
+    pub compression: Option<Compression>,
     /// HTTP sinks: where events a receiver rejects as invalid are written, one
     /// JSON line per event with the reason (each time also an `agent`
     /// `DEAD_LETTER` event, `alert: true`). Default `<data_dir>/dead-letter/<sink>.jsonl`.
@@ -828,7 +833,51 @@ pub struct SinkConfig {
     /// syslog: APP-NAME. Default `onetrail`.
     pub app_name: Option<String>,
     /// syslog: longest message. Default 65536 (udp: 2048, RFC 5426).
+    /// kafka: longest message (key, value, header). Default 1000000.
     pub max_message_bytes: Option<usize>,
+    /// kafka: the bootstrap brokers, `host:port` each.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// kafka: the topic; may use `{engine}`, `{instance}`, `{category}`.
+    pub topic: Option<String>,
+    /// kafka: the message key (`session`, `id`, `instance`, `none`). Default `session`.
+    pub key: Option<crate::sinks::kafka::config::KafkaKey>,
+    /// kafka: SASL authentication.
+    pub sasl: Option<crate::sinks::kafka::config::SaslConfig>,
+}
+
+/// `compression` of a sink: `true`/`false` (HTTP sinks: gzip or not) or a
+/// codec name (kafka: `none`, `gzip`, `lz4`, `zstd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compression {
+    Enabled(bool),
+    Named(String),
+}
+
+impl Compression {
+    /// HTTP sinks: whether to gzip bodies (`None`: the default, yes).
+    pub fn gzip(c: &Option<Compression>) -> bool {
+        !matches!(c, Some(Compression::Enabled(false)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Compression;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("true, false, or a codec name (none, gzip, lz4, zstd)")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Compression, E> {
+                Ok(Compression::Enabled(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Compression, E> {
+                Ok(Compression::Named(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn default_ack_timeout_secs() -> u64 {
@@ -967,6 +1016,9 @@ impl Config {
             {
                 fix(p);
             }
+            if let Some(p) = s.sasl.as_mut().and_then(|a| a.password_file.as_mut()) {
+                fix(p);
+            }
         }
     }
 
@@ -1095,6 +1147,7 @@ impl Config {
                         return Err(err(line, format!("sinks.{name}: {e}")));
                     }
                 }
+                SinkType::Kafka => {}
                 SinkType::Datadog if s.api_key.is_none() && s.api_key_file.is_none() => {
                     return Err(err(
                         line,
@@ -1102,6 +1155,9 @@ impl Config {
                     ));
                 }
                 _ => {}
+            }
+            if let Err(e) = crate::sinks::kafka::config::validate(s) {
+                return Err(err(line, format!("sinks.{name}: {e}")));
             }
             if s.chain && s.kind != SinkType::File {
                 return Err(err(

@@ -6,6 +6,7 @@
 pub mod datadog;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod splunk_hec;
 pub mod stdout;
 pub mod syslog;
@@ -33,6 +34,7 @@ pub enum Sink {
     SplunkHec(Box<splunk_hec::SplunkHecSink>),
     Datadog(Box<datadog::DatadogSink>),
     Syslog(Box<syslog::SyslogSink>),
+    Kafka(Box<kafka::KafkaSink>),
 }
 
 impl Sink {
@@ -58,6 +60,9 @@ impl Sink {
                 name, cfg, data_dir,
             )?))),
             SinkType::Syslog => Ok(Sink::Syslog(Box::new(syslog::SyslogSink::new(name, cfg)?))),
+            SinkType::Kafka => Ok(Sink::Kafka(Box::new(kafka::KafkaSink::new(
+                name, cfg, data_dir,
+            )?))),
         }
     }
 
@@ -67,6 +72,7 @@ impl Sink {
         let dead = match self {
             Sink::SplunkHec(s) => s.dead_letter_mut(),
             Sink::Datadog(s) => s.dead_letter_mut(),
+            Sink::Kafka(s) => s.dead_letter_mut(),
             Sink::File(_) | Sink::Stdout(_) | Sink::Syslog(_) => return (Vec::new(), None),
         };
         (std::mem::take(&mut dead.written), Some(&*dead))
@@ -86,6 +92,7 @@ impl Sink {
             Sink::SplunkHec(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Syslog(s) => s.deliver(batches, shutdown, metrics).await,
+            Sink::Kafka(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }
 }
