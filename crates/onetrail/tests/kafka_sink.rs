@@ -81,8 +81,8 @@ fn consume(
     c.assign(&tpl).expect("assign");
     let h = std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-            match c.poll(Duration::from_millis(200)) {
-                Some(Ok(m)) => {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                {
                     let v: serde_json::Value =
                         serde_json::from_slice(m.payload().unwrap_or_default())
                             .unwrap_or_else(|e| panic!("not a JSON event ({e})"));
@@ -103,7 +103,6 @@ fn consume(
                         ));
                     }
                 }
-                Some(Err(_)) | None => {}
             }
         }
     });
