@@ -82,26 +82,23 @@ fn consume(
     let h = std::thread::spawn(move || {
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
-                {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(m.payload().unwrap_or_default())
-                            .unwrap_or_else(|e| panic!("not a JSON event ({e})"));
-                    let header = m
-                        .headers()
-                        .and_then(|h| h.iter().find(|h| h.key == "onetrail_id"))
-                        .and_then(|h| h.value)
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                        .unwrap_or_default();
-                    let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
-                    if v["category"] == "agent" {
-                        out_agents.lock().unwrap().push(v);
-                    } else {
-                        out.lock().unwrap().push((
-                            v["id"].as_str().unwrap_or_default().to_string(),
-                            header,
-                            key,
-                        ));
-                    }
+                let v: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("not a JSON event ({e})"));
+                let header = m
+                    .headers()
+                    .and_then(|h| h.iter().find(|h| h.key == "onetrail_id"))
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default();
+                let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned());
+                if v["category"] == "agent" {
+                    out_agents.lock().unwrap().push(v);
+                } else {
+                    out.lock().unwrap().push((
+                        v["id"].as_str().unwrap_or_default().to_string(),
+                        header,
+                        key,
+                    ));
                 }
             }
         }
