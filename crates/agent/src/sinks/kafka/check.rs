@@ -44,7 +44,14 @@ pub async fn probe(
                     m.push_str(&errs.join("; "));
                     m.push(')');
                 }
-                if let Some(h) = hint(&m) {
+                let tls = cfg
+                    .get("security.protocol")
+                    .is_some_and(|p| p.ends_with("ssl"));
+                if let Some(h) = hint(&m).or_else(|| {
+                    (tls && m.contains("BrokerTransportFailure")).then_some(
+                        "no TLS session with the broker: is its listener TLS? For a plaintext listener set `tls.enabled: false`; else check that it is reachable",
+                    )
+                }) {
                     m.push_str(" (");
                     m.push_str(h);
                     m.push(')');
