@@ -3,7 +3,8 @@
 #
 # Installs what the integration tests need when it is missing (PostgreSQL 15
 # with pgaudit and pgauditlogtofile, MariaDB server with its server_audit
-# plugin, rsyslog with GnuTLS and RELP), then runs every test of the workspace. Integration tests start their
+# plugin, rsyslog with GnuTLS and RELP, librdkafka's build deps, the tansu
+# Kafka-protocol broker), then runs every test of the workspace. Integration tests start their
 # own private servers in temp dirs on free ports; nothing system-wide is touched.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,12 @@ command -v rsyslogd >/dev/null 2>&1 || [ -x /usr/sbin/rsyslogd ] || need+=(rsysl
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v adduser >/dev/null 2>&1 || [ -x /usr/sbin/adduser ] || need+=(adduser)
+# The kafka sink links librdkafka built from source (rdkafka-sys): a C
+# compiler, make, pkg-config and OpenSSL's headers (TLS, SASL/SCRAM).
+command -v cc >/dev/null 2>&1 || need+=(build-essential)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need+=(libssl-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   SUDO=""
@@ -30,6 +37,12 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
+# The kafka sink's broker tests: tansu (crates.io), a Kafka-protocol broker.
+# The first install takes ~12 min on 2 cores; it stays in ~/.cargo/bin after.
+if ! command -v tansu >/dev/null 2>&1 && [ ! -x "${CARGO_HOME:-$HOME/.cargo}/bin/tansu" ]; then
+  echo "==> installing tansu (Kafka-protocol broker for the kafka sink tests)"
+  cargo install tansu --locked --no-default-features --features libsql -j 2
+fi
 
 echo "==> cargo test --workspace"
 cargo test --workspace --all-targets --no-fail-fast -j 2 "$@"

@@ -134,9 +134,11 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
     for (name, sc) in &cfg.sinks {
         let subject = format!("sink {name}");
         let s = &sc.value;
+        let sasl_file = s.sasl.as_ref().and_then(|a| a.password_file.clone());
         for (key, p) in [
             ("token_file", &s.token_file),
             ("api_key_file", &s.api_key_file),
+            ("sasl.password_file", &sasl_file),
         ] {
             if let Some(p) = p {
                 f.warn_if_exposed(&subject, &format!("the secret file `{key}`"), p);
@@ -174,6 +176,25 @@ pub fn check(cfg: &Config, config_path: Option<&Path>) -> Vec<Finding> {
                         crate::config::SyslogProtocol::Tcp => "tcp",
                         crate::config::SyslogProtocol::Relp => "relp",
                         _ => "udp",
+                    }
+                ),
+            );
+        }
+        if s.kind == SinkType::Kafka
+            && s.tls.enabled == Some(false)
+            && let Some(host) = s
+                .brokers
+                .iter()
+                .find_map(|b| cleartext_remote_host(&format!("http://{}", b.trim())))
+        {
+            f.warn(
+                &subject,
+                format!(
+                    "`tls.enabled: false` to {host}, another host: audit events{} cross the network unencrypted",
+                    if s.sasl.is_some() {
+                        " and the SASL password"
+                    } else {
+                        ""
                     }
                 ),
             );
@@ -289,6 +310,7 @@ fn probe_sink(sink: Sink) -> (Level, String) {
                 Sink::SplunkHec(s) => ("Splunk HEC", s.probe().await),
                 Sink::Datadog(d) => ("Datadog", d.probe().await),
                 Sink::Syslog(s) => ("syslog", s.probe().await),
+                Sink::Kafka(s) => ("Kafka", s.probe().await),
                 Sink::File(_) | Sink::Stdout(_) => return (Level::Ok, "ready".to_string()),
             };
             match r {

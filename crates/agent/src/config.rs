@@ -421,6 +421,9 @@ impl Config {
             {
                 fix(p);
             }
+            if let Some(p) = s.sasl.as_mut().and_then(|a| a.password_file.as_mut()) {
+                fix(p);
+            }
         }
     }
 
@@ -554,6 +557,9 @@ impl Config {
                     ));
                 }
                 _ => {}
+            }
+            if let Err(e) = onetrail_sinks::kafka::config::validate(s) {
+                return Err(err(line, format!("sinks.{name}: {e}")));
             }
             if s.chain && s.kind != SinkType::File {
                 return Err(err(

@@ -192,7 +192,7 @@ fn eventtypes_tag_every_category_as_the_docs_say() {
 #[test]
 fn props_build_every_cim_field_for_native_events() {
     // The stanza is the sourcetype the HEC sink sends by default.
-    let hec = read("crates/agent/src/sinks/splunk_hec.rs");
+    let hec = read("crates/sinks/src/splunk_hec.rs");
     assert!(
         hec.contains(&format!("\"{SOURCETYPE}\"")),
         "HEC sink default"

@@ -25,6 +25,8 @@ pub enum SinkType {
     Datadog,
     /// A syslog receiver over TCP or TLS (RFC 5424, CEF or LEEF messages).
     Syslog,
+    /// Kafka topics, each message acknowledged by the brokers (`kafka`).
+    Kafka,
 }
 
 /// syslog: the message format.
@@ -81,6 +83,8 @@ fn default_batch_timeout_ms() -> u64 {
 #[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
+    /// kafka: TLS to the brokers. Default true.
+    pub enabled: Option<bool>,
     pub verify: Option<bool>,
     pub ca_file: Option<PathBuf>,
     pub client_cert: Option<PathBuf>,
@@ -128,8 +132,9 @@ pub struct SinkConfig {
     pub service: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// Use gzip request bodies. Default true for HTTP sinks.
-    pub compression: Option<bool>,
+    /// HTTP sinks: gzip request bodies (`true`/`false`, default true);
+    /// kafka: `none`, `gzip`, `lz4` or `zstd` (default none).
+    pub compression: Option<Compression>,
     /// HTTP sinks: where events a receiver rejects as invalid are written, one
     /// JSON line per event with the reason (each time also an `agent`
     /// `DEAD_LETTER` event, `alert: true`). Default `<data_dir>/dead-letter/<sink>.jsonl`.
@@ -198,7 +203,51 @@ pub struct SinkConfig {
     /// syslog: APP-NAME. Default `onetrail`.
     pub app_name: Option<String>,
     /// syslog: longest message. Default 65536 (udp: 2048, RFC 5426).
+    /// kafka: longest message (key, value, header). Default 1000000.
     pub max_message_bytes: Option<usize>,
+    /// kafka: the bootstrap brokers, `host:port` each.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// kafka: the topic; may use `{engine}`, `{instance}`, `{category}`.
+    pub topic: Option<String>,
+    /// kafka: the message key (`session`, `id`, `instance`, `none`). Default `session`.
+    pub key: Option<crate::kafka::config::KafkaKey>,
+    /// kafka: SASL authentication.
+    pub sasl: Option<crate::kafka::config::SaslConfig>,
+}
+
+/// `compression` of a sink: `true`/`false` (HTTP sinks: gzip or not) or a
+/// codec name (kafka: `none`, `gzip`, `lz4`, `zstd`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compression {
+    Enabled(bool),
+    Named(String),
+}
+
+impl Compression {
+    /// HTTP sinks: whether to gzip bodies (`None`: the default, yes).
+    pub fn gzip(c: &Option<Compression>) -> bool {
+        !matches!(c, Some(Compression::Enabled(false)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Compression {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Compression;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, or a codec name (none, gzip, lz4, zstd)")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Compression, E> {
+                Ok(Compression::Enabled(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Compression, E> {
+                Ok(Compression::Named(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 fn default_ack_timeout_secs() -> u64 {

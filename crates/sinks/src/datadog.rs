@@ -192,7 +192,7 @@ impl DatadogSink {
             validate_url,
             api_key,
             encoding: cfg.encoding,
-            compression: cfg.compression.unwrap_or(true),
+            compression: crate::config::Compression::gzip(&cfg.compression),
             tags: cfg.tags.join(","),
             service: cfg.service.clone(),
             hostname: cfg.host.clone().unwrap_or_else(crate::common::hostname),

@@ -1,6 +1,6 @@
 //! # onetrail-sinks — where events go
 //!
-//! Job: every sink (file, stdout, Splunk HEC, Datadog, syslog), the runner
+//! Job: every sink (file, stdout, Splunk HEC, Datadog, syslog, Kafka), the runner
 //! they share (group batches, deliver, acknowledge to the sources, dead
 //! letters), their configuration keys ([`config`]) and the tamper-evident
 //! hash chain of the file sink ([`chain`]).
@@ -20,6 +20,7 @@ pub mod config;
 pub mod datadog;
 pub mod file;
 pub mod http;
+pub mod kafka;
 mod registry;
 pub mod splunk_hec;
 pub mod stdout;

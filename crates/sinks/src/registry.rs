@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::common::*;
 use crate::config::{SinkConfig, SinkType};
-use crate::{datadog, file, splunk_hec, stdout, syslog};
+use crate::{datadog, file, kafka, splunk_hec, stdout, syslog};
 use onetrail_core::batch::{Batch, Shutdown};
 use onetrail_core::metrics::SinkMetrics;
 
@@ -21,6 +21,7 @@ pub enum Sink {
     SplunkHec(Box<splunk_hec::SplunkHecSink>),
     Datadog(Box<datadog::DatadogSink>),
     Syslog(Box<syslog::SyslogSink>),
+    Kafka(Box<kafka::KafkaSink>),
 }
 
 impl Sink {
@@ -46,6 +47,9 @@ impl Sink {
                 name, cfg, data_dir,
             )?))),
             SinkType::Syslog => Ok(Sink::Syslog(Box::new(syslog::SyslogSink::new(name, cfg)?))),
+            SinkType::Kafka => Ok(Sink::Kafka(Box::new(kafka::KafkaSink::new(
+                name, cfg, data_dir,
+            )?))),
         }
     }
 
@@ -55,6 +59,7 @@ impl Sink {
         let dead = match self {
             Sink::SplunkHec(s) => s.dead_letter_mut(),
             Sink::Datadog(s) => s.dead_letter_mut(),
+            Sink::Kafka(s) => s.dead_letter_mut(),
             Sink::File(_) | Sink::Stdout(_) | Sink::Syslog(_) => return (Vec::new(), None),
         };
         (std::mem::take(&mut dead.written), Some(&*dead))
@@ -73,6 +78,7 @@ impl Sink {
             Sink::Stdout(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::SplunkHec(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Datadog(s) => s.deliver(batches, shutdown, metrics).await,
+            Sink::Kafka(s) => s.deliver(batches, shutdown, metrics).await,
             Sink::Syslog(s) => s.deliver(batches, shutdown, metrics).await,
         }
     }

@@ -124,7 +124,7 @@ impl SplunkHecSink {
             base,
             token,
             encoding: cfg.encoding,
-            compression: cfg.compression.unwrap_or(true),
+            compression: crate::config::Compression::gzip(&cfg.compression),
             acks: cfg.acknowledgements,
             ack_timeout: Duration::from_secs(cfg.ack_timeout_secs.max(1)),
             ack_poll: Duration::from_millis(cfg.ack_poll_interval_ms.max(1)),

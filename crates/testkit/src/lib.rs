@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod python;
 pub mod receivers;
 pub mod rsyslog;
+pub mod tansu;
 pub mod tds;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

@@ -289,6 +289,11 @@ fn every_struct_field_has_a_line_in_the_key_table() {
             names(keys::SINK),
         ),
         ("TlsConfig", serde_fields::<TlsConfig>(), names(keys::TLS)),
+        (
+            "SaslConfig",
+            serde_fields::<crate::sinks::kafka::config::SaslConfig>(),
+            names(keys::SASL),
+        ),
         ("LogConfig", serde_fields::<LogConfig>(), names(keys::LOG)),
         (
             "MetricsConfig",

@@ -114,7 +114,7 @@ const fn section(
 /// Source types (`type:` of a source), in the order the docs list them.
 pub const SOURCE_TYPES: &[&str] = &["pgaudit", "mysql_audit", "oracle_audit", "mssql", "oracle"];
 /// Sink types (`type:` of a sink).
-pub const SINK_TYPES: &[&str] = &["file", "stdout", "splunk_hec", "datadog", "syslog"];
+pub const SINK_TYPES: &[&str] = &["file", "stdout", "splunk_hec", "datadog", "syslog", "kafka"];
 
 const FILES: &[&str] = &["pgaudit", "mysql_audit", "oracle_audit"];
 const PG: &[&str] = &["pgaudit"];
@@ -129,6 +129,11 @@ const DD: &[&str] = &["datadog"];
 const HTTP: &[&str] = &["splunk_hec", "datadog"];
 const SYSLOG: &[&str] = &["syslog"];
 const NET: &[&str] = &["splunk_hec", "datadog", "syslog"];
+const KAFKA: &[&str] = &["kafka"];
+/// Sinks that talk to a remote receiver (TLS, retries).
+const REMOTE: &[&str] = &["splunk_hec", "datadog", "syslog", "kafka"];
+const HTTP_KAFKA: &[&str] = &["splunk_hec", "datadog", "kafka"];
+const SYSLOG_KAFKA: &[&str] = &["syslog", "kafka"];
 
 /// The top level of the file.
 pub const TOP: &[Key] = &[
@@ -604,19 +609,25 @@ pub const SINK: &[Key] = &[
         "none",
         "Datadog `ddtags` of every event.",
     ),
-    key("compression", HTTP, "bool", "true", "gzip request bodies."),
+    key(
+        "compression",
+        HTTP_KAFKA,
+        "bool; kafka: `none` | `gzip` | `lz4` | `zstd`",
+        "true; kafka: `none`",
+        "HTTP sinks: gzip request bodies. kafka: the producer's compression codec.",
+    ),
     key(
         "dead_letter_path",
-        HTTP,
+        HTTP_KAFKA,
         "path",
         "`<data_dir>/dead-letter/<sink>.jsonl`",
-        "Where events the receiver rejects as invalid are written, with the reason; each time also an `agent` `DEAD_LETTER` alert.",
+        "Where events the receiver rejects as invalid (kafka: messages too large) are written, with the reason; each time also an `agent` `DEAD_LETTER` alert.",
     ),
     section(
         "tls",
-        NET,
+        REMOTE,
         TLS,
-        "TLS to the receiver (next section; syslog: with `protocol: tls` or `relp_tls`).",
+        "TLS to the receiver (next section; syslog: with `protocol: tls` or `relp_tls`; kafka: on unless `enabled: false`).",
     ),
     key(
         "ack_timeout_secs",
@@ -634,21 +645,21 @@ pub const SINK: &[Key] = &[
     ),
     key(
         "request_timeout_secs",
-        HTTP,
+        HTTP_KAFKA,
         "integer (s)",
         "30",
-        "Timeout of one request (connect, send, response).",
+        "Timeout of one request (connect, send, response); kafka: how long a message waits for its acknowledgement (`message.timeout.ms`) before the sink produces it again.",
     ),
     key(
         "retry_initial_backoff_ms",
-        NET,
+        REMOTE,
         "integer (ms)",
         "1000",
         "First retry delay; doubles per attempt (full jitter); a `Retry-After` wins.",
     ),
     key(
         "retry_max_backoff_ms",
-        NET,
+        REMOTE,
         "integer (ms)",
         "60000",
         "Longest retry delay. Retries never stop: the source is the buffer.",
@@ -725,15 +736,76 @@ pub const SINK: &[Key] = &[
     ),
     key(
         "max_message_bytes",
-        SYSLOG,
+        SYSLOG_KAFKA,
         "integer (bytes)",
-        "65536; udp: 2048",
-        "Longest message (at least 480); longer ones have their statement (then raw) cut and are flagged, never dropped.",
+        "65536; udp: 2048; kafka: 1000000",
+        "Longest message. syslog (at least 480): longer ones have their statement (then raw) cut and are flagged, never dropped. kafka (key + value + header, 1000..1000000000; keep it at most the topic's `max.message.bytes`): longer ones are dead-lettered with an alert.",
+    ),
+    list(
+        "brokers",
+        KAFKA,
+        "`host:port`",
+        "[\"kafka-1.example.com:9093\"]",
+        REQUIRED,
+        "Bootstrap brokers.",
+    ),
+    key(
+        "topic",
+        KAFKA,
+        "string",
+        REQUIRED,
+        "The topic; `{engine}`, `{instance}` (`default` when the event has none) and `{category}` are replaced per event. Never created by onetrail: an unknown topic is an error.",
+    ),
+    key(
+        "key",
+        KAFKA,
+        "`session` | `id` | `instance` | `none`",
+        "`session`",
+        "Message key, hence partition, hence what stays in order: `session` = `<instance>/<session id>` (a session in order; no key without a session), `id` = the event id (even spread, no order), `instance` = the instance or engine (a database in order), `none` = no key.",
+    ),
+    section(
+        "sasl",
+        KAFKA,
+        SASL,
+        "SASL authentication (next section); without it none. With `tls.enabled: false` the password crosses the network in clear (PLAIN).",
+    ),
+];
+
+/// `sinks.<name>.sasl:` (kafka).
+pub const SASL: &[Key] = &[
+    key(
+        "mechanism",
+        KAFKA,
+        "`PLAIN` | `SCRAM-SHA-256` | `SCRAM-SHA-512`",
+        REQUIRED,
+        "SASL mechanism.",
+    ),
+    key("username", KAFKA, "string", REQUIRED, "SASL user name."),
+    key(
+        "password",
+        KAFKA,
+        "secret",
+        "`password` or `password_file` required",
+        "The password; write `${ENV}`, never the value itself.",
+    ),
+    key(
+        "password_file",
+        KAFKA,
+        "path",
+        "none",
+        "File holding the password (its first line).",
     ),
 ];
 
 /// `sinks.<name>.tls:`.
 pub const TLS: &[Key] = &[
+    key(
+        "enabled",
+        KAFKA,
+        "bool",
+        "true",
+        "kafka: TLS to the brokers; `false` for a plaintext listener.",
+    ),
     key(
         "verify",
         ALL,
@@ -796,10 +868,11 @@ pub fn reference_markdown() -> String {
     }
     table(
         &mut out,
-        "`sinks.<name>.tls:` (splunk_hec, datadog)",
+        "`sinks.<name>.tls:` (splunk_hec, datadog, syslog, kafka)",
         TLS,
         None,
     );
+    table(&mut out, "`sinks.<name>.sasl:` (kafka)", SASL, None);
     out
 }
 
