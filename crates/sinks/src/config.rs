@@ -211,9 +211,40 @@ pub struct SinkConfig {
     /// kafka: the topic; may use `{engine}`, `{instance}`, `{category}`.
     pub topic: Option<String>,
     /// kafka: the message key (`session`, `id`, `instance`, `none`). Default `session`.
-    pub key: Option<crate::kafka::config::KafkaKey>,
+    pub key: Option<KafkaKey>,
     /// kafka: SASL authentication.
-    pub sasl: Option<crate::kafka::config::SaslConfig>,
+    pub sasl: Option<SaslConfig>,
+}
+
+/// `key`: the Kafka message key, which decides the partition and therefore
+/// what stays in order (Kafka orders messages only within a partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaKey {
+    /// `<instance>/<session id>`: a session's events stay in order in one
+    /// partition. Events without a session (agent events) have no key.
+    #[default]
+    Session,
+    /// The event `id`: spread evenly, no order between events; the key
+    /// also lets a compacted topic keep one copy per event.
+    Id,
+    /// The event's `instance` (else its engine): every event of a database
+    /// in one partition, in order, but no more parallelism than databases.
+    Instance,
+    /// No key: librdkafka's sticky partitioner, no order.
+    None,
+}
+
+/// `sasl` of a kafka sink.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SaslConfig {
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    pub username: String,
+    /// The password (write `${ENV}`), or `password_file`.
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// `compression` of a sink: `true`/`false` (HTTP sinks: gzip or not) or a

@@ -1,31 +1,13 @@
-//! The kafka sink's own config types (`key`, `compression`, `sasl`), its
-//! checks, the topic template and the librdkafka properties built from them.
+//! The kafka sink's compression codec, its checks, the topic template and
+//! the librdkafka properties (`key` and `sasl` are in `crate::config`, so that
+//! the config module never reaches into a sink).
 
-use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use crate::config::{SinkConfig, SinkType};
-use onetrail_core::secrets::Secret;
 
-/// `key`: the Kafka message key, which decides the partition and therefore
-/// what stays in order (Kafka orders messages only within a partition).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum KafkaKey {
-    /// `<instance>/<session id>`: a session's events stay in order in one
-    /// partition. Events without a session (agent events) have no key.
-    #[default]
-    Session,
-    /// The event `id`: spread evenly, no order between events; the key
-    /// also lets a compacted topic keep one copy per event.
-    Id,
-    /// The event's `instance` (else its engine): every event of a database
-    /// in one partition, in order, but no more parallelism than databases.
-    Instance,
-    /// No key: librdkafka's sticky partitioner, no order.
-    None,
-}
+pub use crate::config::{KafkaKey, SaslConfig};
 
 /// `compression` of a kafka sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -55,18 +37,6 @@ impl Codec {
             _ => return None,
         })
     }
-}
-
-/// `sasl` of a kafka sink.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct SaslConfig {
-    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
-    pub mechanism: String,
-    pub username: String,
-    /// The password (write `${ENV}`), or `password_file`.
-    pub password: Option<Secret>,
-    pub password_file: Option<PathBuf>,
 }
 
 /// SASL mechanisms librdkafka implements without Kerberos or OAuth.
