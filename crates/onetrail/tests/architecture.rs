@@ -20,7 +20,9 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
     {
         Ok(o) => o,
         Err(e) => {
-            onetrail_corpora::skip(&format!("python3 cannot run ({e}); it runs scripts/module_cycles.py"));
+            onetrail_corpora::skip(&format!(
+                "python3 cannot run ({e}); it runs scripts/module_cycles.py"
+            ));
             return;
         }
     };

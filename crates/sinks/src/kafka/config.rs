@@ -2,7 +2,6 @@
 //! the librdkafka properties (`key` and `sasl` are in `crate::config`, so that
 //! the config module never reaches into a sink).
 
-
 use serde::Deserialize;
 
 use crate::config::{SinkConfig, SinkType};
