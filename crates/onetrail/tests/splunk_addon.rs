@@ -206,20 +206,7 @@ fn props_build_every_cim_field_for_native_events() {
         st.get("TIME_PREFIX").is_some_and(|p| p.contains("time")),
         "timestamp from the event's `time`"
     );
-    // Every CIM field of the docs table (first column, `a` / `b`), except the
-    // `agent` row which promises none.
-    let mut fields = BTreeSet::new();
-    for line in cim_section().lines() {
-        let cols: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cols.len() < 4 || !cols[1].starts_with('`') || cols[2].starts_with("none") {
-            continue;
-        }
-        fields.extend(ticks(cols[1]));
-    }
-    assert!(
-        fields.len() >= 20 && fields.contains("records_affected"),
-        "parsed {fields:?}"
-    );
+    let fields = cim_fields();
     let mut made: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in st {
         if let Some(f) = k.strip_prefix("EVAL-") {
