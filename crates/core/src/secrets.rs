@@ -69,6 +69,26 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A sink's secret: `value` when set (written `${ENV}` in the config), else
+/// the content of its `*_file` key. `missing` is the error when neither is
+/// set (it names both keys), `empty` when the secret is empty.
+pub fn secret_or_file(
+    value: &Option<Secret>,
+    file: &Option<std::path::PathBuf>,
+    missing: &str,
+    empty: &str,
+) -> Result<Secret, String> {
+    let secret = match (value, file) {
+        (Some(v), _) => v.clone(),
+        (None, Some(p)) => read_secret_file(p)?,
+        (None, None) => return Err(missing.into()),
+    };
+    if secret.expose().is_empty() {
+        return Err(empty.into());
+    }
+    Ok(secret)
+}
+
 /// Read a secret from a `*_file` key: the file's content without the trailing newline.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
     let s = std::fs::read_to_string(path)

@@ -50,7 +50,7 @@ use crate::config::{Encoding, SinkConfig};
 use crate::http::{Receiver, send_counted, wait_to_retry};
 use onetrail_core::batch::{Batch, Shutdown};
 use onetrail_core::metrics::SinkMetrics;
-use onetrail_core::secrets::{Secret, mask_url_credentials, read_secret_file};
+use onetrail_core::secrets::{Secret, mask_url_credentials, secret_or_file};
 
 /// Most entries per request.
 pub const MAX_ENTRIES: usize = 1000;
@@ -171,14 +171,12 @@ impl DatadogSink {
                 )
             }
         };
-        let api_key = match (&cfg.api_key, &cfg.api_key_file) {
-            (Some(k), _) => k.clone(),
-            (None, Some(p)) => read_secret_file(p)?,
-            (None, None) => return Err("set `api_key: ${DD_API_KEY}` or `api_key_file:`".into()),
-        };
-        if api_key.expose().is_empty() {
-            return Err("the Datadog API key is empty".into());
-        }
+        let api_key = secret_or_file(
+            &cfg.api_key,
+            &cfg.api_key_file,
+            "set `api_key: ${DD_API_KEY}` or `api_key_file:`",
+            "the Datadog API key is empty",
+        )?;
         let client = http_client(
             name,
             &cfg.tls,

@@ -55,7 +55,7 @@ use crate::config::{Encoding, SinkConfig};
 use crate::http::{Receiver, send_counted, wait_to_retry};
 use onetrail_core::batch::{Batch, Shutdown};
 use onetrail_core::metrics::SinkMetrics;
-use onetrail_core::secrets::{Secret, mask_url_credentials, read_secret_file};
+use onetrail_core::secrets::{Secret, mask_url_credentials, secret_or_file};
 
 /// Default `sourcetype`.
 pub const DEFAULT_SOURCETYPE: &str = "onetrail:audit:json";
@@ -102,14 +102,12 @@ impl SplunkHecSink {
             .as_deref()
             .ok_or("`endpoint` is required for `type: splunk_hec`")?;
         let base = endpoint_base(endpoint)?;
-        let token = match (&cfg.token, &cfg.token_file) {
-            (Some(t), _) => t.clone(),
-            (None, Some(p)) => read_secret_file(p)?,
-            (None, None) => return Err("set `token: ${SPLUNK_HEC_TOKEN}` or `token_file:`".into()),
-        };
-        if token.expose().is_empty() {
-            return Err("the HEC token is empty".into());
-        }
+        let token = secret_or_file(
+            &cfg.token,
+            &cfg.token_file,
+            "set `token: ${SPLUNK_HEC_TOKEN}` or `token_file:`",
+            "the HEC token is empty",
+        )?;
         let client = http_client(
             name,
             &cfg.tls,
