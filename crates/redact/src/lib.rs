@@ -222,24 +222,18 @@ impl Redactor {
     /// [`MAX_PASSES`] times (each pass is linear; only text that held a
     /// secret is scanned twice).
     pub fn redact(&self, text: &str) -> Option<(String, usize)> {
-        let mut redacted: Option<String> = None;
-        let mut count = 0;
-        for _ in 0..MAX_PASSES {
-            let cur = redacted.as_deref().unwrap_or(text);
+        let redacted = until_stable(text, |cur| {
             let spans = self.secret_spans(cur.as_bytes());
-            if spans.is_empty() {
-                break;
-            }
-            count += spans.len();
-            redacted = Some(apply(cur, &spans, MARK));
-        }
+            (!spans.is_empty()).then(|| (apply(cur, &spans, MARK), spans.len()))
+        });
         if !self.opts.mask_literals {
-            return redacted.map(|s| (s, count));
+            return redacted;
         }
-        let base: &str = redacted.as_deref().unwrap_or(text);
+        let count = redacted.as_ref().map_or(0, |r| r.1);
+        let base = redacted.as_ref().map_or(text, |r| r.0.as_str());
         match mask_spans(base) {
             Some(masked) => Some((masked, count)),
-            None => redacted.map(|s| (s, count)),
+            None => redacted,
         }
     }
 
@@ -255,17 +249,7 @@ impl Redactor {
     /// `mask_literals` does not apply.
     /// Idempotent like [`Redactor::redact`], by the same repeated passes.
     pub fn redact_xml(&self, text: &str) -> Option<(String, usize)> {
-        let mut redacted: Option<String> = None;
-        let mut count = 0;
-        for _ in 0..MAX_PASSES {
-            let cur = redacted.as_deref().unwrap_or(text);
-            let Some((out, n)) = self.redact_xml_once(cur) else {
-                break;
-            };
-            count += n;
-            redacted = Some(out);
-        }
-        redacted.map(|s| (s, count))
+        until_stable(text, |cur| self.redact_xml_once(cur))
     }
 
     fn redact_xml_once(&self, text: &str) -> Option<(String, usize)> {
@@ -361,6 +345,25 @@ fn mask_spans(text: &str) -> Option<String> {
 }
 
 /// Build the output from sorted, non-overlapping spans, each replaced by `mark`.
+/// Run `pass` on `text`, then on its own output, until a pass changes
+/// nothing or [`MAX_PASSES`] passes ran: the last text and the sum of the
+/// passes' counts, `None` when the first pass changed nothing.
+fn until_stable(
+    text: &str,
+    mut pass: impl FnMut(&str) -> Option<(String, usize)>,
+) -> Option<(String, usize)> {
+    let mut done: Option<(String, usize)> = None;
+    for _ in 0..MAX_PASSES {
+        let cur = done.as_ref().map_or(text, |(s, _)| s.as_str());
+        let Some((out, n)) = pass(cur) else {
+            break;
+        };
+        let total = done.as_ref().map_or(0, |(_, c)| *c) + n;
+        done = Some((out, total));
+    }
+    done
+}
+
 fn apply(text: &str, spans: &[Span], mark: &str) -> String {
     apply_with(text, spans, |_| mark)
 }
